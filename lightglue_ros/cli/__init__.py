@@ -1,0 +1,1 @@
+"""The ``lightglue-ros`` command line: one module per subcommand."""

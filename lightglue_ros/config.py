@@ -1,0 +1,158 @@
+"""The one configuration object of lightglue_ros.
+
+Every tunable value is declared once here, with its description, range and whether it may change at
+run time. The ROS node declares its parameters from it, ``config/tracker.yaml`` is checked against it,
+and the CLI builds its flags from it, so the three can never disagree.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterable, Mapping
+
+EXTRACTORS = ("aliked", "superpoint", "disk")
+ALIKED_MODELS = ("aliked-n16", "aliked-n16rot", "aliked-n32", "aliked-t16")
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+PRECISIONS = ("fp32", "fp16")
+
+
+class ConfigError(ValueError):
+    """A parameter value outside its declared type, range or choices."""
+
+
+def _p(default: Any, description: str, *, group: str, lo: float | None = None,
+       hi: float | None = None, choices: tuple = (), runtime: bool = False) -> Any:
+    meta = {"description": description, "group": group, "range": (lo, hi), "choices": choices,
+            "runtime": runtime}
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class Config:
+    """All parameters. Groups: features, matcher, inference, tracking, ros."""
+
+    # --- features -------------------------------------------------------------------------------
+    extractor: str = _p("aliked", "Feature extractor network.", group="features", choices=EXTRACTORS)
+    aliked_model: str = _p("aliked-n16", "ALIKED variant (only used by the aliked extractor).",
+                           group="features", choices=ALIKED_MODELS)
+    max_keypoints: int = _p(1024, "Maximum keypoints per image (top scores kept).", group="features",
+                            lo=1, hi=8192)
+    detection_threshold: float = _p(-1.0, "Keypoint score threshold; -1 uses the extractor's "
+                                    "official default (aliked 0.2, superpoint 0.0005, disk 0.0).",
+                                    group="features", lo=-1.0, hi=1.0)
+    nms_radius: int = _p(-1, "Non-maximum suppression radius in pixels; -1 uses the extractor's "
+                         "default (aliked 2, superpoint 4, disk window 5).", group="features",
+                         lo=-1, hi=16)
+    resize: int = _p(0, "Resize images so the longer side has this many pixels before extraction "
+                     "(keypoints are returned in original pixels); 0 keeps the input size.",
+                     group="features", lo=0, hi=4096)
+    extractor_weights: str = _p("", "Explicit path to the extractor checkpoint; empty resolves it "
+                                "from the weights cache and installed packages.", group="features")
+    # --- matcher --------------------------------------------------------------------------------
+    depth_confidence: float = _p(0.95, "LightGlue early-exit confidence (adaptive depth); -1 runs "
+                                 "all 9 layers.", group="matcher", lo=-1.0, hi=1.0, runtime=True)
+    width_confidence: float = _p(0.99, "LightGlue point-pruning confidence (adaptive width); -1 "
+                                 "disables pruning.", group="matcher", lo=-1.0, hi=1.0, runtime=True)
+    filter_threshold: float = _p(0.1, "Minimum match score to keep a match.", group="matcher",
+                                 lo=0.0, hi=1.0, runtime=True)
+    matcher_weights: str = _p("", "Explicit path to the LightGlue checkpoint; empty resolves it.",
+                              group="matcher")
+    # --- inference ------------------------------------------------------------------------------
+    backend: str = _p("torch", "Inference backend.", group="inference", choices=BACKENDS)
+    device: str = _p("cpu", "Torch device: cpu, cuda or cuda:N.", group="inference")
+    precision: str = _p("fp32", "fp16 uses autocast (torch on CUDA) or FP16 engines (TensorRT).",
+                        group="inference", choices=PRECISIONS)
+    weights_dir: str = _p("", "Local weights cache directory; empty uses "
+                          "$LIGHTGLUE_ROS_WEIGHTS or ~/.cache/lightglue_ros/weights.",
+                          group="inference")
+    engine_dir: str = _p("", "Directory for exported ONNX graphs and TensorRT engines; empty uses "
+                         "the package's engines/ folder.", group="inference")
+
+    @classmethod
+    def params(cls) -> tuple[dataclasses.Field, ...]:
+        """The declared parameters, in declaration order."""
+        return fields(cls)
+
+    @classmethod
+    def param(cls, name: str) -> dataclasses.Field:
+        for f in fields(cls):
+            if f.name == name:
+                return f
+        raise ConfigError(f"unknown parameter '{name}'")
+
+    def replace(self, **changes: Any) -> "Config":
+        """A validated copy with some parameters changed."""
+        new = dataclasses.replace(self, **{k: coerce(k, v) for k, v in changes.items()})
+        new.validate()
+        return new
+
+    def validate(self) -> None:
+        for f in fields(self):
+            check(f.name, getattr(self, f.name))
+
+    def to_dict(self, group: str | None = None) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if group is None or f.metadata["group"] == group}
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], base: "Config | None" = None) -> "Config":
+        """Build from a flat mapping (YAML ros__parameters, CLI namespace), rejecting unknown keys."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown parameter(s): {', '.join(unknown)}")
+        return (base or cls()).replace(**dict(values))
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Convert a value to the parameter's declared type (ints accepted for floats, not the reverse)."""
+    f = Config.param(name)
+    kind = type(f.default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"parameter '{name}' must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def check(name: str, value: Any) -> None:
+    """Raise ConfigError with the reason when a value is outside the declared range or choices."""
+    meta = Config.param(name).metadata
+    lo, hi = meta["range"]
+    if meta["choices"] and value not in meta["choices"]:
+        raise ConfigError(f"parameter '{name}' must be one of {', '.join(meta['choices'])}; "
+                          f"got {value!r}")
+    if lo is not None and value < lo or hi is not None and value > hi:
+        raise ConfigError(f"parameter '{name}' must be in [{lo}, {hi}]; got {value!r}")
+    if name in ("depth_confidence", "width_confidence") and value != -1 and value <= 0:
+        raise ConfigError(f"parameter '{name}' must be -1 (off) or in (0, 1]; got {value!r}")
+    if name == "device" and not (value in ("cpu", "cuda") or value.startswith("cuda:")):
+        raise ConfigError(f"parameter 'device' must be cpu, cuda or cuda:N; got {value!r}")
+
+
+def add_arguments(parser: argparse.ArgumentParser, groups: Iterable[str]) -> None:
+    """Add one ``--flag`` per parameter of the given groups, with the declared help and default."""
+    wanted = set(groups)
+    for f in fields(Config):
+        meta = f.metadata
+        if meta["group"] not in wanted:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = type(f.default)
+        kwargs: dict[str, Any] = {"dest": f.name, "default": None,
+                                  "help": f"{meta['description']} (default: {f.default!r})"}
+        if kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = kind
+        if meta["choices"]:
+            kwargs["choices"] = meta["choices"]
+        parser.add_argument(flag, **kwargs)
+
+
+def from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
+    """The Config given by parsed CLI flags (flags not given keep the base value)."""
+    names = {f.name for f in fields(Config)}
+    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    return Config.from_mapping(given, base)

@@ -1,0 +1,58 @@
+"""The results the core hands around: features of one image and matches of one pair."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Features:
+    """Keypoints (N, 2) as pixel (x, y) in the original image, scores (N,), descriptors (N, D)."""
+
+    keypoints: torch.Tensor
+    scores: torch.Tensor
+    descriptors: torch.Tensor
+    image_size: tuple[int, int]  # (width, height) of the original image
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    def to(self, device: torch.device | str) -> "Features":
+        return Features(self.keypoints.to(device), self.scores.to(device),
+                        self.descriptors.to(device), self.image_size)
+
+    @classmethod
+    def from_numpy(cls, keypoints: np.ndarray, scores: np.ndarray, descriptors: np.ndarray,
+                   image_size: tuple[int, int]) -> "Features":
+        return cls(torch.from_numpy(np.asarray(keypoints, np.float32)),
+                   torch.from_numpy(np.asarray(scores, np.float32)),
+                   torch.from_numpy(np.asarray(descriptors, np.float32)),
+                   (int(image_size[0]), int(image_size[1])))
+
+
+@dataclass
+class Matches:
+    """LightGlue's answer for one pair; indices are -1 where a point has no match."""
+
+    matches0: np.ndarray  # (M,) index into the second set's keypoints, or -1
+    matches1: np.ndarray  # (N,)
+    scores0: np.ndarray  # (M,) match confidence, 0 for unmatched points
+    scores1: np.ndarray
+    layers: int  # transformer layers run before the early exit (9 = all)
+    pruned0: np.ndarray  # (M,) layer at which each point was pruned (layers when kept)
+    pruned1: np.ndarray
+
+    @property
+    def pairs(self) -> np.ndarray:
+        """(K, 2) index pairs (i in set 0, j in set 1) of the matches."""
+        i = np.flatnonzero(self.matches0 >= 0)
+        return np.stack([i, self.matches0[i]], axis=1)
+
+    @property
+    def pair_scores(self) -> np.ndarray:
+        return self.scores0[self.matches0 >= 0]
+
+    def __len__(self) -> int:
+        return int((self.matches0 >= 0).sum())

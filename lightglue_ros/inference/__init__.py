@@ -1,0 +1,4 @@
+"""Inference backends: one interface, several runtimes (torch, ONNX Runtime, TensorRT)."""
+from .backend import Backend, make_backend
+
+__all__ = ["Backend", "make_backend"]

@@ -1,0 +1,1 @@
+"""Pictures people look at: matches, trajectories, plots."""

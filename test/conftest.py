@@ -1,0 +1,49 @@
+"""Shared test helpers: the ../shared test data, the CLI, and generated images."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+GOLDEN = SHARED / "golden"
+
+needs_shared = pytest.mark.skipif(
+    not (GOLDEN / "README.json").is_file(),
+    reason=f"test data {SHARED} is absent (it sits beside the clone in CI; see shared/README.md)")
+
+
+def run_cli(*args: str, check: bool = True, timeout: float = 1800, env: dict | None = None
+            ) -> subprocess.CompletedProcess:
+    """Run ``lightglue-ros`` in a fresh interpreter, exactly as a user would."""
+    proc = subprocess.run([sys.executable, "-m", "lightglue_ros.cli.main", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lightglue-ros {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def run_cli_json(*args: str) -> dict:
+    proc = run_cli(*args, "--json")
+    return json.loads(proc.stdout)
+
+
+def textured_image(h: int = 240, w: int = 320, seed: int = 0) -> np.ndarray:
+    """A deterministic RGB uint8 image with blobs and edges at several scales."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    img = np.zeros((h, w, 3), np.float32)
+    for scale in (4, 16, 48):
+        noise = rng.random((h // scale + 2, w // scale + 2, 3)).astype(np.float32)
+        img += cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)[:h, :w]
+    img = (img - img.min()) / (img.max() - img.min())
+    return (img * 255).astype(np.uint8)

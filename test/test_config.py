@@ -1,0 +1,44 @@
+"""The one config object: validation, CLI flags and the YAML file agree."""
+import argparse
+
+import pytest
+
+from lightglue_ros.config import Config, ConfigError, add_arguments, from_args
+
+
+def test_defaults_validate_and_aliked_is_default():
+    cfg = Config()
+    cfg.validate()
+    assert cfg.extractor == "aliked"
+
+
+@pytest.mark.parametrize("name,value", [("extractor", "sift"), ("max_keypoints", 0),
+                                        ("depth_confidence", 1.5), ("width_confidence", 0.0),
+                                        ("device", "gpu"), ("max_keypoints", 1.5),
+                                        ("filter_threshold", "high")])
+def test_invalid_values_are_rejected_with_the_parameter_name(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Config().replace(**{name: value})
+
+
+def test_unknown_keys_are_rejected():
+    with pytest.raises(ConfigError, match="unknown"):
+        Config.from_mapping({"max_keypoint": 10})
+
+
+def test_cli_flags_come_from_the_config():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, ("features", "matcher"))
+    args = parser.parse_args(["--extractor", "disk", "--max-keypoints", "512",
+                              "--depth-confidence", "-1"])
+    cfg = from_args(args)
+    assert (cfg.extractor, cfg.max_keypoints, cfg.depth_confidence) == ("disk", 512, -1.0)
+    assert cfg.width_confidence == Config().width_confidence  # untouched flags keep defaults
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--extractor", "orb"])
+
+
+def test_ints_are_accepted_for_floats_but_not_bools_for_ints():
+    assert Config().replace(filter_threshold=0).filter_threshold == 0.0
+    with pytest.raises(ConfigError):
+        Config().replace(max_keypoints=True)
