@@ -1,0 +1,138 @@
+"""6x6 pose covariances from the residuals of an estimate's inliers, for PoseWithCovariance.
+
+Conventions: the pose (R, t) maps camera-0 points to camera 1, X1 = R @ X0 + t (see ``se3``).
+The covariance is ordered (tx, ty, tz, rx, ry, rz) like ROS ``geometry_msgs/PoseWithCovariance``
+and describes the perturbation
+
+    t' = t + dt,    R' = exp([dr]x) @ R,
+
+i.e. the translation error and a small rotation about the fixed x, y, z axes of the frame the pose
+maps into (camera 1). ``invert_pose_covariance`` gives it for the inverse pose (camera 1 in
+camera 0, what a tracker publishes as the camera motion).
+
+Method (Gauss-Newton): with the Jacobian J of the residual vector with respect to the perturbation
+(central differences, generic over lens models and residual types), cov = sigma^2 (J^T J)^+ where
+sigma^2 = sum(r^2) / (n - dof) is the residual variance of the inliers (n scalar residuals, dof =
+parameters of the estimated model). More inliers make J^T J larger and smaller noise makes sigma^2
+smaller, so the covariance shrinks with both. sigma is floored at ``min_sigma_px``: a near-zero
+residual over few points is a lucky fit, not a keypoint located to better than 0.1 pixel, and a
+SLAM backend must not be told the pose is exact.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from .camera import CameraModel
+from .epipolar import sampson_essential, sampson_homography
+from .se3 import skew
+
+# Variance (m^2 or rad^2) of what the measurement says nothing about: the scale of a monocular
+# translation, the translation of a pure rotation, a lost pose. Large enough that a backend gives
+# it no weight, small enough to keep the matrix well conditioned in float64.
+LARGE_VARIANCE = 1e6
+DEFAULT_MIN_SIGMA_PX = 0.1
+_STEP = 1e-6  # central-difference step: radians, metres, or unit-translation units
+
+Residuals = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def lost_covariance() -> np.ndarray:
+    """Covariance of a pose the tracker could not estimate: LARGE_VARIANCE on the diagonal."""
+    return np.eye(6) * LARGE_VARIANCE
+
+
+def pnp_covariance(R: np.ndarray, t: np.ndarray, points3d: np.ndarray, pts_px: np.ndarray,
+                   cam: CameraModel, min_sigma_px: float = DEFAULT_MIN_SIGMA_PX) -> np.ndarray:
+    """Covariance of a metric pose from the reprojection errors (pixels) of its 3D-2D inliers."""
+    X = np.asarray(points3d, dtype=np.float64).reshape(-1, 3)
+    u = np.asarray(pts_px, dtype=np.float64).reshape(-1, 2)
+
+    def residuals(Ri: np.ndarray, ti: np.ndarray) -> np.ndarray:
+        return (cam.project(X @ Ri.T + ti) - u).ravel()
+
+    return _gauss_newton_covariance(residuals, R, t, np.eye(6), dof=6, min_sigma_px=min_sigma_px)
+
+
+def two_view_covariance(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.ndarray,
+                        f0: np.ndarray, f1: np.ndarray,
+                        min_sigma_px: float = DEFAULT_MIN_SIGMA_PX) -> np.ndarray:
+    """Covariance of a monocular relative pose with unit ``t`` from the Sampson (epipolar) errors.
+
+    ``x0``/``x1`` are the inliers' normalized coordinates, ``f0``/``f1`` each camera's (fx, fy).
+    Epipolar residuals do not change with the length of t, so the translation is estimated on the
+    two directions normal to t only, and the direction along t (the unknown scale) gets
+    LARGE_VARIANCE instead of a singular matrix.
+    """
+    t = np.reshape(t, 3) / np.linalg.norm(t)
+    basis = np.zeros((6, 5))
+    basis[:3, :2] = np.linalg.svd(t[None, :])[2][1:].T  # orthonormal, normal to t
+    basis[3:, 2:] = np.eye(3)
+
+    def residuals(Ri: np.ndarray, ti: np.ndarray) -> np.ndarray:
+        return sampson_essential(skew(ti) @ Ri, x0, x1, f0, f1)
+
+    cov = _gauss_newton_covariance(residuals, R, t, basis, dof=5, min_sigma_px=min_sigma_px)
+    cov[:3, :3] += LARGE_VARIANCE * np.outer(t, t)
+    return cov
+
+
+def rotation_covariance(R: np.ndarray, x0: np.ndarray, x1: np.ndarray, f0: np.ndarray,
+                        f1: np.ndarray, min_sigma_px: float = DEFAULT_MIN_SIGMA_PX) -> np.ndarray:
+    """Covariance of a pure rotation (x1 ~ R x0) from its Sampson errors; translation unknown."""
+    basis = np.zeros((6, 3))
+    basis[3:] = np.eye(3)
+
+    def residuals(Ri: np.ndarray, _t: np.ndarray) -> np.ndarray:
+        return sampson_homography(Ri, x0, x1, f0, f1).ravel()
+
+    cov = _gauss_newton_covariance(residuals, R, np.zeros(3), basis, dof=3,
+                                   min_sigma_px=min_sigma_px)
+    cov[:3, :3] += LARGE_VARIANCE * np.eye(3)
+    return cov
+
+
+def invert_pose_covariance(R: np.ndarray, t: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Covariance of the inverse pose (R^T, -R^T t), in the same (t, then rotation) convention.
+
+    First order: dt_inv = -R^T dt - R^T [t]x dr and dr_inv = -R^T dr.
+    """
+    A = np.zeros((6, 6))
+    A[:3, :3] = -R.T
+    A[:3, 3:] = -R.T @ skew(t)
+    A[3:, 3:] = -R.T
+    return _symmetric(A @ cov @ A.T)
+
+
+def perturb_pose(R: np.ndarray, t: np.ndarray, delta: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(exp([dr]x) R, t + dt) for delta = (dt, dr): the perturbation the covariance describes."""
+    dR, _ = cv2.Rodrigues(np.asarray(delta[3:], dtype=np.float64).reshape(3, 1))
+    return dR @ R, t + delta[:3]
+
+
+def pose_jacobian(residuals: Residuals, R: np.ndarray, t: np.ndarray,
+                  basis: np.ndarray) -> np.ndarray:
+    """Jacobian (m, k) of ``residuals(R, t)`` (m,) along the perturbations in ``basis`` (6, k)."""
+    columns = [(residuals(*perturb_pose(R, t, _STEP * b))
+                - residuals(*perturb_pose(R, t, -_STEP * b))) / (2.0 * _STEP) for b in basis.T]
+    return np.stack(columns, axis=1)
+
+
+def _gauss_newton_covariance(residuals: Residuals, R: np.ndarray, t: np.ndarray,
+                             basis: np.ndarray, dof: int, min_sigma_px: float) -> np.ndarray:
+    """sigma^2 (J^T J)^+ over the perturbations ``basis`` (6, k) spans, mapped back to 6x6."""
+    t = np.reshape(np.asarray(t, dtype=np.float64), 3)
+    r0 = residuals(R, t)
+    if len(r0) <= dof or not np.all(np.isfinite(r0)):
+        return lost_covariance()
+    J = pose_jacobian(residuals, R, t, basis)
+    sigma2 = max(float(r0 @ r0) / (len(r0) - dof), min_sigma_px ** 2)
+    cov = sigma2 * np.linalg.pinv(J.T @ J, hermitian=True)
+    return _symmetric(basis @ cov @ basis.T)
+
+
+def _symmetric(M: np.ndarray) -> np.ndarray:
+    return 0.5 * (M + M.T)
