@@ -55,6 +55,7 @@ from .epipolar import sampson_essential, sampson_homography
 from .se3 import angle_between_deg, rotation_angle_deg, skew
 
 _CHI2_95_RATIO = 5.991 / 3.841  # 95% bound of a 2-dof residual relative to a 1-dof one
+_RECOVER_DISTANCE = 1e6  # cv2.recoverPose's cheirality cut-off, in baselines
 _MIN_SIGMA_PX = 1e-3  # noise-free synthetic input would otherwise divide by zero
 # (d, k) of each model for GRIC: manifold dimension and number of parameters.
 _GRIC_MODELS = {"essential": (3, 5), "homography": (2, 8)}
@@ -198,7 +199,10 @@ def _fit_essential(x0: np.ndarray, x1: np.ndarray, f0: np.ndarray, f1: np.ndarra
                                        threshold=thr, maxIters=conf.max_iterations)
         if E is None or E.shape != (3, 3) or mask is None:
             return None
-        _, R, t, _ = cv2.recoverPose(E, x0, x1, np.eye(3), mask=mask.copy())
+        # The default distance threshold (50 baselines) drops every point of a small tracking
+        # baseline and then picks an arbitrary decomposition; far points still vote by majority.
+        _, R, t, _, _ = cv2.recoverPose(E, x0, x1, np.eye(3), distanceThresh=_RECOVER_DISTANCE,
+                                        mask=mask.copy())
     except cv2.error:
         return None
     t = t.ravel() / np.linalg.norm(t)
