@@ -68,6 +68,41 @@ class Config:
                           group="inference")
     engine_dir: str = _p("", "Directory for exported ONNX graphs and TensorRT engines; empty uses "
                          "the package's engines/ folder.", group="inference")
+    cuda_graphs: bool = _p(False, "torch backend on CUDA: replay CUDA graphs of the extractor "
+                           "network (per image size) and of LightGlue's layers over keypoint "
+                           "sets padded to static lengths (point pruning is then off, as in the "
+                           "official compiled mode).", group="inference")
+
+    # --- tracking -------------------------------------------------------------------------------
+    min_inliers: int = _p(15, "Fewer pose inliers than this and tracking is lost.",
+                          group="tracking", lo=6, hi=10000, runtime=True)
+    good_inliers: int = _p(60, "At least this many inliers for status ok (between min_inliers "
+                           "and this: weak).", group="tracking", lo=6, hi=10000, runtime=True)
+    ransac_threshold_px: float = _p(0.5, "Robust estimator inlier threshold in pixels.",
+                                    group="tracking", lo=0.1, hi=20.0, runtime=True)
+    keyframe_min_inliers: int = _p(150, "Make a new keyframe when fewer inliers than this remain "
+                                   "against the current one.", group="tracking", lo=6, hi=10000,
+                                   runtime=True)
+    keyframe_min_ratio: float = _p(0.5, "Make a new keyframe when the inliers fall below this "
+                                   "share of the keyframe's first match count.",
+                                   group="tracking", lo=0.0, hi=1.0, runtime=True)
+    keyframe_flow_px: float = _p(25.0, "Make a new keyframe when the median keypoint motion since "
+                                 "the keyframe exceeds this many pixels.", group="tracking",
+                                 lo=1.0, hi=1000.0, runtime=True)
+    mono_init_flow_px: float = _p(20.0, "Monocular start: median motion (pixels) the first "
+                                  "keyframe pair needs before triangulating; it sets the unit of "
+                                  "the up-to-scale trajectory.", group="tracking", lo=1.0,
+                                  hi=1000.0, runtime=True)
+    mono_two_view_flow_px: float = _p(10.0, "Monocular: from this median motion (pixels) on, the "
+                                      "rotation comes from the essential matrix instead of PnP "
+                                      "on triangulated points.", group="tracking", lo=0.0,
+                                      hi=1000.0, runtime=True)
+    match_previous: bool = _p(True, "When the keyframe match fails, try the previous frame too.",
+                              group="tracking", runtime=True)
+    depth_min_m: float = _p(0.1, "Depth values below this (metres) are invalid.",
+                            group="tracking", lo=0.0, hi=100.0, runtime=True)
+    depth_max_m: float = _p(20.0, "Depth values above this (metres) are invalid.",
+                            group="tracking", lo=0.01, hi=1000.0, runtime=True)
 
     @classmethod
     def params(cls) -> tuple[dataclasses.Field, ...]:
@@ -90,6 +125,12 @@ class Config:
     def validate(self) -> None:
         for f in fields(self):
             check(f.name, getattr(self, f.name))
+        if self.good_inliers < self.min_inliers:
+            raise ConfigError(f"good_inliers ({self.good_inliers}) must be >= min_inliers "
+                              f"({self.min_inliers})")
+        if self.depth_max_m <= self.depth_min_m:
+            raise ConfigError(f"depth_max_m ({self.depth_max_m}) must exceed depth_min_m "
+                              f"({self.depth_min_m})")
 
     def to_dict(self, group: str | None = None) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)
@@ -131,12 +172,14 @@ def check(name: str, value: Any) -> None:
         raise ConfigError(f"parameter 'device' must be cpu, cuda or cuda:N; got {value!r}")
 
 
-def add_arguments(parser: argparse.ArgumentParser, groups: Iterable[str]) -> None:
-    """Add one ``--flag`` per parameter of the given groups, with the declared help and default."""
-    wanted = set(groups)
+def add_arguments(parser: argparse.ArgumentParser, groups: Iterable[str],
+                  names: Iterable[str] = ()) -> None:
+    """Add one ``--flag`` per parameter of the given groups (and of the named parameters), with
+    the declared help and default."""
+    wanted, named = set(groups), set(names)
     for f in fields(Config):
         meta = f.metadata
-        if meta["group"] not in wanted:
+        if meta["group"] not in wanted and f.name not in named:
             continue
         flag = "--" + f.name.replace("_", "-")
         kind = type(f.default)

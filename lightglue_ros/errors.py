@@ -15,3 +15,7 @@ class ImageError(LightGlueRosError):
 
 class BackendError(LightGlueRosError):
     """An inference backend cannot run here (missing library, GPU, or engine)."""
+
+
+class DatasetError(LightGlueRosError):
+    """A dataset folder is missing, incomplete or malformed, or lacks the intrinsics it needs."""

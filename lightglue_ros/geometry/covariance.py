@@ -106,6 +106,20 @@ def invert_pose_covariance(R: np.ndarray, t: np.ndarray, cov: np.ndarray) -> np.
     return _symmetric(A @ cov @ A.T)
 
 
+def compose_pose_covariance(R_ab: np.ndarray, t_ab: np.ndarray, cov_ab: np.ndarray,
+                            t_bc: np.ndarray, cov_bc: np.ndarray) -> np.ndarray:
+    """Covariance of T_a_c = T_a_b T_b_c from independent covariances of its factors.
+
+    First order, in this module's convention: a perturbation (dt, dr) of T_a_b moves t_a_c by
+    dt - [R_ab t_bc]x dr and rotates by dr; one of T_b_c is rotated into frame a by R_ab.
+    """
+    J = np.eye(6)
+    J[:3, 3:] = -skew(R_ab @ np.reshape(t_bc, 3))
+    B = np.zeros((6, 6))
+    B[:3, :3] = B[3:, 3:] = R_ab
+    return _symmetric(J @ cov_ab @ J.T + B @ cov_bc @ B.T)
+
+
 def perturb_pose(R: np.ndarray, t: np.ndarray, delta: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(exp([dr]x) R, t + dt) for delta = (dt, dr): the perturbation the covariance describes."""

@@ -36,7 +36,14 @@ class Backend(ABC):
 
 
 def make_backend(cfg: Config) -> Backend:
+    """The backend cfg.backend names; a BackendError says what is missing (library, GPU)."""
     if cfg.backend == "torch":
         from .torch_backend import TorchBackend
         return TorchBackend(cfg)
+    if cfg.backend == "onnxruntime":
+        from .onnxruntime_backend import OnnxRuntimeBackend
+        return OnnxRuntimeBackend(cfg)
+    if cfg.backend == "tensorrt":
+        from .tensorrt_backend import TensorRTBackend
+        return TensorRTBackend(cfg)
     raise ValueError(f"backend '{cfg.backend}' is not available in this build")

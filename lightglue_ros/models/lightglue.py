@@ -64,11 +64,18 @@ class SelfBlock(nn.Module):
         self.out_proj = nn.Linear(dim, dim)
         self.ffn = _ffn(dim)
 
-    def forward(self, x: torch.Tensor, encoding: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, encoding: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask`` (B, 1, N, N), True where attention is allowed, only for padded sets."""
         qkv = self.Wqkv(x).unflatten(-1, (self.heads, -1, 3)).transpose(1, 2)
         q, k, v = qkv[..., 0], qkv[..., 1], qkv[..., 2]
         q, k = apply_rotary(encoding, q), apply_rotary(encoding, k)
-        context = F.scaled_dot_product_attention(q.contiguous(), k.contiguous(), v.contiguous())
+        if mask is None:
+            context = F.scaled_dot_product_attention(q.contiguous(), k.contiguous(),
+                                                     v.contiguous())
+        else:  # padded queries attend to nothing: NaN rows, zeroed as in the official code
+            context = F.scaled_dot_product_attention(q.contiguous(), k.contiguous(),
+                                                     v.contiguous(), attn_mask=mask).nan_to_num()
         message = self.out_proj(context.transpose(1, 2).flatten(start_dim=-2))
         return x + self.ffn(torch.cat([x, message], -1))
 
@@ -88,15 +95,21 @@ class CrossBlock(nn.Module):
     def _heads(self, t: torch.Tensor) -> torch.Tensor:
         return t.unflatten(-1, (self.heads, -1)).transpose(1, 2)
 
-    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor, mask: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``mask`` (B, 1, M, N), True between two real points, only for padded sets."""
         qk0, qk1 = self._heads(self.to_qk(x0)), self._heads(self.to_qk(x1))
         v0, v1 = self._heads(self.to_v(x0)), self._heads(self.to_v(x1))
         qk0, qk1 = qk0 * self.scale ** 0.5, qk1 * self.scale ** 0.5
         sim = torch.einsum("bhid,bhjd->bhij", qk0, qk1)
+        if mask is not None:
+            sim = sim.masked_fill(~mask, -float("inf"))
         attn01 = F.softmax(sim, dim=-1)
         attn10 = F.softmax(sim.transpose(-2, -1).contiguous(), dim=-1)
         m0 = torch.einsum("bhij,bhjd->bhid", attn01, v1)
         m1 = torch.einsum("bhji,bhjd->bhid", attn10.transpose(-2, -1), v0)
+        if mask is not None:  # rows of padded points are all -inf: NaN, zeroed (official)
+            m0, m1 = m0.nan_to_num(), m1.nan_to_num()
         m0 = self.to_out(m0.transpose(1, 2).flatten(start_dim=-2))
         m1 = self.to_out(m1.transpose(1, 2).flatten(start_dim=-2))
         return x0 + self.ffn(torch.cat([x0, m0], -1)), x1 + self.ffn(torch.cat([x1, m1], -1))
@@ -109,8 +122,31 @@ class TransformerLayer(nn.Module):
         self.cross_attn = CrossBlock(dim, heads)
 
     def forward(self, desc0: torch.Tensor, desc1: torch.Tensor, enc0: torch.Tensor,
-                enc1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.cross_attn(self.self_attn(desc0, enc0), self.self_attn(desc1, enc1))
+                enc1: torch.Tensor, mask0: torch.Tensor | None = None,
+                mask1: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``mask0`` (B, M, 1) and ``mask1`` (B, N, 1) mark the real points of sets padded to a
+        static length (:func:`pad_to_length`); without masks, the unpadded computation."""
+        if mask0 is None and mask1 is None:
+            return self.cross_attn(self.self_attn(desc0, enc0), self.self_attn(desc1, enc1))
+        if mask0 is None or mask1 is None:
+            raise ValueError("TransformerLayer: give both masks or neither")
+        self0 = (mask0 & mask0.transpose(-1, -2))[:, None]
+        self1 = (mask1 & mask1.transpose(-1, -2))[:, None]
+        cross = (mask0 & mask1.transpose(-1, -2))[:, None]
+        return self.cross_attn(self.self_attn(desc0, enc0, self0),
+                               self.self_attn(desc1, enc1, self1), cross)
+
+
+def pad_to_length(x: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad (B, N, D) with ones to (B, length, D) and return it with the mask (B, length, 1) of the
+    real rows, as the official static-lengths path does."""
+    if length <= x.shape[-2]:
+        return x, torch.ones_like(x[..., :1], dtype=torch.bool)
+    pad = torch.ones(*x.shape[:-2], length - x.shape[-2], x.shape[-1], device=x.device,
+                     dtype=x.dtype)
+    mask = torch.zeros(*x.shape[:-2], length, 1, dtype=torch.bool, device=x.device)
+    mask[..., :x.shape[-2], :] = True
+    return torch.cat([x, pad], dim=-2), mask
 
 
 def sigmoid_log_double_softmax(sim: torch.Tensor, z0: torch.Tensor, z1: torch.Tensor

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..geometry.camera import CameraModel
+
 # A ray whose re-projection misses its pixel by more than this is treated as "no ray" (it only
 # happens where strong distortion has no inverse, e.g. far outside a fisheye-like image circle).
 _MAX_REPROJECTION_PX = 1e-3
@@ -29,6 +31,10 @@ class CameraInfo:
     def distortion_model(self) -> str:
         """``"plumb_bob"`` when the images are distorted, ``"none"`` when they are ideal pinhole."""
         return "plumb_bob" if np.any(self.D != 0) else "none"
+
+    def to_model(self) -> CameraModel:
+        """The camera as the tracker and the ROS node see it."""
+        return CameraModel(self.width, self.height, self.K, self.distortion_model, self.D)
 
 
 def make_camera(width: int, height: int, distortion=None, focal: float | None = None

@@ -1,0 +1,140 @@
+"""Run the tracker over a finite sequence and turn its records into files, figures and pictures.
+
+Shared by ``lightglue-ros track`` (dataset folders) and ``lightglue-ros eval`` (bags), so that
+both give the same figures for the same frames.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from ..geometry.camera import CameraModel
+from ..tracking import FrameRecord, Tracker, TrackingStatus
+from .trajectory import Trajectory, TrajectoryError, TrajectoryMetrics, evaluate
+
+
+@dataclass
+class FrameInput:
+    """One frame to track: what the node receives as Image (+ depth) and CameraInfo."""
+
+    stamp: float
+    image: np.ndarray
+    camera: CameraModel
+    depth: np.ndarray | None = None
+    depth_unit: float | None = None
+
+
+def run_tracker(tracker: Tracker, frames: Iterable[FrameInput], total: int | None = None,
+                progress: bool = True) -> list[FrameRecord]:
+    """Track every frame in order, with a progress bar."""
+    records = []
+    bar = tqdm(frames, total=total, desc="tracking", unit="frame", disable=not progress)
+    for frame in bar:
+        record = tracker.process(frame.image, frame.stamp, frame.camera, frame.depth,
+                                 frame.depth_unit)
+        records.append(record)
+        bar.set_postfix(status=record.status.value, inliers=record.num_inliers,
+                        layers=record.layers)
+    return records
+
+
+def estimated_trajectory(records: list[FrameRecord]) -> Trajectory:
+    """The poses of the frames that were tracked (lost frames hold a stale pose and are left
+    out; their count is reported separately)."""
+    kept = [r for r in records if r.status is not TrackingStatus.LOST]
+    return Trajectory(np.array([r.stamp for r in kept]),
+                      np.array([r.T_odom_cam for r in kept]).reshape(-1, 4, 4))
+
+
+def write_records(records: list[FrameRecord], path: Path) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FrameRecord.CSV_FIELDS)
+        writer.writeheader()
+        for record in records:
+            writer.writerow(record.csv_row())
+    return path
+
+
+def is_metric(records: list[FrameRecord]) -> bool:
+    """Whether the run's translations are in metres (every tracked frame after the first)."""
+    tracked = [r for r in records if r.status is not TrackingStatus.LOST]
+    return len(tracked) > 1 and all(r.metric for r in tracked[1:])
+
+
+def evaluate_records(records: list[FrameRecord], gt: Trajectory,
+                     max_diff: float = 0.02) -> TrajectoryMetrics:
+    """Accuracy against ground truth: SE(3) alignment for metric runs, Sim(3) for monocular."""
+    return evaluate(estimated_trajectory(records), gt,
+                    align="se3" if is_metric(records) else "sim3", max_diff=max_diff)
+
+
+def summarize(records: list[FrameRecord], metrics: TrajectoryMetrics | None = None
+              ) -> dict[str, Any]:
+    """The figures of a run: status counts, LightGlue layers, per-frame latency, and the
+    trajectory accuracy when ``metrics`` are given."""
+    tracked = [r for r in records if r.status is not TrackingStatus.LOST]
+    matched = [r for r in records if r.layers > 0]
+    latency = [sum(r.timings.values()) * 1e3 for r in records if r.timings]
+    out: dict[str, Any] = {
+        "frames": len(records),
+        "tracked_frames": len(tracked),
+        "lost_frames": len(records) - len(tracked),
+        "weak_frames": sum(r.status is TrackingStatus.WEAK for r in records),
+        "keyframes": sum(r.keyframe for r in records),
+        "metric": is_metric(records),
+        "mean_layers": float(np.mean([r.layers for r in matched])) if matched else 0.0,
+        "mean_latency_ms": float(np.mean(latency)) if latency else 0.0,
+        "mean_matches": float(np.mean([r.num_matches for r in matched])) if matched else 0.0,
+        "mean_inliers": float(np.mean([r.num_inliers for r in matched])) if matched else 0.0,
+    }
+    if metrics is not None:
+        out.update(metrics.summary())
+        out["ate_percent_of_path"] = 100 * metrics.ate_rmse_m / max(metrics.path_length_m, 1e-9)
+    return out
+
+
+def write_outputs(records: list[FrameRecord], out_dir: Path, gt: Trajectory | None,
+                  title: str) -> dict[str, Any]:
+    """Trajectory (TUM), per-frame CSV, figures as JSON and pictures into ``out_dir``."""
+    from ..viz.tracking import plot_run
+    from ..viz.trajectory import plot_errors, plot_trajectory
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    estimated_trajectory(records).write_tum(out_dir / "trajectory.txt",
+                                            header="lightglue_ros estimate, T_odom_cam")
+    write_records(records, out_dir / "frames.csv")
+    metrics = evaluate_records(records, gt) if gt is not None else None
+    figures = summarize(records, metrics)
+    pictures = [plot_run(records, out_dir / "latency_layers.png", title)]
+    if metrics is not None:
+        pictures.append(plot_trajectory(metrics.aligned, gt, out_dir / "trajectory.png", title))
+        pictures.append(plot_errors(metrics, out_dir / "errors.png", title))
+    figures["pictures"] = [str(p) for p in pictures]
+    (out_dir / "figures.json").write_text(json.dumps(figures, indent=2))
+    return figures
+
+
+def format_figures(figures: dict[str, Any]) -> Iterator[str]:
+    """Human-readable lines of the figures."""
+    yield (f"frames {figures['frames']} (tracked {figures['tracked_frames']}, weak "
+           f"{figures['weak_frames']}, lost {figures['lost_frames']}, keyframes "
+           f"{figures['keyframes']}), {'metric' if figures['metric'] else 'up to scale'}")
+    yield (f"LightGlue layers {figures['mean_layers']:.2f} of 9 | matches "
+           f"{figures['mean_matches']:.0f} | inliers {figures['mean_inliers']:.0f} | latency "
+           f"{figures['mean_latency_ms']:.0f} ms/frame")
+    if "ate_rmse_m" in figures:
+        yield (f"ATE RMSE {figures['ate_rmse_m']:.4f} m ({figures['ate_percent_of_path']:.2f}% of "
+               f"{figures['path_length_m']:.2f} m, {figures['align']} aligned) | RPE "
+               f"{figures['rpe_trans_m']:.4f} m, {figures['rpe_rot_deg']:.3f} deg")
+        yield f"median relative rotation error {figures['rel_rot_err_median_deg']:.3f} deg"
+
+
+__all__ = ["FrameInput", "TrajectoryError", "estimated_trajectory", "evaluate_records",
+           "format_figures", "is_metric", "run_tracker", "summarize", "write_outputs",
+           "write_records"]

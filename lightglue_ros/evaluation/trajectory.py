@@ -1,0 +1,245 @@
+"""Camera trajectories and their accuracy against ground truth: ATE and RPE (computed by evo).
+
+A trajectory holds camera-to-world poses T_world_cam (see ``geometry/se3.py``) with stamps in
+seconds. Estimates are associated with ground truth by nearest stamp, one to one, within a
+tolerance, as TUM's benchmark tools and evo do. Nothing is interpolated: an estimate is always
+compared with a measured ground-truth pose, never with one invented between two samples (motion
+capture at 100+ Hz has a sample within a few milliseconds of any camera frame).
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Literal
+
+import numpy as np
+from evo import EvoException
+from evo.core import metrics as evo_metrics
+from evo.core.trajectory import PoseTrajectory3D
+
+from lightglue_ros.errors import LightGlueRosError
+from lightglue_ros.geometry.se3 import rotation_angle_deg
+
+from .tum_format import format_tum_poses, parse_tum_poses
+
+MIN_MATCHED = 3     # fewer associated poses fix no alignment (Umeyama needs 3 non-collinear)
+
+
+class TrajectoryError(LightGlueRosError):
+    """A trajectory cannot be read, or cannot be evaluated against its ground truth."""
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """Stamped camera-to-world poses; ``stamps`` (N,) ascending seconds, ``poses`` (N, 4, 4).
+
+    Both arrays are stored read-only float64, so a trajectory can be shared without copies.
+    """
+
+    stamps: np.ndarray
+    poses: np.ndarray
+
+    def __post_init__(self) -> None:
+        stamps = np.array(self.stamps, dtype=np.float64).reshape(-1)
+        poses = np.array(self.poses, dtype=np.float64).reshape(-1, 4, 4)
+        if len(poses) != len(stamps):
+            raise ValueError(f"{len(stamps)} stamps but {len(poses)} poses")
+        if not (np.all(np.isfinite(stamps)) and np.all(np.isfinite(poses))):
+            raise ValueError("trajectory contains NaN or Inf")
+        if np.any(np.diff(stamps) < 0):
+            raise ValueError("trajectory stamps must be in ascending order")
+        stamps.setflags(write=False)
+        poses.setflags(write=False)
+        object.__setattr__(self, "stamps", stamps)
+        object.__setattr__(self, "poses", poses)
+
+    def __len__(self) -> int:
+        return len(self.stamps)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """(N, 3) camera centres in the world frame."""
+        return self.poses[:, :3, 3]
+
+    def subset(self, indices: np.ndarray) -> "Trajectory":
+        """The poses at ``indices`` (ascending), e.g. those associated with another trajectory."""
+        return Trajectory(self.stamps[indices], self.poses[indices])
+
+    @classmethod
+    def read_tum(cls, path: str | Path) -> "Trajectory":
+        """Read a TUM-format file (``t tx ty tz qx qy qz qw``); poses are sorted by stamp."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as err:
+            raise TrajectoryError(f"cannot read trajectory {path}: {err.strerror}") from None
+        try:
+            stamps, poses = parse_tum_poses(text)
+            order = np.argsort(stamps, kind="stable")
+            return cls(stamps[order], poses[order])
+        except ValueError as err:
+            raise TrajectoryError(f"{path} is not a TUM trajectory: {err}") from None
+
+    def write_tum(self, path: str | Path, header: str = "") -> Path:
+        """Write the TUM format (what evo and TUM's tools read); ``header`` becomes # comments."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(format_tum_poses(self.stamps, self.poses, header))
+        return path
+
+
+def associate_stamps(a: np.ndarray, b: np.ndarray, max_diff: float = 0.02
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (ia, ib), ascending in ia, of nearest stamps at most ``max_diff`` apart.
+
+    Each stamp of ``a`` takes its nearest stamp in ``b`` (which must be ascending); when several
+    take the same one, only the closest keeps it, so the pairing is one to one as in TUM's
+    associate.py (whose default tolerance is 0.02 s).
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    b = np.asarray(b, dtype=np.float64).reshape(-1)
+    if np.any(np.diff(b) < 0):
+        raise ValueError("the stamps associated with must be in ascending order")
+    empty = np.zeros(0, dtype=np.intp)
+    if len(a) == 0 or len(b) == 0:
+        return empty, empty
+    right = np.clip(np.searchsorted(b, a), 0, len(b) - 1)
+    left = np.clip(right - 1, 0, len(b) - 1)
+    nearest = np.where(np.abs(b[left] - a) <= np.abs(b[right] - a), left, right)
+    diff = np.abs(b[nearest] - a)
+    ia = np.flatnonzero(diff <= max_diff)
+    ia = ia[np.lexsort((diff[ia], nearest[ia]))]          # grouped by partner, closest first
+    _, first = np.unique(nearest[ia], return_index=True)
+    ia = np.sort(ia[first])
+    return ia, nearest[ia]
+
+
+def associate(est: Trajectory, gt: Trajectory, max_diff: float = 0.02
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(est_idx, gt_idx): each estimated pose paired with the ground-truth pose nearest in time."""
+    return associate_stamps(est.stamps, gt.stamps, max_diff)
+
+
+@dataclass(frozen=True, eq=False)
+class TrajectoryMetrics:
+    """Accuracy of an estimated trajectory; lengths in metres, angles in degrees."""
+
+    ate_rmse_m: float               # absolute trajectory error (translation) after alignment
+    ate_mean_m: float
+    ate_max_m: float
+    rpe_trans_m: float              # RMSE of the relative translation error over rpe_delta frames
+    rpe_rot_deg: float              # RMSE of the relative rotation error over rpe_delta frames
+    rel_rot_err_median_deg: float   # median rotation error of consecutive relative poses
+    path_length_m: float            # ground-truth path over the associated time span
+    matched: int                    # associated poses
+    scale: float                    # Sim(3) scale applied to the estimate (1 unless sim3)
+    align: str
+    aligned: Trajectory             # the associated estimate after alignment, for plots
+    ate_errors_m: np.ndarray        # (matched,) translation error of each aligned pose
+
+    def summary(self) -> dict[str, float | int | str]:
+        """The scalar results, for JSON reports and logs."""
+        return {name: getattr(self, name) for name in (
+            "ate_rmse_m", "ate_mean_m", "ate_max_m", "rpe_trans_m", "rpe_rot_deg",
+            "rel_rot_err_median_deg", "path_length_m", "matched", "scale", "align")}
+
+
+def evaluate(est: Trajectory, gt: Trajectory, align: Literal["se3", "sim3", "none"] = "se3",
+             max_diff: float = 0.02, rpe_delta: int = 1) -> TrajectoryMetrics:
+    """ATE and RPE of ``est`` against ``gt`` with evo, after an optional Umeyama alignment.
+
+    align: "se3" (rigid: a tracker's world frame is arbitrary), "sim3" (also scale: monocular
+    estimates have none) or "none". rpe_delta: frames between the poses of each RPE pair, counted
+    in associated poses. Raises TrajectoryError when the two do not overlap in time or fewer than
+    3 poses associate.
+    """
+    if align not in ("se3", "sim3", "none"):
+        raise ValueError(f"align must be 'se3', 'sim3' or 'none', got {align!r}")
+    if int(rpe_delta) != rpe_delta or rpe_delta < 1:
+        raise ValueError(f"rpe_delta must be a positive integer, got {rpe_delta}")
+    if len(est) == 0 or len(gt) == 0:
+        raise TrajectoryError(f"nothing to evaluate: the estimate has {len(est)} poses and the "
+                              f"ground truth {len(gt)}")
+    if est.stamps[-1] < gt.stamps[0] - max_diff or est.stamps[0] > gt.stamps[-1] + max_diff:
+        raise TrajectoryError(
+            f"the estimate ({_span(est)}) and the ground truth ({_span(gt)}) do not overlap in "
+            "time; are they stamped by the same clock?")
+    est_idx, gt_idx = associate(est, gt, max_diff)
+    if len(est_idx) < max(MIN_MATCHED, rpe_delta + 1):
+        raise TrajectoryError(
+            f"only {len(est_idx)} of {len(est)} estimated poses have a ground-truth pose within "
+            f"{max_diff} s; need at least {max(MIN_MATCHED, rpe_delta + 1)} (raise max_diff if "
+            "the ground truth is sparse)")
+    est_m, gt_m = est.subset(est_idx), gt.subset(gt_idx)
+    ref, moved = _to_evo(gt_m), _to_evo(est_m)
+    scale = 1.0
+    with _quiet_evo():
+        try:
+            if align != "none":
+                _, _, s = moved.align(ref, correct_scale=align == "sim3")
+                scale = float(s)
+            ape = _run(evo_metrics.APE(evo_metrics.PoseRelation.translation_part), ref, moved)
+            rpe_t = _run(evo_metrics.RPE(evo_metrics.PoseRelation.translation_part,
+                                         delta=int(rpe_delta)), ref, moved)
+            rpe_r = _run(evo_metrics.RPE(evo_metrics.PoseRelation.rotation_angle_deg,
+                                         delta=int(rpe_delta)), ref, moved)
+        except EvoException as err:
+            raise TrajectoryError(f"evo cannot evaluate the trajectory ({align} alignment): "
+                                  f"{err} (a ground truth that does not move fixes no "
+                                  "alignment)") from None
+    stat = evo_metrics.StatisticsType
+    gt_span = gt.positions[gt_idx[0]:gt_idx[-1] + 1]
+    return TrajectoryMetrics(
+        ate_rmse_m=float(ape.get_statistic(stat.rmse)),
+        ate_mean_m=float(ape.get_statistic(stat.mean)),
+        ate_max_m=float(ape.get_statistic(stat.max)),
+        rpe_trans_m=float(rpe_t.get_statistic(stat.rmse)),
+        rpe_rot_deg=float(rpe_r.get_statistic(stat.rmse)),
+        rel_rot_err_median_deg=relative_rotation_error_median(est_m, gt_m),
+        path_length_m=float(np.linalg.norm(np.diff(gt_span, axis=0), axis=1).sum()),
+        matched=len(est_idx),
+        scale=scale,
+        align=align,
+        aligned=Trajectory(est_m.stamps, np.array(moved.poses_se3)),
+        ate_errors_m=np.asarray(ape.error, dtype=np.float64),
+    )
+
+
+def relative_rotation_error_median(est: Trajectory, gt: Trajectory) -> float:
+    """Median angle of (R_gt_i^T R_gt_i+1)^T (R_est_i^T R_est_i+1) over consecutive pose pairs.
+
+    The two-view rotation error of a frame-to-frame tracker, comparable with the relative pose
+    error of image pairs; it ignores alignment and scale. ``est`` and ``gt`` are associated.
+    """
+    R_est, R_gt = est.poses[:, :3, :3], gt.poses[:, :3, :3]
+    rel_est = np.einsum("nji,njk->nik", R_est[:-1], R_est[1:])
+    rel_gt = np.einsum("nji,njk->nik", R_gt[:-1], R_gt[1:])
+    errors = [rotation_angle_deg(g.T @ e) for g, e in zip(rel_gt, rel_est)]
+    return float(np.median(errors))
+
+
+def _to_evo(traj: Trajectory) -> PoseTrajectory3D:
+    return PoseTrajectory3D(poses_se3=list(traj.poses), timestamps=traj.stamps.copy())
+
+
+def _run(metric: evo_metrics.PE, ref: PoseTrajectory3D, est: PoseTrajectory3D) -> evo_metrics.PE:
+    metric.process_data((ref, est))
+    return metric
+
+
+def _span(traj: Trajectory) -> str:
+    return f"{traj.stamps[0]:.6f} to {traj.stamps[-1]:.6f} s"
+
+
+@contextmanager
+def _quiet_evo() -> Iterator[None]:
+    """evo logs every step (and warns on odd input); our callers report the results themselves."""
+    logger = logging.getLogger("evo")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -1,0 +1,119 @@
+"""ONNX Runtime backend: the exported graphs on the CPU or CUDA execution provider.
+
+Inputs and outputs are bound with IOBinding to the torch tensors' memory (``data_ptr``) and the
+outputs come back through DLPack, so no tensor is copied between torch and ONNX Runtime, on the
+host or on the GPU. On CUDA the sessions run on torch's current stream.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import Config
+from ..errors import BackendError
+from .export import ExportedGraph, ExportedModel, export_for_config
+from .graphs import GraphBackend
+from .torch_backend import torch_device
+
+log = logging.getLogger(__name__)
+
+_NUMPY_TYPES = {torch.float32: np.float32, torch.float16: np.float16, torch.int64: np.int64,
+                torch.int32: np.int32, torch.bool: np.bool_}
+
+
+def import_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise BackendError(f"ONNX Runtime is not installed: {exc}; install onnxruntime (CPU) or "
+                           f"onnxruntime-gpu (CUDA)") from exc
+    return onnxruntime
+
+
+def providers_for(ort: Any, device: torch.device) -> list[Any]:
+    """The execution providers for a torch device, or a clear error when CUDA is asked for and
+    this ONNX Runtime build has no CUDA provider."""
+    if device.type == "cpu":
+        return ["CPUExecutionProvider"]
+    if device.type == "cuda":
+        available = ort.get_available_providers()
+        if "CUDAExecutionProvider" not in available:
+            raise BackendError(f"backend onnxruntime on {device} needs the CUDA execution "
+                               f"provider, which this onnxruntime {ort.__version__} lacks "
+                               f"(available: {', '.join(available)}); install onnxruntime-gpu "
+                               f"or use device:=cpu")
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        stream = torch.cuda.current_stream(index).cuda_stream
+        return [("CUDAExecutionProvider", {"device_id": index,
+                                           "user_compute_stream": str(stream)}),
+                "CPUExecutionProvider"]
+    raise BackendError(f"backend onnxruntime does not run on {device}")
+
+
+class OrtRunner:
+    """Runs exported graphs with ONNX Runtime sessions, created on first use."""
+
+    def __init__(self, models: list[ExportedModel], device: torch.device, providers: list[Any],
+                 threads: int = 0) -> None:
+        self.ort = import_onnxruntime()
+        self.device = device
+        self.providers = providers
+        self.graphs: dict[str, ExportedGraph] = {}
+        for model in models:
+            self.graphs.update(model.graphs)
+        self.sessions: dict[str, Any] = {}
+        self.options = self.ort.SessionOptions()
+        self.options.intra_op_num_threads = threads
+        self.options.log_severity_level = 3  # errors only
+        self._where = ("cuda", device.index or 0) if device.type == "cuda" else ("cpu", 0)
+
+    def session(self, name: str) -> Any:
+        if name not in self.sessions:
+            path = self.graphs[name].path
+            try:
+                self.sessions[name] = self.ort.InferenceSession(
+                    str(path), self.options, providers=self.providers)
+            except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+                raise BackendError(f"ONNX Runtime cannot load {path}: {exc}") from exc
+        return self.sessions[name]
+
+    def run(self, name: str, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        graph = self.graphs[name]
+        session = self.session(name)
+        binding = session.io_binding()
+        kind, index = self._where
+        held = []  # keep the bound tensors alive until the run returns
+        for input_name, tensor in zip(graph.inputs, inputs):
+            tensor = tensor.to(self.device).contiguous()
+            if tensor.dtype == torch.float64 or tensor.dtype == torch.float16:
+                tensor = tensor.float()
+            held.append(tensor)
+            binding.bind_input(input_name, kind, index, _NUMPY_TYPES[tensor.dtype],
+                               tuple(tensor.shape), tensor.data_ptr())
+        for output_name in graph.outputs:
+            binding.bind_output(output_name, kind, index)
+        session.run_with_iobinding(binding)
+        return tuple(torch.from_dlpack(value) for value in binding.get_outputs())
+
+
+class OnnxRuntimeBackend(GraphBackend):
+    """The extractor and LightGlue graphs on ONNX Runtime (CPU or CUDA provider), FP32."""
+
+    def __init__(self, cfg: Config, weights: bool = True, engine_dir: str | Path | None = None
+                 ) -> None:
+        super().__init__(cfg)
+        ort = import_onnxruntime()
+        self.device = torch_device(cfg.device)
+        if cfg.precision == "fp16":
+            raise BackendError("precision fp16 is not available with backend onnxruntime (its "
+                               "graphs run in FP32); use backend tensorrt, or torch on CUDA")
+        providers = providers_for(ort, self.device)
+        exported_extractor, exported_matcher, extractor, matcher = export_for_config(
+            cfg, engine_dir, weights)
+        self.exports = (exported_extractor, exported_matcher)
+        self._setup(OrtRunner([exported_extractor, exported_matcher], self.device, providers),
+                    extractor, matcher)

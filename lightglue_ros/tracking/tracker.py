@@ -1,0 +1,341 @@
+"""Frame-to-keyframe tracking: one call per camera frame, a pose and a record back.
+
+Each frame is extracted once; its features are matched against the current keyframe (and the
+previous frame when that fails). The relative pose comes from PnP when the reference frame has 3D
+points (depth image, or points triangulated in monocular mode), else from two-view geometry
+(essential matrix or homography, chosen per frame). Poses chain in the odom frame, which is the
+first camera's frame: metric with depth, up to scale without (the unit is then the baseline of the
+first keyframe pair). Nothing here raises on bad frames: they come back as LOST records with a
+reason, and the next good frame recovers (against the old keyframe if it still overlaps, otherwise
+by starting a new keyframe at the last pose).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import Config
+from ..errors import ImageError
+from ..geometry.camera import CameraModel
+from ..geometry.covariance import compose_pose_covariance, invert_pose_covariance, lost_covariance
+from ..geometry.pnp import PnPConfig, estimate_pose_pnp
+from ..geometry.se3 import invert_transform, make_transform
+from ..geometry.triangulation import triangulate
+from ..geometry.two_view import TwoViewConfig, estimate_relative_pose
+from ..pipeline import Pipeline
+from .frames import TrackedFrame
+from .keyframes import KeyframePolicy
+from .records import FrameRecord, TrackingStatus
+
+
+@dataclass
+class _Estimate:
+    """Relative pose of the current camera: X_cur = R X_ref + t, over the matched pairs."""
+
+    R: np.ndarray
+    t: np.ndarray
+    covariance: np.ndarray  # of (R, t), see geometry.covariance
+    model: str
+    metric: bool
+    inliers: np.ndarray  # (K,) over pairs
+    pairs: np.ndarray  # (K, 2) indices (ref, cur)
+    scores: np.ndarray
+    layers: int
+    flow_px: float
+    scaled: bool = True  # False: monocular two-view, translation length guessed from the flow
+    reason: str = ""
+
+    @property
+    def num_inliers(self) -> int:
+        return int(self.inliers.sum())
+
+
+class Tracker:
+    """The tracking front end; see the module docstring. Not thread-safe: one caller at a time."""
+
+    def __init__(self, pipeline: Pipeline, config: Config | None = None) -> None:
+        self.pipeline = pipeline
+        self.config = config or pipeline.config
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget keyframe and motion; the next good frame starts again at the odom origin."""
+        self.keyframe: TrackedFrame | None = None
+        self.previous: TrackedFrame | None = None
+        self.recovery: TrackedFrame | None = None  # the keyframe before a restart, to return to
+        self.pose = np.eye(4)
+        self.pose_covariance = np.zeros((6, 6))  # the odom origin is exact by definition
+        self.initialised_scale = False  # monocular: first keyframe pair triangulated
+        self.metres_per_flow_px = 0.0  # monocular fallback: translation per pixel of motion
+
+    def update_config(self, config: Config) -> None:
+        """Apply changed tracking parameters (matcher thresholds go through the pipeline)."""
+        self.config = config
+
+    # --- public ---------------------------------------------------------------------------------
+    def process(self, image: np.ndarray, stamp: float, camera: CameraModel,
+                depth: np.ndarray | None = None, depth_unit: float | None = None) -> FrameRecord:
+        """Track one frame. ``depth`` (16UC1 mm or 32FC1 m, registered to ``image``) is optional."""
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        try:
+            features = self.pipeline.extract(image)
+        except ImageError as exc:
+            return self._lost(stamp, f"unusable image: {exc}", timings)
+        timings["extract"] = time.perf_counter() - start
+        frame = TrackedFrame(stamp, camera, features)
+        reason = ""
+        if depth is not None:
+            try:
+                frame.set_depth(depth, depth_unit, self.config.depth_min_m, self.config.depth_max_m)
+            except ValueError as exc:
+                reason = f"depth ignored: {exc}"
+        if len(features) < self.config.min_inliers:
+            return self._lost(stamp, f"only {len(features)} keypoints", timings, len(features))
+        if self.keyframe is None:
+            return self._start(frame, timings, reinitialized=False, reason=reason)
+        estimate, ref = self._estimate(self.keyframe, frame, timings), self.keyframe
+        for other in self._fallbacks():
+            if self._status(estimate) is not TrackingStatus.LOST:
+                break
+            retry = self._estimate(other, frame, timings)
+            if retry.num_inliers > estimate.num_inliers:
+                estimate, ref = retry, other
+        if ref is self.recovery:  # back on the keyframe from before the restart
+            self.keyframe, self.recovery = ref, None
+        status = self._status(estimate)
+        kf_estimate = estimate if ref is self.keyframe else None
+        if status is not TrackingStatus.LOST and not estimate.metric:
+            estimate, ref = self._consecutive_rotation(ref, frame, estimate, timings)
+        if status is TrackingStatus.LOST:
+            record = self._lost(stamp, estimate.reason or f"{estimate.num_inliers} inliers",
+                                timings, len(features), estimate)
+            if len(features) >= self.config.good_inliers:  # a real view we cannot place
+                self._restart_at_last_pose(frame)
+                record.keyframe = record.reinitialized = True
+            return record
+        return self._advance(ref, frame, estimate, kf_estimate, status, timings, reason)
+
+    def _consecutive_rotation(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate,
+                              timings: dict[str, float]) -> tuple[_Estimate, TrackedFrame]:
+        """Monocular: take the motion from the previous frame's essential matrix when it is well
+        conditioned. Measured directly, the rotation between consecutive frames is more accurate
+        than the difference of two keyframe-relative estimates; the keyframe estimate still
+        gives the translation its length."""
+        prev = self.previous
+        if prev is None or prev is ref or not self.config.match_previous:
+            return est, ref
+        direct = self._estimate(prev, cur, timings)
+        if direct.model != "essential" or direct.scaled or not np.any(direct.t) or \
+                direct.flow_px < self.config.mono_two_view_flow_px or \
+                self._status(direct) is TrackingStatus.LOST:
+            return est, ref
+        T_prev_cur = invert_transform(prev.T_odom_cam) @ ref.T_odom_cam @ invert_transform(
+            make_transform(est.R, est.t))
+        T_cur_prev = invert_transform(T_prev_cur)
+        length = float(T_cur_prev[:3, 3] @ direct.t)
+        if length > 0:
+            direct.t, direct.scaled = direct.t / np.linalg.norm(direct.t) * length, True
+        return direct, prev
+
+    def _fallbacks(self) -> list[TrackedFrame]:
+        """Frames to try when the keyframe match fails: the previous frame, then the keyframe
+        tracking was on before its last restart."""
+        out = []
+        if self.config.match_previous and self.previous not in (None, self.keyframe):
+            out.append(self.previous)
+        if self.recovery is not None:
+            out.append(self.recovery)
+        return out
+
+    # --- estimation -----------------------------------------------------------------------------
+    def _estimate(self, ref: TrackedFrame, cur: TrackedFrame, timings: dict[str, float]
+                  ) -> _Estimate:
+        start = time.perf_counter()
+        matches = self.pipeline.match(ref.features, cur.features)
+        timings["match"] = timings.get("match", 0.0) + time.perf_counter() - start
+        start = time.perf_counter()
+        pairs, scores = matches.pairs, matches.pair_scores
+        p0, p1 = ref.keypoints[pairs[:, 0]], cur.keypoints[pairs[:, 1]]
+        flow = np.linalg.norm(p1 - p0, axis=1)
+        estimate = self._pose_from_points(ref, cur, pairs, p0, p1)
+        if estimate is None or not ref.metric:
+            two_view = self._pose_two_view(ref, cur, p0, p1)
+            two_view.flow_px = float(np.median(flow[two_view.inliers])) if \
+                two_view.num_inliers else 0.0
+            estimate = self._monocular_choice(estimate, two_view)
+        estimate.pairs, estimate.scores, estimate.layers = pairs, scores, matches.layers
+        if estimate.num_inliers:
+            estimate.flow_px = float(np.median(flow[estimate.inliers]))
+        if not estimate.scaled:
+            self._scale_monocular(estimate)
+        timings["pose"] = timings.get("pose", 0.0) + time.perf_counter() - start
+        return estimate
+
+    def _monocular_choice(self, pnp: _Estimate | None, two_view: _Estimate) -> _Estimate:
+        """Without metric depth, PnP on triangulated points is best while the reference is near
+        (two-view geometry of a small baseline confuses rotation with translation); once the
+        keypoints have moved far, the essential matrix's rotation beats that of noisy
+        triangulated points, and PnP only lends it the scale."""
+        if pnp is None:
+            return two_view
+        far = two_view.model == "essential" and \
+            two_view.flow_px >= self.config.mono_two_view_flow_px
+        if not far or two_view.num_inliers < self.config.min_inliers:
+            return pnp
+        scale = float(pnp.t @ two_view.t)
+        if scale <= 0:
+            return pnp
+        two_view.t, two_view.scaled = two_view.t * scale, True
+        return two_view
+
+    def _pose_from_points(self, ref: TrackedFrame, cur: TrackedFrame, pairs: np.ndarray,
+                          p0: np.ndarray, p1: np.ndarray) -> _Estimate | None:
+        """PnP from the reference frame's 3D points, or None when it has too few of them."""
+        if ref.points3d is None:
+            return None
+        X = ref.points3d[pairs[:, 0]]
+        known = np.isfinite(X[:, 0])
+        if known.sum() < self.config.min_inliers:
+            return None
+        result = estimate_pose_pnp(X[known], p1[known], cur.camera,
+                                   PnPConfig(ransac_threshold_px=2 * self.config.ransac_threshold_px))
+        if not result.success or result.num_inliers < self.config.min_inliers:
+            return None
+        inliers = np.zeros(len(pairs), bool)
+        inliers[np.flatnonzero(known)[result.inliers]] = True
+        return _Estimate(result.R, result.t, result.covariance, "pnp", ref.metric, inliers,
+                         pairs, np.zeros(0), 0, 0.0)
+
+    def _pose_two_view(self, ref: TrackedFrame, cur: TrackedFrame, p0: np.ndarray,
+                       p1: np.ndarray) -> _Estimate:
+        conf = TwoViewConfig(ransac_threshold_px=self.config.ransac_threshold_px)
+        if len(p0) < conf.min_matches:
+            return _Estimate(np.eye(3), np.zeros(3), lost_covariance(), "none", False,
+                             np.zeros(len(p0), bool), np.zeros((0, 2), int), np.zeros(0), 0, 0.0,
+                             reason=f"only {len(p0)} matches")
+        result = estimate_relative_pose(p0, p1, ref.camera, cur.camera, conf)
+        return _Estimate(result.R, result.t, result.covariance, result.model, False,
+                         result.inliers, np.zeros((0, 2), int), np.zeros(0), 0, 0.0,
+                         scaled=False, reason=result.reason)
+
+    def _scale_monocular(self, est: _Estimate) -> None:
+        """Give a unit two-view translation a length. Before the first triangulation the unit is
+        'flow / mono_init_flow_px' so that the first keyframe baseline is about 1; afterwards the
+        ratio of translation to flow measured by the last PnP pose."""
+        per_px = self.metres_per_flow_px or 1.0 / self.config.mono_init_flow_px
+        est.t = est.t * est.flow_px * per_px
+
+    def _status(self, est: _Estimate) -> TrackingStatus:
+        if est.model == "none" or est.num_inliers < self.config.min_inliers:
+            return TrackingStatus.LOST
+        if est.num_inliers < self.config.good_inliers:
+            return TrackingStatus.WEAK
+        return TrackingStatus.OK
+
+    # --- state changes --------------------------------------------------------------------------
+    def _start(self, frame: TrackedFrame, timings: dict[str, float], reinitialized: bool,
+               reason: str) -> FrameRecord:
+        frame.T_odom_cam = self.pose.copy()
+        frame.covariance = self.pose_covariance.copy()
+        self.keyframe = self.previous = frame
+        return FrameRecord(frame.stamp, TrackingStatus.OK, frame.T_odom_cam.copy(),
+                           frame.covariance.copy(), model="init", metric=frame.metric,
+                           keyframe=True, reinitialized=reinitialized,
+                           num_keypoints=len(frame.features), timings=timings, reason=reason)
+
+    def _restart_at_last_pose(self, frame: TrackedFrame) -> None:
+        """Tracking failed on a real view: continue from it, at the last pose, scale unknown."""
+        frame.T_odom_cam = self.pose.copy()
+        frame.covariance = self.pose_covariance = lost_covariance()
+        if self.recovery is None:
+            self.recovery = self.keyframe
+        self.keyframe = self.previous = frame
+        if not frame.metric:
+            self.initialised_scale = False
+            self.metres_per_flow_px = 0.0
+
+    def _advance(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate,
+                 kf_est: _Estimate | None, status: TrackingStatus, timings: dict[str, float],
+                 reason: str) -> FrameRecord:
+        T_ref_cur = invert_transform(make_transform(est.R, est.t))
+        rel_cov = invert_pose_covariance(est.R, est.t, est.covariance)
+        cur.T_odom_cam = ref.T_odom_cam @ T_ref_cur
+        cur.covariance = compose_pose_covariance(ref.T_odom_cam[:3, :3], ref.T_odom_cam[:3, 3],
+                                                 ref.covariance, T_ref_cur[:3, 3], rel_cov)
+        if est.model == "pnp" and est.flow_px > 0:
+            self.metres_per_flow_px = float(np.linalg.norm(est.t)) / est.flow_px
+        if kf_est is not None and not self.keyframe.first_inliers:
+            self.keyframe.first_inliers = len(kf_est.pairs)
+        if not est.scaled and status is TrackingStatus.OK:
+            status = TrackingStatus.WEAK
+            reason = reason or "monocular: translation length from the motion model"
+        ref_is_keyframe = ref is self.keyframe
+        new_keyframe = self._maybe_keyframe(cur, kf_est if kf_est is not None else est, kf_est)
+        self.previous = cur
+        self.pose, self.pose_covariance = cur.T_odom_cam, cur.covariance
+        inl = est.inliers
+        return FrameRecord(
+            cur.stamp, status, cur.T_odom_cam.copy(), cur.covariance.copy(), ref.stamp,
+            ref_is_keyframe, T_ref_cur, rel_cov, est.model, est.metric,
+            new_keyframe, False, len(cur.features), len(est.pairs), est.num_inliers, est.layers,
+            est.flow_px, timings, reason,
+            ref.keypoints[est.pairs[:, 0]].astype(np.float32),
+            cur.keypoints[est.pairs[:, 1]].astype(np.float32), est.scores.astype(np.float32),
+            inl.copy())
+
+    def _maybe_keyframe(self, cur: TrackedFrame, est: _Estimate, kf_est: _Estimate | None
+                        ) -> bool:
+        """Promote ``cur`` to keyframe when the policy asks for it, giving it 3D points. ``est``
+        is the estimate against the keyframe, or against the frame used instead when the
+        keyframe match failed (``kf_est`` None)."""
+        kf = self.keyframe
+        ref = kf if kf_est is not None else self.previous
+        policy = KeyframePolicy.from_config(self.config)
+        due = policy.reason(len(est.pairs), kf.first_inliers, est.flow_px) if kf_est else \
+            "the keyframe no longer matches"
+        bootstrapping = not kf.metric and not self.initialised_scale
+        if bootstrapping:
+            # Monocular start: wait for enough parallax to triangulate a first map.
+            ready = est.model == "essential" and est.flow_px >= self.config.mono_init_flow_px
+            if not (ready or due):
+                return False
+        elif not due:
+            return False
+        self._give_points(ref, cur, est)
+        if not cur.metric and cur.has_points(self.config.min_inliers):
+            self.initialised_scale = True
+        self.keyframe = cur
+        return True
+
+    def _give_points(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate) -> None:
+        """3D points for a new keyframe: its own depth where valid, else the reference's points
+        moved into this frame, else points triangulated from the inlier matches."""
+        n = len(cur.features)
+        points = cur.points3d if cur.points3d is not None else np.full((n, 3), np.nan)
+        inl_pairs = est.pairs[est.inliers]
+        if ref.points3d is not None:
+            moved = ref.points3d[inl_pairs[:, 0]] @ est.R.T + est.t
+            fill = ~np.isfinite(points[inl_pairs[:, 1], 0]) & np.isfinite(moved[:, 0])
+            points[inl_pairs[fill, 1]] = moved[fill]
+        if np.linalg.norm(est.t) > 0:
+            x0 = ref.camera.undistort_points(ref.keypoints[inl_pairs[:, 0]])
+            x1 = cur.camera.undistort_points(cur.keypoints[inl_pairs[:, 1]])
+            X0, valid = triangulate(est.R, est.t, x0, x1, cur.camera.focal_mean,
+                                    max_error_px=2 * self.config.ransac_threshold_px)
+            X1 = X0 @ est.R.T + est.t
+            fill = valid & ~np.isfinite(points[inl_pairs[:, 1], 0])
+            points[inl_pairs[fill, 1]] = X1[fill]
+        cur.points3d = points
+        cur.metric = cur.metric or (ref.metric and est.metric)
+
+    def _lost(self, stamp: float, reason: str, timings: dict[str, float], keypoints: int = 0,
+              est: _Estimate | None = None) -> FrameRecord:
+        record = FrameRecord(stamp, TrackingStatus.LOST, self.pose.copy(), lost_covariance(),
+                             num_keypoints=keypoints, timings=timings, reason=reason)
+        if est is not None:
+            record.num_matches, record.num_inliers = len(est.pairs), est.num_inliers
+            record.layers, record.model = est.layers, est.model
+        return record

@@ -1,0 +1,63 @@
+"""Trajectory pictures: estimate against ground truth, and the translation error over time.
+
+Figures are drawn on matplotlib's Agg canvas directly, not through pyplot, so plotting needs no
+display, leaves no global figure state behind, and is safe from any thread.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from lightglue_ros.evaluation.trajectory import Trajectory, TrajectoryMetrics
+
+_VIEWS = (("top view", 0, 1), ("side view", 0, 2))   # (title, horizontal axis, vertical axis)
+_AXES = "xyz"
+
+
+def plot_trajectory(aligned_est: Trajectory, gt: Trajectory, path: str | Path,
+                    title: str = "") -> Path:
+    """Save a PNG of the camera paths seen from above (x-y) and from the side (x-z).
+
+    ``aligned_est`` should already be in the ground truth's frame (``TrajectoryMetrics.aligned``);
+    axes are equal so that drift and scale errors look as large as they are.
+    """
+    fig = Figure(figsize=(11, 5), layout="constrained")
+    FigureCanvasAgg(fig)
+    gt_xyz, est_xyz = gt.positions, aligned_est.positions
+    for ax, (name, h, v) in zip(fig.subplots(1, 2), _VIEWS):
+        ax.plot(gt_xyz[:, h], gt_xyz[:, v], "-", color="0.35", lw=1.5, label="ground truth")
+        ax.plot(est_xyz[:, h], est_xyz[:, v], "-", color="tab:blue", lw=1.2, label="estimate")
+        if len(est_xyz):
+            ax.plot(*est_xyz[0, [h, v]], "o", color="tab:green", label="start")
+        ax.set(title=name, xlabel=f"{_AXES[h]} [m]", ylabel=f"{_AXES[v]} [m]")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.grid(alpha=0.3)
+    fig.axes[0].legend(loc="best")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_errors(metrics: TrajectoryMetrics, path: str | Path, title: str = "") -> Path:
+    """Save a PNG of each aligned pose's translation error over time, with the ATE RMSE."""
+    fig = Figure(figsize=(9, 3.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    t = metrics.aligned.stamps - metrics.aligned.stamps[0]
+    ax.plot(t, metrics.ate_errors_m, "-", color="tab:red", lw=1.2, label="translation error")
+    ax.axhline(metrics.ate_rmse_m, color="0.3", ls="--", lw=1,
+               label=f"ATE RMSE {metrics.ate_rmse_m:.4f} m ({metrics.align})")
+    ax.set(xlabel="time [s]", ylabel="error [m]", title=title or "absolute trajectory error")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    return _save(fig, path)
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path

@@ -1,0 +1,335 @@
+"""Dataset readers: TUM (real and synthetic), KITTI and EuRoC fixtures, image folders, errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from lightglue_ros.datasets import (TUM_PRESETS, dataset_kind, open_dataset, read_euroc,
+                                    read_image_folder, read_kitti, read_tum)
+from lightglue_ros.errors import DatasetError, LightGlueRosError
+from lightglue_ros.synthetic import TUM_DEPTH_SCALE, make_sequence, write_tum_folder
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+TUM_FR2 = SHARED / "data" / "tum_fr2_desk"
+needs_tum_fr2 = pytest.mark.skipif(
+    not (TUM_FR2 / "rgb.txt").is_file(),
+    reason=f"test data {TUM_FR2} is absent (../shared sits beside the clone in CI; "
+           "see shared/README.md)")
+
+
+def _write_png(path: Path, width: int = 32, height: int = 24, channels: int = 1) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    image = (np.arange(np.prod(shape)) % 251).astype(np.uint8).reshape(shape)
+    assert cv2.imwrite(str(path), image)
+
+
+# --- TUM -----------------------------------------------------------------------------------
+
+@needs_tum_fr2
+def test_tum_fr2_desk_with_preset():
+    ds = open_dataset(TUM_FR2, preset="fr2")
+    assert ds.kind == "tum" and ds.name == "tum_fr2_desk" and len(ds) == 20
+    assert ds.frames[0].stamp == pytest.approx(1311868169.163498, abs=1e-6)
+    assert ds.frames[-1].stamp == pytest.approx(1311868171.063438, abs=1e-6)
+    assert np.all(np.diff([f.stamp for f in ds.frames]) > 0)
+    assert [f.index for f in ds.frames] == list(range(20))
+    assert all(f.image_path.is_file() and f.depth_path is None for f in ds.frames)
+    assert ds.depth_unit is None
+    cam = ds.camera
+    assert (cam.width, cam.height) == (640, 480)
+    np.testing.assert_array_equal(cam.K, [[520.9, 0, 325.1], [0, 521.0, 249.7], [0, 0, 1]])
+    assert cam.distortion_model == "plumb_bob"
+    np.testing.assert_array_equal(cam.D, [0.2312, -0.7849, -0.0033, -0.0001, 0.9172])
+    gt = ds.groundtruth
+    assert gt is not None and len(gt) > 1000
+    assert gt.stamps[0] < ds.frames[0].stamp and gt.stamps[-1] > ds.frames[-1].stamp
+    np.testing.assert_allclose(gt.positions[0], [-0.3569, -1.9109, 1.4557])
+    R = gt.poses[:, :3, :3]
+    np.testing.assert_allclose(np.einsum("nji,njk->nik", R, R), np.broadcast_to(np.eye(3), R.shape),
+                               atol=1e-12)
+
+
+@needs_tum_fr2
+def test_tum_needs_intrinsics_and_image_folder_reads_stamp_names():
+    with pytest.raises(DatasetError, match="preset"):
+        open_dataset(TUM_FR2)
+    tum = open_dataset(TUM_FR2, preset="fr2")
+    images = read_image_folder(TUM_FR2 / "rgb", preset="fr2")
+    assert images.kind == "images" and len(images) == 20
+    np.testing.assert_allclose([f.stamp for f in images.frames],
+                               [f.stamp for f in tum.frames], rtol=0, atol=1e-9)
+    assert [f.image_path.name for f in images.frames] == \
+        [f.image_path.name for f in tum.frames]
+
+
+@pytest.fixture(scope="module")
+def synthetic_tum(tmp_path_factory):
+    seq = make_sequence(num_frames=6, width=160, height=120)
+    return seq, write_tum_folder(seq, tmp_path_factory.mktemp("tum") / "synthetic", progress=False)
+
+
+def test_tum_synthetic_depth_camera_yaml_and_groundtruth(synthetic_tum):
+    seq, folder = synthetic_tum
+    ds = open_dataset(folder)
+    assert ds.kind == "tum" and len(ds) == 6
+    np.testing.assert_allclose([f.stamp for f in ds.frames], seq.stamps, rtol=0, atol=1e-6)
+    assert all(f.depth_path is not None and f.depth_path.name == f.image_path.name
+               for f in ds.frames)
+    assert ds.depth_unit == 1.0 / TUM_DEPTH_SCALE
+    np.testing.assert_allclose(ds.camera.K, seq.camera.K, rtol=1e-9)
+    assert (ds.camera.width, ds.camera.height) == (160, 120)
+    assert not ds.camera.is_distorted
+    np.testing.assert_allclose(ds.groundtruth.stamps, seq.stamps, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(ds.groundtruth.poses, seq.poses, atol=1e-8)
+    frame = ds.frames[2]
+    depth = cv2.imread(str(frame.depth_path), cv2.IMREAD_UNCHANGED) * ds.depth_unit
+    np.testing.assert_allclose(depth, seq.frame(2).depth, atol=0.6 / TUM_DEPTH_SCALE)
+
+
+def test_tum_depth_association_tolerance_and_intrinsics_override(synthetic_tum, tmp_path):
+    _, folder = synthetic_tum
+    lines = (folder / "depth.txt").read_text().splitlines()
+    rows = [i for i, line in enumerate(lines) if not line.startswith("#")]
+    stamp, name = lines[rows[4]].split()
+    lines[rows[4]] = f"{float(stamp) + 0.015:.6f} {name}"     # within the 0.02 s tolerance
+    del lines[rows[3]]                                         # frame 3 has no depth image
+    copy = tmp_path / "shifted"
+    copy.mkdir()
+    for item in ("rgb", "depth", "rgb.txt", "groundtruth.txt", "camera.yaml"):
+        (copy / item).symlink_to(folder / item)
+    (copy / "depth.txt").write_text("\n".join(lines) + "\n")
+    for tolerance in (0.02, 0.04):
+        # at 0.04 s frame 3 is near enough to depth 2, but that one is frame 2's (one to one)
+        ds = read_tum(copy, max_depth_diff=tolerance)
+        assert ds.frames[3].depth_path is None
+        assert all(f.depth_path.name == f.image_path.name for f in ds.frames if f.index != 3)
+    ds = read_tum(copy, max_depth_diff=0.01)
+    assert [f.depth_path is None for f in ds.frames] == [False, False, False, True, True, False]
+    ds = read_tum(copy, intrinsics=(100, 101, 80, 60), distortion=(0.1, -0.2, 0.001, 0.002))
+    np.testing.assert_array_equal(ds.camera.K, [[100, 0, 80], [0, 101, 60], [0, 0, 1]])
+    np.testing.assert_array_equal(ds.camera.D, [0.1, -0.2, 0.001, 0.002, 0.0])
+    assert (ds.camera.width, ds.camera.height) == (160, 120)
+
+
+def test_tum_errors(tmp_path):
+    _write_png(tmp_path / "rgb" / "1.000000.png")
+    (tmp_path / "rgb.txt").write_text("# timestamp filename\n1.0 rgb/1.000000.png\n"
+                                      "1.1 rgb/1.100000.png\n")
+    with pytest.raises(DatasetError, match=r"1 of 2 files .* missing.*1\.100000\.png"):
+        open_dataset(tmp_path, preset="fr3")
+    (tmp_path / "rgb.txt").write_text("1.0 rgb/1.000000.png extra\n")
+    with pytest.raises(DatasetError, match="line 1"):
+        read_tum(tmp_path, preset="fr3")
+    (tmp_path / "rgb.txt").write_text("1.0 rgb/1.000000.png\n")
+    with pytest.raises(DatasetError, match="unknown intrinsics preset 'fr9'"):
+        read_tum(tmp_path, preset="fr9")
+    with pytest.raises(DatasetError, match="not both"):
+        read_tum(tmp_path, preset="fr3", intrinsics=(500, 500, 16, 12))
+    with pytest.raises(DatasetError, match="distortion needs intrinsics"):
+        read_tum(tmp_path, distortion=(0.1, 0, 0, 0, 0))
+    ds = read_tum(tmp_path, preset="fr3")
+    np.testing.assert_array_equal(ds.camera.K[[0, 1, 0, 1], [0, 1, 2, 2]], TUM_PRESETS["fr3"][0])
+    assert not ds.camera.is_distorted and ds.groundtruth is None
+
+
+# --- KITTI ---------------------------------------------------------------------------------
+
+KITTI_P0 = "7.188560000000e+02 0.000000000000e+00 6.071928000000e+02 0.000000000000e+00 " \
+           "0.000000000000e+00 7.188560000000e+02 1.852157000000e+02 0.000000000000e+00 " \
+           "0.000000000000e+00 0.000000000000e+00 1.000000000000e+00 0.000000000000e+00"
+KITTI_P1 = "7.188560000000e+02 0.000000000000e+00 6.071928000000e+02 -3.861448000000e+02 " \
+           "0.000000000000e+00 7.188560000000e+02 1.852157000000e+02 0.000000000000e+00 " \
+           "0.000000000000e+00 0.000000000000e+00 1.000000000000e+00 0.000000000000e+00"
+KITTI_TIMES = [0.0, 0.1036162, 0.2072324, 0.3108486]
+
+
+def _kitti_poses() -> np.ndarray:
+    poses = np.tile(np.eye(4), (4, 1, 1))
+    for i in range(4):
+        poses[i, :3, :3] = Rotation.from_euler("y", 2.0 * i, degrees=True).as_matrix()
+        poses[i, :3, 3] = [0.01 * i, -0.002 * i, 0.8 * i]
+    return poses
+
+
+@pytest.fixture
+def kitti_folder(tmp_path):
+    root = tmp_path / "sequences" / "05"
+    for i in range(4):
+        _write_png(root / "image_0" / f"{i:06d}.png", width=40, height=12)
+        _write_png(root / "image_1" / f"{i:06d}.png", width=40, height=12)
+    (root / "calib.txt").write_text(f"P0: {KITTI_P0}\nP1: {KITTI_P1}\n")
+    (root / "times.txt").write_text("".join(f"{t:.6e}\n" for t in KITTI_TIMES))
+    rows = ["".join(f"{x:.9e} " for x in p[:3].ravel()).strip() for p in _kitti_poses()]
+    (root / "poses.txt").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_kitti_layout(kitti_folder):
+    ds = open_dataset(kitti_folder)
+    assert ds.kind == "kitti" and ds.name == "05" and len(ds) == 4
+    np.testing.assert_array_equal(ds.camera.K, [[718.856, 0, 607.1928], [0, 718.856, 185.2157],
+                                                [0, 0, 1]])
+    assert (ds.camera.width, ds.camera.height) == (40, 12) and not ds.camera.is_distorted
+    assert [f.stamp for f in ds.frames] == KITTI_TIMES
+    assert [f.image_path.name for f in ds.frames] == [f"{i:06d}.png" for i in range(4)]
+    assert all(f.image_path.parent.name == "image_0" for f in ds.frames)
+    np.testing.assert_array_equal(ds.groundtruth.stamps, KITTI_TIMES)
+    np.testing.assert_allclose(ds.groundtruth.poses, _kitti_poses(), atol=1e-9)
+
+
+def test_kitti_external_poses_and_errors(kitti_folder, tmp_path):
+    external = tmp_path / "poses" / "05.txt"
+    external.parent.mkdir()
+    (kitti_folder / "poses.txt").rename(external)
+    assert read_kitti(kitti_folder).groundtruth is None
+    ds = open_dataset(kitti_folder, poses=external)
+    np.testing.assert_allclose(ds.groundtruth.poses, _kitti_poses(), atol=1e-9)
+    with pytest.raises(DatasetError, match="does not take intrinsics"):
+        open_dataset(kitti_folder, intrinsics=(1, 1, 1, 1))
+    with pytest.raises(DatasetError, match="do not exist"):
+        read_kitti(kitti_folder, poses=tmp_path / "nope.txt")
+    (kitti_folder / "times.txt").write_text("0.0\n0.1\n")
+    with pytest.raises(DatasetError, match="2 stamps for 4 images"):
+        read_kitti(kitti_folder)
+    (kitti_folder / "calib.txt").unlink()
+    (kitti_folder / "times.txt").write_text("".join(f"{t}\n" for t in KITTI_TIMES))
+    with pytest.raises(DatasetError, match="calib.txt does not exist"):
+        read_kitti(kitti_folder)
+
+
+# --- EuRoC ---------------------------------------------------------------------------------
+
+EUROC_STAMPS_NS = [1403636579763555584, 1403636579813555456, 1403636579863555584]
+EUROC_SENSOR_YAML = """\
+# General sensor definitions.
+sensor_type: camera
+comment: VI-Sensor cam0 (MT9M034)
+
+# Sensor extrinsics wrt. the body-frame.
+T_BS:
+  cols: 4
+  rows: 4
+  data: [1.0, 0.0, 0.0, 0.1,
+         0.0, 0.0, -1.0, 0.0,
+         0.0, 1.0, 0.0, 0.0,
+         0.0, 0.0, 0.0, 1.0]
+
+# Camera specific definitions.
+rate_hz: 20
+resolution: [752, 480]
+camera_model: pinhole
+intrinsics: [458.654, 457.296, 367.215, 248.375] #fu, fv, cu, cv
+distortion_model: radial-tangential
+distortion_coefficients: [-0.28340811, 0.07395907, 0.00019359, 1.76187114e-05]
+"""
+# Body 90 degrees about z at (1, 2, 3); T_BS is 90 degrees about x with t = (0.1, 0, 0).
+EUROC_Q_WXYZ = (0.5 ** 0.5, 0.0, 0.0, 0.5 ** 0.5)
+
+
+@pytest.fixture
+def euroc_folder(tmp_path):
+    root = tmp_path / "MH_01_easy"
+    cam = root / "mav0" / "cam0"
+    for ns in EUROC_STAMPS_NS:
+        _write_png(cam / "data" / f"{ns}.png")
+    (cam / "data.csv").write_text("#timestamp [ns],filename\n" + "".join(
+        f"{ns},{ns}.png\n" for ns in EUROC_STAMPS_NS))
+    (cam / "sensor.yaml").write_text(EUROC_SENSOR_YAML)
+    gt = root / "mav0" / "state_groundtruth_estimate0" / "data.csv"
+    gt.parent.mkdir(parents=True)
+    header = ("#timestamp, p_RS_R_x [m], p_RS_R_y [m], p_RS_R_z [m], q_RS_w [], q_RS_x [], "
+              "q_RS_y [], q_RS_z [], v_RS_R_x [m s^-1], v_RS_R_y [m s^-1], v_RS_R_z [m s^-1], "
+              "b_w_RS_S_x [rad s^-1], b_w_RS_S_y [rad s^-1], b_w_RS_S_z [rad s^-1], "
+              "b_a_RS_S_x [m s^-2], b_a_RS_S_y [m s^-2], b_a_RS_S_z [m s^-2]\n")
+    rows = [f"{ns + 1_000_000},{1.0 + i},2.0,3.0," + ",".join(f"{q!r}" for q in EUROC_Q_WXYZ)
+            + ",0.1,0.0,0.0,-0.002,0.02,0.07,-0.01,0.1,0.08\n"
+            for i, ns in enumerate(EUROC_STAMPS_NS)]
+    gt.write_text(header + "".join(rows))
+    return root
+
+
+def test_euroc_layout_and_camera_pose(euroc_folder):
+    ds = open_dataset(euroc_folder)
+    assert ds.kind == "euroc" and ds.name == "MH_01_easy" and len(ds) == 3
+    np.testing.assert_array_equal([f.stamp for f in ds.frames],
+                                  [ns / 1e9 for ns in EUROC_STAMPS_NS])
+    assert ds.frames[1].stamp == pytest.approx(1403636579.813555456, abs=1e-6)
+    assert ds.frames[0].image_path == euroc_folder / "mav0/cam0/data/1403636579763555584.png"
+    cam = ds.camera
+    assert (cam.width, cam.height) == (752, 480) and cam.distortion_model == "plumb_bob"
+    np.testing.assert_array_equal(cam.K, [[458.654, 0, 367.215], [0, 457.296, 248.375],
+                                          [0, 0, 1]])
+    np.testing.assert_array_equal(cam.D, [-0.28340811, 0.07395907, 0.00019359, 1.76187114e-05,
+                                          0.0])
+    gt = ds.groundtruth
+    np.testing.assert_allclose(gt.stamps, [(ns + 1_000_000) / 1e9 for ns in EUROC_STAMPS_NS],
+                               rtol=0, atol=1e-9)
+    # camera centre = body position + R_world_body @ t_BS = (1, 2, 3) + Rz90 @ (0.1, 0, 0)
+    np.testing.assert_allclose(gt.positions[0], [1.0, 2.1, 3.0], atol=1e-12)
+    np.testing.assert_allclose(gt.positions[2], [3.0, 2.1, 3.0], atol=1e-12)
+    R_expected = (Rotation.from_euler("z", 90, degrees=True)
+                  * Rotation.from_euler("x", 90, degrees=True)).as_matrix()
+    np.testing.assert_allclose(gt.poses[0, :3, :3], R_expected, atol=1e-12)
+    # the cases a wrong convention would give: T_BS @ T_WB, or the quaternion read as x y z w
+    assert not np.allclose(gt.positions[0], [1.1, -3.0, 2.0])
+    assert not np.allclose(gt.positions[0], [1.1, 2.0, 3.0])
+
+
+def test_euroc_errors(euroc_folder):
+    with pytest.raises(DatasetError, match="does not take preset"):
+        open_dataset(euroc_folder, preset="fr1")
+    with pytest.raises(DatasetError, match="cam1"):
+        read_euroc(euroc_folder, camera="cam1")
+    (euroc_folder / "mav0/cam0/data" / f"{EUROC_STAMPS_NS[1]}.png").unlink()
+    with pytest.raises(DatasetError, match=f"1 of 3 files .*{EUROC_STAMPS_NS[1]}.png"):
+        read_euroc(euroc_folder)
+
+
+# --- image folders and detection ----------------------------------------------------------
+
+def test_image_folder_order_rate_and_intrinsics(tmp_path):
+    for name in ("frame_10.png", "frame_2.png", "frame_1.png"):
+        _write_png(tmp_path / name, width=48, height=30, channels=3)
+    (tmp_path / "notes.txt").write_text("not an image")
+    ds = open_dataset(tmp_path, intrinsics=(50, 51, 24, 15), distortion=(0.1, 0.01, 0, 0))
+    assert ds.kind == "images" and ds.groundtruth is None and ds.depth_unit is None
+    assert [f.image_path.name for f in ds.frames] == ["frame_1.png", "frame_2.png",
+                                                      "frame_10.png"]
+    np.testing.assert_allclose([f.stamp for f in ds.frames], [0.0, 0.1, 0.2])
+    assert (ds.camera.width, ds.camera.height) == (48, 30)
+    assert ds.camera.distortion_model == "plumb_bob"
+    np.testing.assert_array_equal(ds.camera.D, [0.1, 0.01, 0, 0, 0])
+    ds = read_image_folder(tmp_path, intrinsics=(50, 51, 24, 15), rate_hz=25)
+    np.testing.assert_allclose([f.stamp for f in ds.frames], [0.0, 0.04, 0.08])
+    assert not ds.camera.is_distorted
+    with pytest.raises(DatasetError, match="give intrinsics"):
+        open_dataset(tmp_path)
+    with pytest.raises(DatasetError, match="rate_hz must be positive"):
+        read_image_folder(tmp_path, intrinsics=(50, 51, 24, 15), rate_hz=0)
+    with pytest.raises(DatasetError, match="3 coefficients"):
+        read_image_folder(tmp_path, intrinsics=(50, 51, 24, 15), distortion=(0.1, 0.2, 0.3))
+
+
+def test_image_folder_stamp_names(tmp_path):
+    for name in ("9.5", "10.25", "10.125"):
+        _write_png(tmp_path / f"{name}.png")
+    ds = read_image_folder(tmp_path, intrinsics=(30, 30, 16, 12))
+    assert [f.stamp for f in ds.frames] == [9.5, 10.125, 10.25]
+
+
+def test_detection_and_missing_folders(tmp_path, kitti_folder, euroc_folder):
+    assert dataset_kind(kitti_folder) == "kitti"
+    assert dataset_kind(euroc_folder) == "euroc"
+    assert dataset_kind(tmp_path) == "images"
+    with pytest.raises(DatasetError, match="does not exist") as info:
+        open_dataset(tmp_path / "missing")
+    assert isinstance(info.value, LightGlueRosError)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match="no images"):
+        open_dataset(empty, intrinsics=(1, 1, 1, 1))
