@@ -28,6 +28,7 @@ setup(
     entry_points={
         "console_scripts": [
             "lightglue-ros = lightglue_ros.cli.main:main",
+            "tracker_node = lightglue_ros.ros.node:main",
         ],
     },
 )

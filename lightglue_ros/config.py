@@ -104,6 +104,33 @@ class Config:
     depth_max_m: float = _p(20.0, "Depth values above this (metres) are invalid.",
                             group="tracking", lo=0.01, hi=1000.0, runtime=True)
 
+    # --- ros --------------------------------------------------------------------------------------
+    input_qos: str = _p("sensor_data", "Input QoS: sensor_data (best effort, depth input_depth), "
+                        "reliable (keep last input_depth; needed for full-size images between "
+                        "processes with Fast DDS defaults), or system_default.", group="ros",
+                        choices=("sensor_data", "reliable", "system_default"))
+    input_depth: int = _p(1, "History depth of the input subscriptions (frames are processed "
+                          "latest-first; older ones are dropped and counted).", group="ros",
+                          lo=1, hi=100)
+    use_compressed: bool = _p(False, "Subscribe image/compressed (sensor_msgs/CompressedImage) "
+                              "instead of image.", group="ros")
+    use_depth: bool = _p(False, "Subscribe depth (16UC1 mm or 32FC1 m, registered to the image) "
+                         "and pair it with the image by stamp.", group="ros")
+    depth_sync_s: float = _p(0.02, "Largest stamp difference (s) between an image and its depth.",
+                             group="ros", lo=0.0, hi=1.0, runtime=True)
+    depth_wait_s: float = _p(0.1, "How long (s) a frame waits for its depth image.",
+                             group="ros", lo=0.0, hi=1.0, runtime=True)
+    odom_frame: str = _p("odom", "Frame of the odometry (the first camera pose, REP 105).",
+                         group="ros")
+    camera_frame: str = _p("", "Camera optical frame; empty uses the image header's frame_id.",
+                           group="ros")
+    publish_tf: bool = _p(True, "Broadcast odom -> camera on /tf (needs tf2_msgs).",
+                          group="ros", runtime=True)
+    diagnostics_period_s: float = _p(1.0, "Period (s) of the /diagnostics status.", group="ros",
+                                     lo=0.1, hi=60.0)
+    stale_after_s: float = _p(2.0, "Diagnostics warn when no frame arrived for this long (s).",
+                              group="ros", lo=0.1, hi=3600.0, runtime=True)
+
     @classmethod
     def params(cls) -> tuple[dataclasses.Field, ...]:
         """The declared parameters, in declaration order."""

@@ -49,13 +49,31 @@ def draw_matches(image0: np.ndarray, image1: np.ndarray, kpts0: np.ndarray, kpts
         colour = (128, 128, 128) if inliers is not None and not inliers[k] else \
             score_colour(scores[k])
         cv2.line(canvas, p0, p1, colour, 1, cv2.LINE_AA)
-    if text:
-        for i, line in enumerate(text.splitlines()):
-            org = (8, 22 + 22 * i)
-            cv2.putText(canvas, line, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(canvas, line, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1,
-                        cv2.LINE_AA)
+    _put_text(canvas, text)
     return canvas
+
+
+def draw_flow(image: np.ndarray, pts0: np.ndarray, pts1: np.ndarray,
+               inliers: np.ndarray | None = None, text: str = "") -> np.ndarray:
+    """The current image with each match drawn from its reference position to where it is now:
+    green for inliers, red for outliers. Needs only one image, which suits a live camera."""
+    canvas = _rgb8(image).copy()
+    inliers = np.ones(len(pts0), bool) if inliers is None else inliers
+    for p0, p1, ok in zip(np.asarray(pts0, float), np.asarray(pts1, float), inliers):
+        colour = (0, 220, 0) if ok else (220, 0, 0)
+        end = (int(round(p1[0])), int(round(p1[1])))
+        cv2.line(canvas, (int(round(p0[0])), int(round(p0[1]))), end, colour, 1, cv2.LINE_AA)
+        cv2.circle(canvas, end, 2, colour, -1, cv2.LINE_AA)
+    _put_text(canvas, text)
+    return canvas
+
+
+def _put_text(canvas: np.ndarray, text: str) -> None:
+    for i, line in enumerate(text.splitlines()):
+        org = (8, 22 + 22 * i)
+        cv2.putText(canvas, line, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(canvas, line, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1,
+                    cv2.LINE_AA)
 
 
 def save_rgb(path: str, image: np.ndarray) -> None:

@@ -1,0 +1,301 @@
+"""The tracker node: camera images in; odometry, relative poses, matches, diagnostics and TF out.
+
+Thin on purpose: messages are converted (``conversions``) and handed to the core ``Tracker``.
+Frames are processed latest-first on a worker thread: when inference is slower than the camera, an
+unprocessed frame is replaced by the newer one and counted as dropped, so latency stays bounded.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import OrderedDict
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from nav_msgs.msg import Odometry
+from rclpy.exceptions import ParameterException
+from rclpy.node import Node
+from rclpy.qos import (HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data,
+                       qos_profile_system_default)
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_srvs.srv import Trigger
+
+from ..config import Config, ConfigError
+from ..errors import LightGlueRosError
+from ..pipeline import Pipeline
+from ..tracking import FrameRecord, Tracker, TrackingStatus
+from ..viz.matches import draw_flow
+from . import conversions as conv
+from .health import ERROR, WARN, Health
+from .params import declare, validate_change
+
+STAMP_MEMORY = 256  # header stamps kept to name reference frames in outputs
+
+
+def input_qos(config: Config) -> QoSProfile:
+    if config.input_qos == "sensor_data":
+        profile = QoSProfile(depth=config.input_depth)
+        profile.reliability = qos_profile_sensor_data.reliability
+        profile.durability = qos_profile_sensor_data.durability
+        profile.history = HistoryPolicy.KEEP_LAST
+        return profile
+    if config.input_qos == "reliable":
+        return QoSProfile(depth=config.input_depth, reliability=ReliabilityPolicy.RELIABLE,
+                          history=HistoryPolicy.KEEP_LAST)
+    return qos_profile_system_default
+
+
+class TrackerNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("lightglue_tracker", **kwargs)
+        self.health = Health(self.get_logger())
+        self.config = declare(self)
+        self.tracker = Tracker(Pipeline(self.config))
+        self._lock = threading.Condition()
+        self._pending: tuple[object, float] | None = None
+        self._camera: CameraInfo | None = None
+        self._depths: OrderedDict[float, Image] = OrderedDict()
+        self._stamps: OrderedDict[float, Time] = OrderedDict()
+        self._last_stamp: float | None = None
+        self._reset_requested = False
+        self._new_config: Config | None = None
+        self._running = True
+        qos = input_qos(self.config)
+        if self.config.use_compressed:
+            self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos)
+        else:
+            self.create_subscription(Image, "image", self._on_image, qos)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos)
+        if self.config.use_depth:
+            self.create_subscription(Image, "depth", self._on_depth, qos)
+        self.pub_odom = self.create_publisher(Odometry, "~/odometry", 10)
+        self.pub_relative = self.create_publisher(PoseWithCovarianceStamped, "~/relative_pose", 10)
+        self.pub_matches = self.create_publisher(PointCloud2, "~/matches", 10)
+        self.pub_debug = self.create_publisher(Image, "~/debug_image", 1)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.pub_tf = self._tf_publisher()
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._on_parameters)
+        self._worker = threading.Thread(target=self._work, name="tracker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"tracking with {self.config.extractor} + LightGlue ({self.config.backend} on "
+            f"{self.config.device}), input QoS {self.config.input_qos}")
+
+    def _tf_publisher(self):
+        try:
+            from tf2_msgs.msg import TFMessage
+        except ImportError:
+            self.get_logger().info("TF disabled: tf2_msgs is not installed (it comes with a ROS 2 "
+                                   "install, not with the PyPI wheels)")
+            return None
+        return self.create_publisher(TFMessage, "/tf", 100)
+
+    # --- callbacks (executor thread) ------------------------------------------------------------
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        self.health.arrived()
+        with self._lock:
+            if self._pending is not None:
+                self.health.count("dropped")
+            self._pending = (msg, time.monotonic())
+            self._lock.notify()
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        with self._lock:
+            self._camera = msg
+
+    def _on_depth(self, msg: Image) -> None:
+        with self._lock:
+            self._depths[conv.stamp_seconds(msg.header.stamp)] = msg
+            while len(self._depths) > 30:
+                self._depths.popitem(last=False)
+            self._lock.notify()
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response
+                  ) -> Trigger.Response:
+        with self._lock:
+            self._reset_requested = True
+        response.success, response.message = True, "tracking resets before the next frame"
+        return response
+
+    def _on_parameters(self, params):
+        config, result = validate_change(self.config, params)
+        if config is not None:
+            with self._lock:
+                self._new_config = config
+            self.config = config
+        else:
+            self.get_logger().warning(f"parameter change rejected: {result.reason}")
+        return result
+
+    # --- worker thread ---------------------------------------------------------------------------
+    def _work(self) -> None:
+        while self._running:
+            with self._lock:
+                while self._pending is None and self._running:
+                    self._lock.wait(0.5)
+                if not self._running:
+                    return
+                (msg, received), self._pending = self._pending, None
+                camera_msg, reset = self._camera, self._reset_requested
+                self._reset_requested = False
+                new_config, self._new_config = self._new_config, None
+            try:
+                if new_config is not None:
+                    self._apply(new_config)
+                if reset:
+                    self.tracker.reset()
+                    self.get_logger().info("tracking reset (service call)")
+                self._process(msg, received, camera_msg)
+                self.health.clear("internal")
+            except Exception as exc:  # the node must outlive any single frame
+                self.health.fault("internal", ERROR, f"{exc.__class__.__name__}: {exc}")
+
+    def _apply(self, config: Config) -> None:
+        self.tracker.pipeline.set_thresholds(depth_confidence=config.depth_confidence,
+                                             width_confidence=config.width_confidence,
+                                             filter_threshold=config.filter_threshold)
+        self.tracker.update_config(config)
+
+    def _process(self, msg, received: float, camera_msg: CameraInfo | None) -> None:
+        if camera_msg is None:
+            self.health.count("rejected")
+            self.health.fault("camera_info", ERROR, "no camera_info received yet: frames are "
+                              "dropped until it arrives")
+            return
+        stamp_msg = msg.header.stamp
+        stamp = conv.stamp_seconds(stamp_msg)
+        try:
+            image = (conv.compressed_to_array(msg) if isinstance(msg, CompressedImage)
+                     else conv.image_to_array(msg))
+            camera = conv.camera_model(camera_msg)
+        except (LightGlueRosError, ValueError) as exc:
+            self.health.count("rejected")
+            key = "camera_info" if isinstance(exc, ValueError) else "image"
+            self.health.fault(key, ERROR, str(exc))
+            return
+        self.health.clear("image")
+        if (camera.width, camera.height) != (image.shape[1], image.shape[0]):
+            self.health.count("rejected")
+            self.health.fault("camera_info", ERROR,
+                              f"camera_info is {camera.width}x{camera.height} but the image is "
+                              f"{image.shape[1]}x{image.shape[0]}")
+            return
+        self.health.clear("camera_info")
+        if not self._check_stamp(stamp):
+            return
+        depth, unit = self._depth_for(stamp) if self.config.use_depth else (None, None)
+        self._stamps[stamp] = stamp_msg
+        while len(self._stamps) > STAMP_MEMORY:
+            self._stamps.popitem(last=False)
+        record = self.tracker.process(image, stamp, camera, depth, unit)
+        camera_frame = self.config.camera_frame or msg.header.frame_id or "camera"
+        self._publish(record, stamp_msg, camera_frame, image)
+        latency = 1e3 * (time.monotonic() - received)
+        self.health.processed(latency, status=record.status.value, model=record.model,
+                              keypoints=record.num_keypoints, matches=record.num_matches,
+                              inliers=record.num_inliers, layers=record.layers,
+                              metric=record.metric, last_reason=record.reason or "-")
+
+    def _check_stamp(self, stamp: float) -> bool:
+        """Reject duplicates; a stamp going backwards (bag loop, sim time reset) resets tracking."""
+        last = self._last_stamp
+        if last is not None and stamp == last:
+            self.health.count("rejected")
+            self.health.fault("stamp", WARN, f"duplicate stamp {stamp:.6f}: frame ignored")
+            return False
+        if last is not None and stamp < last:
+            self.health.fault("stamp", WARN, f"stamp went back from {last:.3f} to {stamp:.3f} "
+                              "(bag loop or clock reset): tracking restarted")
+            self.tracker.reset()
+        else:
+            self.health.clear("stamp")
+        self._last_stamp = stamp
+        return True
+
+    def _depth_for(self, stamp: float) -> tuple[np.ndarray | None, float | None]:
+        deadline = time.monotonic() + self.config.depth_wait_s
+        with self._lock:
+            while True:
+                best = min(self._depths, key=lambda s: abs(s - stamp), default=None)
+                if best is not None and abs(best - stamp) <= self.config.depth_sync_s:
+                    msg = self._depths[best]
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.health.fault("depth", WARN, "no depth image within "
+                                      f"{self.config.depth_sync_s} s of the frame: tracked "
+                                      "without depth")
+                    return None, None
+                self._lock.wait(remaining)
+        try:
+            depth, unit = conv.depth_to_array(msg)
+        except LightGlueRosError as exc:
+            self.health.fault("depth", ERROR, f"bad depth image: {exc}")
+            return None, None
+        self.health.clear("depth")
+        return depth, unit
+
+    def _publish(self, record: FrameRecord, stamp: Time, camera_frame: str,
+                 image: np.ndarray) -> None:
+        odom_frame = self.config.odom_frame
+        self.pub_odom.publish(conv.odometry_msg(record, stamp, odom_frame, camera_frame))
+        if self.pub_tf is not None and self.config.publish_tf and \
+                record.status is not TrackingStatus.LOST:
+            from tf2_msgs.msg import TFMessage
+            self.pub_tf.publish(TFMessage(transforms=[conv.transform_msg(
+                record, stamp, odom_frame, camera_frame)]))
+        ref_stamp = self._stamps.get(record.ref_stamp) if record.ref_stamp is not None else None
+        if record.T_ref_cam is None or ref_stamp is None:
+            return
+        self.pub_relative.publish(conv.relative_pose_msg(record, stamp, ref_stamp, camera_frame))
+        self.pub_matches.publish(conv.matches_msg(record, stamp, ref_stamp, camera_frame))
+        if self.pub_debug.get_subscription_count() > 0:
+            self._publish_debug(record, stamp, camera_frame, image)
+
+    def _publish_debug(self, record: FrameRecord, stamp: Time, camera_frame: str,
+                       image: np.ndarray) -> None:
+        text = (f"{record.status.value} {record.model}: {record.num_inliers}/"
+                f"{record.num_matches} inliers, {record.layers} layers")
+        picture = draw_flow(image, record.ref_points, record.cur_points, record.inliers, text)
+        header = conv.Header(stamp=stamp, frame_id=camera_frame)
+        self.pub_debug.publish(conv.array_to_image(picture, header))
+
+    def _publish_diagnostics(self) -> None:
+        level, summary, values = self.health.snapshot(self.config.stale_after_s)
+        status = DiagnosticStatus(level=bytes([level]), name="lightglue_ros: tracker",
+                                  message=summary, hardware_id=self.get_name())
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(array)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._running = False
+            self._lock.notify_all()
+        self._worker.join(timeout=5.0)
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args if args is not None else sys.argv)
+    try:
+        node = TrackerNode()
+    except (ConfigError, LightGlueRosError, ParameterException) as exc:
+        print(f"lightglue_tracker: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
