@@ -30,6 +30,7 @@ from ..pipeline import Pipeline
 from ..tracking import FrameRecord, Tracker, TrackingStatus
 from ..viz.matches import draw_flow
 from . import conversions as conv
+from . import decode
 from .health import ERROR, WARN, Health
 from .params import declare, validate_change
 
@@ -111,7 +112,7 @@ class TrackerNode(Node):
 
     def _on_depth(self, msg: Image) -> None:
         with self._lock:
-            self._depths[conv.stamp_seconds(msg.header.stamp)] = msg
+            self._depths[decode.stamp_seconds(msg.header.stamp)] = msg
             while len(self._depths) > 30:
                 self._depths.popitem(last=False)
             self._lock.notify()
@@ -169,11 +170,11 @@ class TrackerNode(Node):
                               "dropped until it arrives")
             return
         stamp_msg = msg.header.stamp
-        stamp = conv.stamp_seconds(stamp_msg)
+        stamp = decode.stamp_seconds(stamp_msg)
         try:
-            image = (conv.compressed_to_array(msg) if isinstance(msg, CompressedImage)
-                     else conv.image_to_array(msg))
-            camera = conv.camera_model(camera_msg)
+            image = (decode.compressed_to_array(msg) if isinstance(msg, CompressedImage)
+                     else decode.image_to_array(msg))
+            camera = decode.camera_model(camera_msg)
         except (LightGlueRosError, ValueError) as exc:
             self.health.count("rejected")
             key = "camera_info" if isinstance(exc, ValueError) else "image"
@@ -234,7 +235,7 @@ class TrackerNode(Node):
                     return None, None
                 self._lock.wait(remaining)
         try:
-            depth, unit = conv.depth_to_array(msg)
+            depth, unit = decode.depth_to_array(msg)
         except LightGlueRosError as exc:
             self.health.fault("depth", ERROR, f"bad depth image: {exc}")
             return None, None
