@@ -19,3 +19,7 @@ class BackendError(LightGlueRosError):
 
 class DatasetError(LightGlueRosError):
     """A dataset folder is missing, incomplete or malformed, or lacks the intrinsics it needs."""
+
+
+class BagError(LightGlueRosError):
+    """A ROS 2 bag is missing, corrupt or truncated, or lacks the topics or messages asked for."""

@@ -6,6 +6,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from dataset_fixtures import (EUROC_STAMPS_NS, KITTI_TIMES, kitti_poses, make_euroc_folder,
+                              make_kitti_folder, write_png)
 from scipy.spatial.transform import Rotation
 
 from lightglue_ros.datasets import (TUM_PRESETS, dataset_kind, open_dataset, read_euroc,
@@ -19,13 +21,6 @@ needs_tum_fr2 = pytest.mark.skipif(
     not (TUM_FR2 / "rgb.txt").is_file(),
     reason=f"test data {TUM_FR2} is absent (../shared sits beside the clone in CI; "
            "see shared/README.md)")
-
-
-def _write_png(path: Path, width: int = 32, height: int = 24, channels: int = 1) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shape = (height, width) if channels == 1 else (height, width, channels)
-    image = (np.arange(np.prod(shape)) % 251).astype(np.uint8).reshape(shape)
-    assert cv2.imwrite(str(path), image)
 
 
 # --- TUM -----------------------------------------------------------------------------------
@@ -117,7 +112,7 @@ def test_tum_depth_association_tolerance_and_intrinsics_override(synthetic_tum, 
 
 
 def test_tum_errors(tmp_path):
-    _write_png(tmp_path / "rgb" / "1.000000.png")
+    write_png(tmp_path / "rgb" / "1.000000.png")
     (tmp_path / "rgb.txt").write_text("# timestamp filename\n1.0 rgb/1.000000.png\n"
                                       "1.1 rgb/1.100000.png\n")
     with pytest.raises(DatasetError, match=r"1 of 2 files .* missing.*1\.100000\.png"):
@@ -139,34 +134,9 @@ def test_tum_errors(tmp_path):
 
 # --- KITTI ---------------------------------------------------------------------------------
 
-KITTI_P0 = "7.188560000000e+02 0.000000000000e+00 6.071928000000e+02 0.000000000000e+00 " \
-           "0.000000000000e+00 7.188560000000e+02 1.852157000000e+02 0.000000000000e+00 " \
-           "0.000000000000e+00 0.000000000000e+00 1.000000000000e+00 0.000000000000e+00"
-KITTI_P1 = "7.188560000000e+02 0.000000000000e+00 6.071928000000e+02 -3.861448000000e+02 " \
-           "0.000000000000e+00 7.188560000000e+02 1.852157000000e+02 0.000000000000e+00 " \
-           "0.000000000000e+00 0.000000000000e+00 1.000000000000e+00 0.000000000000e+00"
-KITTI_TIMES = [0.0, 0.1036162, 0.2072324, 0.3108486]
-
-
-def _kitti_poses() -> np.ndarray:
-    poses = np.tile(np.eye(4), (4, 1, 1))
-    for i in range(4):
-        poses[i, :3, :3] = Rotation.from_euler("y", 2.0 * i, degrees=True).as_matrix()
-        poses[i, :3, 3] = [0.01 * i, -0.002 * i, 0.8 * i]
-    return poses
-
-
 @pytest.fixture
 def kitti_folder(tmp_path):
-    root = tmp_path / "sequences" / "05"
-    for i in range(4):
-        _write_png(root / "image_0" / f"{i:06d}.png", width=40, height=12)
-        _write_png(root / "image_1" / f"{i:06d}.png", width=40, height=12)
-    (root / "calib.txt").write_text(f"P0: {KITTI_P0}\nP1: {KITTI_P1}\n")
-    (root / "times.txt").write_text("".join(f"{t:.6e}\n" for t in KITTI_TIMES))
-    rows = ["".join(f"{x:.9e} " for x in p[:3].ravel()).strip() for p in _kitti_poses()]
-    (root / "poses.txt").write_text("\n".join(rows) + "\n")
-    return root
+    return make_kitti_folder(tmp_path / "sequences" / "05")
 
 
 def test_kitti_layout(kitti_folder):
@@ -179,7 +149,7 @@ def test_kitti_layout(kitti_folder):
     assert [f.image_path.name for f in ds.frames] == [f"{i:06d}.png" for i in range(4)]
     assert all(f.image_path.parent.name == "image_0" for f in ds.frames)
     np.testing.assert_array_equal(ds.groundtruth.stamps, KITTI_TIMES)
-    np.testing.assert_allclose(ds.groundtruth.poses, _kitti_poses(), atol=1e-9)
+    np.testing.assert_allclose(ds.groundtruth.poses, kitti_poses(), atol=1e-9)
 
 
 def test_kitti_external_poses_and_errors(kitti_folder, tmp_path):
@@ -188,7 +158,7 @@ def test_kitti_external_poses_and_errors(kitti_folder, tmp_path):
     (kitti_folder / "poses.txt").rename(external)
     assert read_kitti(kitti_folder).groundtruth is None
     ds = open_dataset(kitti_folder, poses=external)
-    np.testing.assert_allclose(ds.groundtruth.poses, _kitti_poses(), atol=1e-9)
+    np.testing.assert_allclose(ds.groundtruth.poses, kitti_poses(), atol=1e-9)
     with pytest.raises(DatasetError, match="does not take intrinsics"):
         open_dataset(kitti_folder, intrinsics=(1, 1, 1, 1))
     with pytest.raises(DatasetError, match="do not exist"):
@@ -204,53 +174,9 @@ def test_kitti_external_poses_and_errors(kitti_folder, tmp_path):
 
 # --- EuRoC ---------------------------------------------------------------------------------
 
-EUROC_STAMPS_NS = [1403636579763555584, 1403636579813555456, 1403636579863555584]
-EUROC_SENSOR_YAML = """\
-# General sensor definitions.
-sensor_type: camera
-comment: VI-Sensor cam0 (MT9M034)
-
-# Sensor extrinsics wrt. the body-frame.
-T_BS:
-  cols: 4
-  rows: 4
-  data: [1.0, 0.0, 0.0, 0.1,
-         0.0, 0.0, -1.0, 0.0,
-         0.0, 1.0, 0.0, 0.0,
-         0.0, 0.0, 0.0, 1.0]
-
-# Camera specific definitions.
-rate_hz: 20
-resolution: [752, 480]
-camera_model: pinhole
-intrinsics: [458.654, 457.296, 367.215, 248.375] #fu, fv, cu, cv
-distortion_model: radial-tangential
-distortion_coefficients: [-0.28340811, 0.07395907, 0.00019359, 1.76187114e-05]
-"""
-# Body 90 degrees about z at (1, 2, 3); T_BS is 90 degrees about x with t = (0.1, 0, 0).
-EUROC_Q_WXYZ = (0.5 ** 0.5, 0.0, 0.0, 0.5 ** 0.5)
-
-
 @pytest.fixture
 def euroc_folder(tmp_path):
-    root = tmp_path / "MH_01_easy"
-    cam = root / "mav0" / "cam0"
-    for ns in EUROC_STAMPS_NS:
-        _write_png(cam / "data" / f"{ns}.png")
-    (cam / "data.csv").write_text("#timestamp [ns],filename\n" + "".join(
-        f"{ns},{ns}.png\n" for ns in EUROC_STAMPS_NS))
-    (cam / "sensor.yaml").write_text(EUROC_SENSOR_YAML)
-    gt = root / "mav0" / "state_groundtruth_estimate0" / "data.csv"
-    gt.parent.mkdir(parents=True)
-    header = ("#timestamp, p_RS_R_x [m], p_RS_R_y [m], p_RS_R_z [m], q_RS_w [], q_RS_x [], "
-              "q_RS_y [], q_RS_z [], v_RS_R_x [m s^-1], v_RS_R_y [m s^-1], v_RS_R_z [m s^-1], "
-              "b_w_RS_S_x [rad s^-1], b_w_RS_S_y [rad s^-1], b_w_RS_S_z [rad s^-1], "
-              "b_a_RS_S_x [m s^-2], b_a_RS_S_y [m s^-2], b_a_RS_S_z [m s^-2]\n")
-    rows = [f"{ns + 1_000_000},{1.0 + i},2.0,3.0," + ",".join(f"{q!r}" for q in EUROC_Q_WXYZ)
-            + ",0.1,0.0,0.0,-0.002,0.02,0.07,-0.01,0.1,0.08\n"
-            for i, ns in enumerate(EUROC_STAMPS_NS)]
-    gt.write_text(header + "".join(rows))
-    return root
+    return make_euroc_folder(tmp_path / "MH_01_easy")
 
 
 def test_euroc_layout_and_camera_pose(euroc_folder):
@@ -294,7 +220,7 @@ def test_euroc_errors(euroc_folder):
 
 def test_image_folder_order_rate_and_intrinsics(tmp_path):
     for name in ("frame_10.png", "frame_2.png", "frame_1.png"):
-        _write_png(tmp_path / name, width=48, height=30, channels=3)
+        write_png(tmp_path / name, width=48, height=30, channels=3)
     (tmp_path / "notes.txt").write_text("not an image")
     ds = open_dataset(tmp_path, intrinsics=(50, 51, 24, 15), distortion=(0.1, 0.01, 0, 0))
     assert ds.kind == "images" and ds.groundtruth is None and ds.depth_unit is None
@@ -317,7 +243,7 @@ def test_image_folder_order_rate_and_intrinsics(tmp_path):
 
 def test_image_folder_stamp_names(tmp_path):
     for name in ("9.5", "10.25", "10.125"):
-        _write_png(tmp_path / f"{name}.png")
+        write_png(tmp_path / f"{name}.png")
     ds = read_image_folder(tmp_path, intrinsics=(30, 30, 16, 12))
     assert [f.stamp for f in ds.frames] == [9.5, 10.125, 10.25]
 

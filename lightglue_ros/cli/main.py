@@ -10,8 +10,8 @@ from ..config import ConfigError
 from ..errors import LightGlueRosError
 
 # Subcommand modules; each has register(subparsers) and keeps heavy imports inside its run().
-COMMANDS = ("demo", "match", "track", "eval_pairs", "parity", "weights", "config_cmd", "export",
-            "build_engines")
+COMMANDS = ("demo", "match", "track", "eval_pairs", "make_bag", "eval_bag", "replay", "bench",
+            "parity", "weights", "config_cmd", "export", "build_engines")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from rclpy.exceptions import ParameterException
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import (HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data,
                        qos_profile_system_default)
@@ -80,7 +81,9 @@ class TrackerNode(Node):
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.pub_tf = self._tf_publisher()
         self.create_service(Trigger, "~/reset", self._on_reset)
-        self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
+        # wall-clock period: on sim time a paused or finished bag must not silence diagnostics
+        self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.add_on_set_parameters_callback(self._on_parameters)
         self._worker = threading.Thread(target=self._work, name="tracker", daemon=True)
         self._worker.start()

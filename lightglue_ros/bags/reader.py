@@ -1,0 +1,451 @@
+"""Read camera frames from a ROS 2 bag (sqlite3 or MCAP) with rosbags: no ROS install needed.
+
+``open_bag`` opens a bag folder (``metadata.yaml`` + storage files), a bare ``.db3`` or ``.mcap``
+file, or a folder holding one such file without metadata. ``Bag.camera_frames`` turns an image
+topic (sensor_msgs/Image or CompressedImage, told apart by the topic's type), its camera_info
+topic and an optional depth topic into the ``FrameInput`` records the tracker takes, the way the
+live node sees them:
+
+- messages in bag order (receive time); at equal receive times camera_info comes before depth and
+  depth before images, as a driver publishes the calibration with (not after) the image;
+- each image uses the latest camera_info received before it; images before the first one are
+  skipped and counted (a bag with no camera_info at all is an error);
+- a frame's stamp is its header stamp, never the receive time;
+- depth is paired by nearest header stamp within ``depth_sync_s`` (the node's parameter);
+- images the node would reject (undecodable, size differing from camera_info, invalid
+  calibration) and duplicate stamps are skipped and counted; a stamp going backwards restarts
+  tracking (``on_restart``, the node calls ``Tracker.reset()``) and is counted; gaps (no image
+  for more than ``gap_s``) and forward clock jumps (the header clock advancing more than
+  ``jump_s`` further than the receive clock) are counted and the run goes on.
+
+A missing, corrupt or truncated bag, a missing topic (the error lists the bag's topics), a topic of
+the wrong type and a bag without camera_info raise ``BagError`` saying which.
+"""
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+from rosbags.highlevel import AnyReader
+
+from ..errors import BagError, LightGlueRosError
+from ..evaluation.tracking_run import FrameInput
+from ..ros import decode
+from .messages import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, TYPESTORE, header_stamp_ns
+
+STORAGE_SUFFIXES = {".db3": "sqlite3", ".mcap": "mcap"}
+DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
+DEFAULT_CAMERA_INFO_TOPIC = "/camera/camera_info"
+DEFAULT_GAP_S = 1.0
+DEFAULT_JUMP_S = 10.0
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    name: str
+    msgtype: str | None     # None: several types were recorded on the topic
+    count: int
+
+
+@dataclass
+class BagReport:
+    """What reading the frames found: counts of skipped frames and the stamp problems."""
+
+    images: int = 0                       # image messages on the image topic
+    frames: int = 0                       # frames handed on (tracked)
+    skipped_before_camera_info: int = 0
+    rejected_images: int = 0              # undecodable, size mismatch, unusable camera_info
+    rejected_reasons: list[str] = field(default_factory=list)   # first few, distinct
+    duplicate_stamps: int = 0             # the node ignores a frame stamped as the one before
+    depth_topic: bool = False
+    frames_with_depth: int = 0
+    depth_errors: int = 0                 # depth images that could not be decoded
+    gaps: list[tuple[float, float]] = field(default_factory=list)   # (stamp before, length s)
+    stamp_jumps_back: list[tuple[float, float]] = field(default_factory=list)     # (from, to)
+    stamp_jumps_forward: list[tuple[float, float]] = field(default_factory=list)  # (from, to)
+    restarts: list[int] = field(default_factory=list)   # frame indices tracking restarted at
+
+    def reject(self, reason: str) -> None:
+        self.rejected_images += 1
+        if reason not in self.rejected_reasons and len(self.rejected_reasons) < 5:
+            self.rejected_reasons.append(reason)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for JSON output."""
+        return {
+            "bag_images": self.images,
+            "skipped_before_camera_info": self.skipped_before_camera_info,
+            "rejected_images": self.rejected_images,
+            "duplicate_stamps": self.duplicate_stamps,
+            "frames_with_depth": self.frames_with_depth,
+            "frames_without_depth": (self.frames - self.frames_with_depth
+                                     if self.depth_topic else None),
+            "depth_errors": self.depth_errors,
+            "gaps": len(self.gaps),
+            "max_gap_s": max((g for _, g in self.gaps), default=0.0),
+            "stamp_jumps_back": len(self.stamp_jumps_back),
+            "stamp_jumps_forward": len(self.stamp_jumps_forward),
+            "segments": len(self.restarts) + 1,
+        }
+
+    def problems(self) -> list[str]:
+        """One line per kind of problem found; empty for a clean bag."""
+        lines = []
+        if self.skipped_before_camera_info:
+            lines.append(f"{self.skipped_before_camera_info} images before the first camera_info "
+                         "were skipped")
+        if self.rejected_images:
+            lines.append(f"{self.rejected_images} images rejected as the node would: "
+                         + "; ".join(self.rejected_reasons))
+        if self.duplicate_stamps:
+            lines.append(f"{self.duplicate_stamps} images with the stamp of the image before were "
+                         "ignored")
+        if self.depth_topic and self.frames_with_depth < self.frames:
+            lines.append(f"{self.frames - self.frames_with_depth} of {self.frames} frames had no "
+                         "depth image within the sync tolerance (tracked without depth)")
+        if self.depth_errors:
+            lines.append(f"{self.depth_errors} depth images could not be decoded")
+        if self.gaps:
+            longest = max(self.gaps, key=lambda g: g[1])
+            count = f"{len(self.gaps)} gap{'s' if len(self.gaps) > 1 else ''}"
+            lines.append(f"{count} without images, the longest {longest[1]:.3f} s after stamp "
+                         f"{longest[0]:.3f}")
+        for before, after in self.stamp_jumps_back:
+            lines.append(f"header stamp went back from {before:.3f} to {after:.3f}: tracking "
+                         "restarted, as the node does")
+        for before, after in self.stamp_jumps_forward:
+            lines.append(f"header clock jumped forward from {before:.3f} to {after:.3f} "
+                         f"({after - before:.3f} s) while the bag's receive time did not")
+        return lines
+
+
+class Bag:
+    """An open ROS 2 bag; use as a context manager or call ``close``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        target = _storage_target(self.path)
+        self.files = _storage_files(target)
+        self.storage = next((STORAGE_SUFFIXES[f.suffix] for f in self.files
+                             if f.suffix in STORAGE_SUFFIXES), "unknown")
+        try:
+            self.reader = AnyReader([target], default_typestore=TYPESTORE)
+            self.reader.open()
+        except Exception as err:  # rosbags raises many kinds for broken files
+            raise BagError(self._broken(err)) from None
+        topics: dict[str, list] = {}
+        for conn in self.reader.connections:
+            topics.setdefault(conn.topic, []).append(conn)
+        self._connections = topics
+        self.topics = {name: TopicInfo(name, conns[0].msgtype
+                                       if len({c.msgtype for c in conns}) == 1 else None,
+                                       sum(c.msgcount for c in conns))
+                       for name, conns in sorted(topics.items())}
+
+    def __enter__(self) -> "Bag":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.reader.stack is not None:   # open
+            self.reader.close()
+
+    def describe_topics(self) -> str:
+        return ", ".join(f"{t.name} ({t.msgtype or 'mixed types'}, {t.count})"
+                         for t in self.topics.values()) or "none"
+
+    def topic(self, name: str, types: tuple[str, ...], role: str) -> TopicInfo:
+        """The topic ``name`` checked to hold one of ``types``; BagError otherwise."""
+        info = self.topics.get(name)
+        if info is None:
+            raise BagError(f"{role} topic {name} is not in bag {self.path}; its topics: "
+                           f"{self.describe_topics()}")
+        if info.msgtype not in types:
+            raise BagError(f"{role} topic {name} in {self.path} holds "
+                           f"{info.msgtype or 'several message types'}, expected "
+                           f"{' or '.join(types)}")
+        return info
+
+    def camera_frames(self, image_topic: str = DEFAULT_IMAGE_TOPIC,
+                      camera_info_topic: str = DEFAULT_CAMERA_INFO_TOPIC,
+                      depth_topic: str | None = None, depth_sync_s: float = 0.02,
+                      gap_s: float = DEFAULT_GAP_S, jump_s: float = DEFAULT_JUMP_S,
+                      on_restart: Callable[[], None] | None = None) -> "CameraFrames":
+        """The frames of an image topic; see the module docstring. Topics are checked here."""
+        return CameraFrames(self, image_topic, camera_info_topic, depth_topic, depth_sync_s,
+                            gap_s, jump_s, on_restart)
+
+    def messages(self, topics: list[str]) -> Iterator[tuple[str, str, int, bytes]]:
+        """(topic, msgtype, receive time ns, raw CDR) of the topics, in bag order; a broken file
+        met while reading raises BagError naming it."""
+        conns = [c for t in topics for c in self._connections.get(t, [])]
+        if not conns:
+            return
+        try:
+            for conn, t, raw in self.reader.messages(connections=conns):
+                yield conn.topic, conn.msgtype, t, raw
+        except LightGlueRosError:
+            raise
+        except Exception as err:
+            raise BagError(self._broken(err)) from None
+
+    def deserialize(self, raw: bytes, msgtype: str, topic: str):
+        try:
+            return self.reader.deserialize(raw, msgtype)
+        except Exception as err:
+            raise BagError(f"a {msgtype} message on {topic} in {self.path} cannot be "
+                           f"deserialized ({type(err).__name__}: {err}): the bag is corrupt or "
+                           "was written with another message definition") from None
+
+    def _broken(self, err: Exception) -> str:
+        names = ", ".join(str(f) for f in self.files) or str(self.path)
+        return (f"cannot read bag {self.path}: {names} is corrupt, truncated or not a ROS 2 bag "
+                f"({type(err).__name__}: {err})")
+
+
+def open_bag(path: str | Path) -> Bag:
+    """Open a ROS 2 bag folder or a ``.db3`` / ``.mcap`` file; BagError when it is missing or
+    unreadable."""
+    return Bag(path)
+
+
+def _storage_target(path: Path) -> Path:
+    """What rosbags should open: the folder when it has metadata.yaml, the one storage file of a
+    folder without it, or the file itself."""
+    if not path.exists():
+        raise BagError(f"bag {path} does not exist")
+    if path.is_file():
+        if path.suffix not in STORAGE_SUFFIXES:
+            raise BagError(f"{path} is not a ROS 2 bag file (.db3 or .mcap)")
+        return path
+    if (path / "metadata.yaml").is_file():
+        return path
+    files = sorted(p for p in path.iterdir() if p.suffix in STORAGE_SUFFIXES)
+    if len(files) == 1:
+        return files[0]
+    raise BagError(f"{path} is not a ROS 2 bag: no metadata.yaml and "
+                   f"{len(files) or 'no'} .db3/.mcap files")
+
+
+def _storage_files(target: Path) -> list[Path]:
+    if target.is_file():
+        return [target]
+    return sorted(p for p in target.iterdir() if p.suffix in STORAGE_SUFFIXES) or \
+        [target / "metadata.yaml"]
+
+
+@dataclass
+class _Pending:
+    index: int                    # image number in bag order
+    stamp_ns: int
+    receive_ns: int
+    msgtype: str
+    raw: bytes
+    camera_msg: Any
+    depth: int | None             # the depth message (bag-order number) paired with it
+
+
+class CameraFrames:
+    """Iterable of ``FrameInput``; ``report`` fills in while iterating, ``total`` is the number of
+    images, ``stamps`` their header stamps (s) in bag order. Iterate once."""
+
+    def __init__(self, bag: Bag, image_topic: str, camera_info_topic: str,
+                 depth_topic: str | None, depth_sync_s: float, gap_s: float, jump_s: float,
+                 on_restart: Callable[[], None] | None):
+        self.bag = bag
+        self.image_topic = bag.topic(image_topic, IMAGE_TYPES, "image").name
+        self.image_type = bag.topics[image_topic].msgtype
+        info = bag.topic(camera_info_topic, (CAMERA_INFO,), "camera_info")
+        if info.count == 0:
+            raise BagError(f"camera_info topic {camera_info_topic} in {bag.path} has no "
+                           "messages: the camera calibration is needed to track")
+        self.camera_info_topic = camera_info_topic
+        self.depth_topic = bag.topic(depth_topic, (IMAGE,), "depth").name if depth_topic else None
+        if not depth_sync_s >= 0 or not gap_s > 0 or not jump_s > 0:
+            raise ValueError("depth_sync_s must be >= 0, gap_s and jump_s positive")
+        self.depth_sync_s, self.gap_s, self.jump_s = depth_sync_s, gap_s, jump_s
+        self.on_restart = on_restart
+        self.report = BagReport(depth_topic=self.depth_topic is not None)
+        self._image_ns, self._depth_of = self._first_pass()
+        self.total = len(self._image_ns)
+        self.stamps = np.array([_seconds(ns) for ns in self._image_ns])
+        self._used = False
+
+    def _first_pass(self) -> tuple[list[int], list[int | None]]:
+        """Header stamps of the images and of the depth images (read from the bytes), and the
+        depth image paired with each image."""
+        image_ns: list[int] = []
+        depth_ns: list[int] = []
+        topics = [self.image_topic] + ([self.depth_topic] if self.depth_topic else [])
+        for topic, msgtype, _, raw in self.bag.messages(topics):
+            ns = header_stamp_ns(raw)
+            if ns is None:
+                stamp = self.bag.deserialize(raw, msgtype, topic).header.stamp
+                ns = stamp.sec * _NS + stamp.nanosec
+            (image_ns if topic == self.image_topic else depth_ns).append(ns)
+        if not image_ns:
+            raise BagError(f"image topic {self.image_topic} in {self.bag.path} has no messages")
+        depth_of: list[int | None] = [None] * len(image_ns)
+        if depth_ns:
+            order = sorted(range(len(depth_ns)), key=depth_ns.__getitem__)
+            stamps = [depth_ns[j] for j in order]
+            tolerance = round(self.depth_sync_s * _NS)
+            for i, ns in enumerate(image_ns):
+                k = bisect.bisect_left(stamps, ns)
+                near = [c for c in (k - 1, k) if 0 <= c < len(stamps)]
+                best = min(near, key=lambda c: (abs(stamps[c] - ns), c))
+                if abs(stamps[best] - ns) <= tolerance:
+                    depth_of[i] = order[best]
+        return image_ns, depth_of
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __iter__(self) -> Iterator[FrameInput]:
+        if self._used:
+            raise RuntimeError("CameraFrames can be iterated once")
+        self._used = True
+        return self._frames()
+
+    def _frames(self) -> Iterator[FrameInput]:
+        report = self.report
+        topics = [self.camera_info_topic, self.image_topic] + (
+            [self.depth_topic] if self.depth_topic else [])
+        rank = {self.camera_info_topic: 0, self.depth_topic: 1, self.image_topic: 2}
+        wanted: dict[int, int] = {}   # depth number -> images still waiting for it
+        for j in self._depth_of:
+            if j is not None:
+                wanted[j] = wanted.get(j, 0) + 1
+        depths: dict[int, tuple[str, bytes]] = {}
+        pending: deque[_Pending] = deque()
+        self._camera_msg = None
+        self._image_count = self._depth_count = 0
+        self._last: tuple[int, int] | None = None   # (header ns, receive ns) of the last frame
+        self._cameras: dict[tuple, Any] = {}
+        batch: list[tuple[str, str, int, bytes]] = []
+        for message in self.bag.messages(topics):
+            if batch and message[2] != batch[0][2]:
+                yield from self._handle(batch, rank, wanted, depths, pending)
+                batch = []
+            batch.append(message)
+        yield from self._handle(batch, rank, wanted, depths, pending)
+        while pending:   # every paired depth exists, so this only runs on a broken pairing
+            yield from self._emit(pending.popleft(), depths, wanted)
+        if report.frames == 0 and report.skipped_before_camera_info == report.images:
+            raise BagError(f"none of the {report.images} images on {self.image_topic} in "
+                           f"{self.bag.path} came after a camera_info on "
+                           f"{self.camera_info_topic}: nothing could be tracked")
+
+    def _handle(self, batch, rank, wanted, depths, pending) -> Iterator[FrameInput]:
+        """Messages of one receive time: camera_info first, then depth, then images."""
+        for topic, msgtype, receive_ns, raw in sorted(batch, key=lambda m: rank[m[0]]):
+            if topic == self.camera_info_topic:
+                self._camera_msg = self.bag.deserialize(raw, msgtype, topic)
+            elif topic == self.depth_topic:
+                j, self._depth_count = self._depth_count, self._depth_count + 1
+                if j in wanted:
+                    depths[j] = (msgtype, raw)
+            else:
+                i, self._image_count = self._image_count, self._image_count + 1
+                self.report.images += 1
+                if self._camera_msg is None:
+                    self.report.skipped_before_camera_info += 1
+                    continue
+                pending.append(_Pending(i, self._image_ns[i], receive_ns, msgtype, raw,
+                                        self._camera_msg, self._depth_of[i]))
+            while pending and (pending[0].depth is None or pending[0].depth in depths):
+                yield from self._emit(pending.popleft(), depths, wanted)
+
+    def _emit(self, item: _Pending, depths, wanted) -> Iterator[FrameInput]:
+        depth_msg = None
+        if item.depth is not None and item.depth in depths:
+            depth_msg = depths[item.depth]
+            wanted[item.depth] -= 1
+            if wanted[item.depth] == 0:
+                del depths[item.depth]
+        frame = self._frame(item, depth_msg)
+        if frame is not None:
+            yield frame
+
+    def _frame(self, item: _Pending, depth_msg) -> FrameInput | None:
+        """Decode one image as the node does; None for a frame the node would not track."""
+        report = self.report
+        msg = self.bag.deserialize(item.raw, item.msgtype, self.image_topic)
+        try:
+            image = (decode.compressed_to_array(msg) if item.msgtype == COMPRESSED_IMAGE
+                     else decode.image_to_array(msg))
+        except LightGlueRosError as err:
+            report.reject(f"image: {err}")
+            return None
+        try:
+            camera = self._camera(item.camera_msg)
+        except ValueError as err:
+            report.reject(f"camera_info: {err}")
+            return None
+        if (camera.width, camera.height) != (image.shape[1], image.shape[0]):
+            report.reject(f"camera_info is {camera.width}x{camera.height} but the image is "
+                          f"{image.shape[1]}x{image.shape[0]}")
+            return None
+        stamp = decode.stamp_seconds(msg.header.stamp)
+        if not self._check_stamp(item.stamp_ns, item.receive_ns, stamp):
+            return None
+        depth = unit = None
+        if depth_msg is not None:
+            try:
+                depth, unit = decode.depth_to_array(
+                    self.bag.deserialize(depth_msg[1], depth_msg[0], self.depth_topic))
+                report.frames_with_depth += 1
+            except LightGlueRosError:
+                report.depth_errors += 1
+        report.frames += 1
+        return FrameInput(stamp, image, camera, depth, unit)
+
+    def _camera(self, msg):
+        """The CameraModel of a camera_info; the same object while the calibration is unchanged,
+        as a dataset's frames share one."""
+        key = (int(msg.width), int(msg.height), msg.distortion_model,
+               tuple(np.asarray(msg.k, np.float64)), tuple(np.asarray(msg.d, np.float64)))
+        if key not in self._cameras:
+            self._cameras[key] = decode.camera_model(msg)
+        return self._cameras[key]
+
+    def _check_stamp(self, ns: int, receive_ns: int, stamp: float) -> bool:
+        """The node's stamp rule (duplicates ignored, backwards restarts tracking) plus the gap and
+        clock-jump counts; False for a frame to skip."""
+        report, last = self.report, self._last
+        if last is not None:
+            last_ns, last_receive = last
+            if ns == last_ns:
+                report.duplicate_stamps += 1
+                return False
+            before = _seconds(last_ns)
+            if ns < last_ns:
+                report.stamp_jumps_back.append((before, stamp))
+                report.restarts.append(report.frames)
+                if self.on_restart is not None:
+                    self.on_restart()
+            else:
+                dt = (ns - last_ns) / _NS
+                received_dt = (receive_ns - last_receive) / _NS
+                if dt - received_dt > self.jump_s:
+                    report.stamp_jumps_forward.append((before, stamp))
+                elif dt > self.gap_s:
+                    report.gaps.append((before, dt))
+        self._last = (ns, receive_ns)
+        return True
+
+
+def _seconds(ns: int) -> float:
+    sec, nanosec = divmod(ns, _NS)
+    return sec + nanosec * 1e-9
+
+
+__all__ = ["Bag", "BagReport", "CameraFrames", "DEFAULT_CAMERA_INFO_TOPIC", "DEFAULT_GAP_S",
+           "DEFAULT_IMAGE_TOPIC", "DEFAULT_JUMP_S", "TopicInfo", "open_bag"]

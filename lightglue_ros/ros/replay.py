@@ -1,0 +1,228 @@
+"""Play a ROS 2 bag into a live ROS graph and record the tracker's outputs to another bag.
+
+Messages are published as stored (serialized CDR, no conversion) in bag order, with /clock from
+the bag so a node on sim time sees the recorded time. Two pacing modes:
+
+- rate: the bag's own timing scaled by ``rate`` (a camera, as fast as it was recorded);
+- wait: each image waits for the node's odometry with that image's stamp before the next one
+  is sent, so a node slower than the camera drops nothing and the run is reproducible.
+"""
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rosbags.highlevel import AnyReader
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+from rosgraph_msgs.msg import Clock
+from tqdm import tqdm
+
+from ..errors import LightGlueRosError
+
+OUTPUTS = {"odometry": "nav_msgs/msg/Odometry",
+           "relative_pose": "geometry_msgs/msg/PoseWithCovarianceStamped",
+           "matches": "sensor_msgs/msg/PointCloud2"}
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+
+
+@dataclass
+class ReplayStats:
+    published: int = 0
+    images: int = 0
+    answered: int = 0  # images the node published odometry for (wait mode)
+    timeouts: int = 0
+    recorded: dict[str, int] = field(default_factory=dict)
+    odometry: list = field(default_factory=list)  # (stamp s, Odometry) received from the node
+    metric: bool = False  # the node's diagnostics said its odometry is metric
+
+
+def message_class(msgtype: str) -> type:
+    """rclpy class of a 'pkg/msg/Type' name (the package must be installed)."""
+    package, _, name = msgtype.split("/")
+    try:
+        return getattr(importlib.import_module(f"{package}.msg"), name)
+    except (ImportError, AttributeError) as exc:
+        raise LightGlueRosError(f"message type {msgtype} is not available to rclpy here") from exc
+
+
+def _header_stamp_ns(reader: AnyReader, connection, raw: bytes) -> int:
+    stamp = reader.deserialize(raw, connection.msgtype).header.stamp
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+class Replayer(Node):
+    """Publisher of a bag's topics and recorder of one tracker node's outputs."""
+
+    def __init__(self, node_name: str, out: Path | None, storage: str = "mcap") -> None:
+        super().__init__("lightglue_replay")
+        self.qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                              history=HistoryPolicy.KEEP_LAST)
+        self.clock = self.create_publisher(Clock, "/clock", 10)
+        self.publishers_: dict[str, object] = {}
+        self.answered: set[int] = set()
+        self.odometry: list[tuple[float, object]] = []  # (stamp s, nav_msgs/Odometry)
+        self.stats = ReplayStats()
+        self.writer: Writer | None = None
+        self.typestore = get_typestore(Stores.ROS2_JAZZY)
+        self.connections = {}
+        if out is not None:
+            plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+            self.writer = Writer(out, version=9, storage_plugin=plugin)
+            self.writer.open()
+        node = "/" + node_name.strip("/")
+        self.tracker_name = node.rsplit("/", 1)[-1]
+        for name, msgtype in OUTPUTS.items():
+            topic = f"{node}/{name}"
+            if self.writer is not None:
+                self.connections[topic] = self.writer.add_connection(
+                    topic, msgtype, typestore=self.typestore)
+            self.create_subscription(message_class(msgtype), topic,
+                                     lambda raw, t=topic: self._record(t, raw), 100, raw=True)
+        self.create_subscription(message_class("diagnostic_msgs/msg/DiagnosticArray"),
+                                 "/diagnostics", self._on_diagnostics, 10)
+        self.node_values: dict[str, str] = {}  # the tracker's last diagnostics key values
+
+    def _record(self, topic: str, raw: bytes) -> None:
+        self.stats.recorded[topic] = self.stats.recorded.get(topic, 0) + 1
+        if topic.endswith("/odometry"):
+            msg = self.typestore.deserialize_cdr(raw, OUTPUTS["odometry"])
+            self.answered.add(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
+            self.odometry.append((msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, msg))
+        if self.writer is not None:
+            self.writer.write(self.connections[topic], time.time_ns(), raw)
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            if status.hardware_id == self.tracker_name:
+                self.node_values = {kv.key: kv.value for kv in status.values}
+
+    def publisher_for(self, topic: str, msgtype: str):
+        if topic not in self.publishers_:
+            self.publishers_[topic] = self.create_publisher(message_class(msgtype), topic,
+                                                            self.qos)
+        return self.publishers_[topic]
+
+    def wait_for_subscribers(self, topics: list[str], timeout: float) -> None:
+        """Wait until something subscribes each topic (the node is up), so nothing is lost."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if all(self.publishers_[t].get_subscription_count() > 0 for t in topics):
+                return
+            rclpy.spin_once(self, timeout_sec=0.1)
+        raise LightGlueRosError(f"no subscriber on {', '.join(topics)} after {timeout:.0f} s: "
+                                "is the tracker node running with matching remappings?")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def replay(bag: Path, node_name: str, out: Path | None = None, rate: float = 1.0,
+           wait: bool = True, topics: list[str] | None = None,
+           image_topic: str = "/camera/image_raw", wait_timeout: float = 30.0,
+           start_timeout: float = 60.0, progress: bool = True) -> ReplayStats:
+    """Play ``bag`` (all topics, or ``topics``) and record the node's outputs to ``out``.
+    ``image_topic`` carries the frames the node answers with odometry."""
+    if not Path(bag).exists():
+        raise LightGlueRosError(f"bag {bag} does not exist")
+    own_context = not rclpy.ok()
+    if own_context:
+        rclpy.init()
+    replayer = Replayer(node_name, out)
+    try:
+        with AnyReader([Path(bag)]) as reader:
+            connections = [c for c in reader.connections if topics is None or c.topic in topics]
+            if not connections:
+                raise LightGlueRosError(f"{bag} has none of the topics {topics}")
+            frames = [c for c in connections if c.topic == image_topic]
+            if not frames or frames[0].msgtype not in IMAGE_TYPES:
+                raise LightGlueRosError(
+                    f"{bag} has no image topic {image_topic}; its topics: "
+                    + ", ".join(f"{c.topic} ({c.msgtype})" for c in reader.connections))
+            for c in connections:
+                replayer.publisher_for(c.topic, c.msgtype)
+            # the node subscribes image, camera_info and depth: all must be matched before the
+            # first frame, or it arrives without its camera_info or depth
+            replayer.wait_for_subscribers(
+                [c.topic for c in connections
+                 if c.msgtype in IMAGE_TYPES + ("sensor_msgs/msg/CameraInfo",)], start_timeout)
+            _play(reader, connections, replayer, rate, wait, wait_timeout, progress, image_topic)
+        end = time.monotonic() + 2.0  # let the last outputs arrive
+        while time.monotonic() < end:
+            rclpy.spin_once(replayer, timeout_sec=0.05)
+        replayer.stats.odometry = replayer.odometry
+        replayer.stats.metric = replayer.node_values.get("metric") == "True"
+        return replayer.stats
+    finally:
+        replayer.close()
+        replayer.destroy_node()
+        if own_context:
+            rclpy.try_shutdown()
+
+
+def _play(reader: AnyReader, connections, replayer: Replayer, rate: float, wait: bool,
+          wait_timeout: float, progress: bool, image_topic: str) -> None:
+    """Publish in bag order; of messages recorded at the same instant, camera_info and depth
+    go before the image so the node has them when the image arrives."""
+    total = sum(c.msgcount for c in connections)
+    bar = tqdm(total=total, desc="replay", unit="msg", disable=not progress)
+    group: list[tuple] = []
+    start = None
+    for item in reader.messages(connections=connections):
+        if group and item[1] != group[0][1]:
+            start = _publish_group(reader, group, replayer, rate, wait, wait_timeout, start,
+                                   image_topic)
+            bar.update(len(group))
+            group = []
+        group.append(item)
+    if group:
+        _publish_group(reader, group, replayer, rate, wait, wait_timeout, start, image_topic)
+        bar.update(len(group))
+    bar.close()
+
+
+def _publish_group(reader: AnyReader, group: list[tuple], replayer: Replayer, rate: float,
+                   wait: bool, wait_timeout: float, start: tuple[float, int] | None,
+                   image_topic: str) -> tuple[float, int]:
+    stats = replayer.stats
+    bag_ns = group[0][1]
+    if start is None:
+        start = (time.monotonic(), bag_ns)
+    if not wait:
+        delay = (bag_ns - start[1]) / 1e9 / rate - (time.monotonic() - start[0])
+        if delay > 0:
+            time.sleep(delay)
+    for connection, _, raw in sorted(group, key=lambda m: m[0].topic == image_topic):
+        is_frame = connection.topic == image_topic
+        if is_frame and wait:  # topics are independent: let this frame's camera_info and
+            time.sleep(0.5 if stats.images == 0 else 0.02)  # depth land first
+        stamp_ns = _header_stamp_ns(reader, connection, raw) if is_frame else 0
+        if is_frame:
+            replayer.clock.publish(Clock(clock=_time(stamp_ns)))
+        replayer.publisher_for(connection.topic, connection.msgtype).publish(bytes(raw))
+        stats.published += 1
+        rclpy.spin_once(replayer, timeout_sec=0.0)
+        if not is_frame:
+            continue
+        stats.images += 1
+        if wait:
+            end = time.monotonic() + wait_timeout
+            while stamp_ns not in replayer.answered and time.monotonic() < end:
+                rclpy.spin_once(replayer, timeout_sec=0.02)
+            if stamp_ns in replayer.answered:
+                stats.answered += 1
+            else:
+                stats.timeouts += 1
+    return start
+
+
+def _time(ns: int):
+    from builtin_interfaces.msg import Time
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
