@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bag", type=Path, help="take frames from this bag instead of the "
                    "synthetic sequence (its /camera/image_raw)")
     p.add_argument("--image-topic", default="/camera/image_raw")
+    p.add_argument("--camera-info-topic", default="/camera/camera_info")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
@@ -33,8 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _frames(args: argparse.Namespace, count: int) -> list:
     if args.bag is not None:
-        from ..bags.reader import read_frames
-        return [f.image for _, f in zip(range(count), read_frames(args.bag, args.image_topic))]
+        from ..bags.reader import open_bag
+        frames = open_bag(args.bag).camera_frames(args.image_topic, args.camera_info_topic)
+        return [f.image for _, f in zip(range(count), frames)]
     from ..synthetic import make_sequence
     return [f.rgb for f in make_sequence(num_frames=count, width=args.width,
                                          height=args.height)]
