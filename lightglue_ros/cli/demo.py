@@ -1,55 +1,81 @@
-"""``lightglue-ros demo``: the main job on the embedded synthetic sequence, no data needed."""
+"""``lightglue-ros demo``: the whole product on the embedded synthetic sequence, no data needed.
+
+1. the synthetic RGB-D sequence is written as a ROS 2 bag with its ground truth (make-bag);
+2. the offline pipeline evaluates the bag (eval: trajectory, per-frame CSV, pictures, report);
+3. the real tracker node runs in its own process and the bag is replayed into it over DDS in
+   wait mode (replay), its odometry recorded and evaluated against the same ground truth.
+"""
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
-
-import numpy as np
 
 from ..config import add_arguments, from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the product on the embedded synthetic sequence",
-                       description="Render the embedded synthetic RGB-D sequence, track it "
-                                   "(offline pipeline, the same core the ROS node runs), "
-                                   "evaluate against its exact ground truth and write "
-                                   "pictures and figures to --out.")
+                       description=__doc__.split("\n\n", 1)[1])
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="output directory")
-    p.add_argument("--frames", type=int, default=60, help="frames of the synthetic sequence")
-    p.add_argument("--no-depth", action="store_true", help="monocular tracking")
+    p.add_argument("--frames", type=int, default=45, help="frames of the synthetic sequence")
+    p.add_argument("--no-live", action="store_true", help="skip the live node (step 3)")
     add_arguments(p, ("features", "matcher", "inference", "tracking"))
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..datasets.frames import synthetic_frames
-    from ..evaluation.tracking_run import format_figures, run_tracker, write_outputs
-    from ..evaluation.trajectory import Trajectory
-    from ..pipeline import Pipeline
-    from ..synthetic import make_sequence
-    from ..tracking import Tracker
-    from ..viz.matches import draw_matches, save_rgb
+    from ..bags.convert import make_bag
+    from ..bags.evaluate import evaluate_bag, figure_lines
 
-    pipe = Pipeline(from_args(args))
-    seq = make_sequence(num_frames=args.frames)
-    frames = list(synthetic_frames(seq, not args.no_depth))
-    records = run_tracker(Tracker(pipe), frames, len(frames))
-    figures = write_outputs(records, args.out, Trajectory(seq.stamps, seq.poses),
-                            f"synthetic: {pipe.config.extractor}")
-    shown = max(range(1, len(records)), key=lambda i: records[i].num_matches, default=0)
-    r = records[shown]
-    index = {f.stamp: i for i, f in enumerate(frames)}
-    if r.ref_stamp is not None:
-        picture = args.out / "matches.png"
-        save_rgb(picture, draw_matches(
-            frames[index[r.ref_stamp]].image, frames[shown].image, r.ref_points, r.cur_points,
-            np.stack([np.arange(len(r.ref_points))] * 2, axis=1), r.match_scores, r.inliers,
-            text=f"frame {shown} against {index[r.ref_stamp]}: {r.num_matches} matches, "
-                 f"{r.num_inliers} inliers, {r.layers} layers"))
-        figures["pictures"].append(str(picture))
-    for line in format_figures(figures):
-        print(line)
-    for picture in figures["pictures"]:
-        print(f"picture {picture}")
-    return 0
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    bag_path = out / "synthetic_bag"
+    print("[1/3] writing the synthetic sequence as a bag")
+    made = make_bag("synthetic", bag_path, "mcap", frames=args.frames, progress=True) \
+        if not bag_path.exists() else None
+    gt = made.groundtruth if made else bag_path.with_name(bag_path.name + ".gt.txt")
+    print("[2/3] offline evaluation (the node's pipeline, frame by frame)")
+    offline = evaluate_bag(bag_path, gt, from_args(args), out_dir=out / "eval",
+                           depth_topic="/camera/depth/image_raw")
+    for name, value in figure_lines(offline):
+        print(f"  {name}: {value}")
+    print(f"  report: {offline['report']}")
+    if args.no_live:
+        return 0
+    print("[3/3] live: tracker node in its own process, bag replayed into it (wait mode)")
+    live = _live(bag_path, gt, out)
+    for key in ("answered", "timeouts", "ate_rmse_m", "rpe_trans_m", "rel_rot_err_median_deg"):
+        print(f"  {key}: {live[key]}")
+    print(f"  node outputs recorded to {out / 'live_outputs'}; node log {out / 'node.log'}")
+    return 0 if live["timeouts"] == 0 else 1
+
+
+def _live(bag: Path, gt: Path, out: Path) -> dict:
+    from ..ros.replay import replay
+    from .replay import _evaluate
+
+    domain = str(os.environ.get("ROS_DOMAIN_ID") or 100 + os.getpid() % 100)
+    env = {**os.environ, "ROS_DOMAIN_ID": domain, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    os.environ.update(ROS_DOMAIN_ID=domain, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    recorded = out / "live_outputs"
+    if recorded.exists():
+        import shutil
+        shutil.rmtree(recorded)
+    with open(out / "node.log", "w") as log:
+        node = subprocess.Popen(
+            [sys.executable, "-m", "lightglue_ros.node", "--ros-args", "-r", "__ns:=/camera",
+             "-p", "input_qos:=reliable", "-p", "use_depth:=true", "-p", "use_sim_time:=true",
+             "-r", "image:=/camera/image_raw", "-r", "depth:=/camera/depth/image_raw"],
+            env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            stats = replay(bag, "/camera/lightglue_tracker", recorded, wait=True)
+        finally:
+            node.send_signal(signal.SIGINT)
+            node.wait(30)
+    figures = {"answered": stats.answered, "timeouts": stats.timeouts}
+    figures.update(_evaluate(stats.odometry, gt, stats.metric))
+    return figures
