@@ -72,6 +72,10 @@ class Config:
                            "network (per image size) and of LightGlue's layers over keypoint "
                            "sets padded to static lengths (point pruning is then off, as in the "
                            "official compiled mode).", group="inference")
+    cpu_threads: int = _p(0, "CPU threads of the torch (intra-op) and ONNX Runtime backends; 0 "
+                          "keeps the library default (one per core). Where other processes use "
+                          "the same cores, fewer threads avoid long stalls of threads waiting "
+                          "for each other.", group="inference", lo=0, hi=256)
 
     # --- tracking -------------------------------------------------------------------------------
     min_inliers: int = _p(15, "Fewer pose inliers than this and tracking is lost.",

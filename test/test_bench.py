@@ -14,6 +14,6 @@ def test_bench_tiny_run_reports_every_figure_and_plots(tmp_path):
     assert [b["keypoints"] for b in figures["budgets"]] == [128, 256]
     for budget in figures["budgets"]:
         assert budget["frames"] == 3 and 1 <= budget["mean_layers"] <= 9
-        assert budget["mean_keypoints"] <= budget["keypoints"]
+        assert 0.9 * budget["keypoints"] <= budget["mean_keypoints"] <= budget["keypoints"]
         assert budget["hard_pairs"]["pairs"] == 1
     assert plot.is_file() and plot.stat().st_size > 10_000

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from conftest import GOLDEN, SHARED, needs_shared, run_cli_json
+from lightglue_ros.config import Config
 from lightglue_ros.errors import DatasetError
-from lightglue_ros.evaluation.homography import sequence_corner_errors
+from lightglue_ros.evaluation.homography import PROTOCOL, sequence_corner_errors
 from lightglue_ros.evaluation.pairs import read_pairs
 from lightglue_ros.evaluation.pose_metrics import pose_auc, relative_pose_error
 from lightglue_ros.pipeline import Pipeline
@@ -67,10 +68,8 @@ def test_pairs_file_errors(tmp_path):
 @needs_shared
 @pytest.mark.parametrize("extractor", ["aliked", "disk"])
 def test_hpatches_churchill_corner_error(extractor):
-    errors = sequence_corner_errors(Pipeline(extractor=extractor),
+    """Under glue-factory's evaluation settings (PROTOCOL). At the tracking defaults (1024
+    keypoints, threshold 0.2, adaptive) ALIKED measures 3.07 px on 1-3 and DISK passes."""
+    errors = sequence_corner_errors(Pipeline(Config(extractor=extractor, **PROTOCOL)),
                                     SHARED / "data/hpatches_v_churchill", range(2, 6))
-    if extractor == "disk":
-        assert all(e <= 3.0 for e in errors.values()), errors
-    else:  # ALIKED misses the 3 px bar on 1-3 by 0.07 px (measured 3.07); the rest pass
-        assert errors[2] <= 3.0 and errors[4] <= 3.0 and errors[5] <= 3.0, errors
-        assert errors[3] <= 3.2, errors
+    assert all(e <= 3.0 for e in errors.values()), errors

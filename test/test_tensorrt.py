@@ -3,6 +3,7 @@ tested without TensorRT; the clear errors when TensorRT or a GPU is absent; and 
 which run only where TensorRT and a CUDA GPU exist."""
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import logging
@@ -120,26 +121,68 @@ def test_missing_engine_without_build_is_a_clear_error(tmp_path):
         cache.get(request(tmp_path), build=False)
 
 
+def _replace_plan(path: Path, data: bytes, record: bool) -> None:
+    """Write another plan; with ``record``, also into the sidecar's sha256 (a plan that was
+    built like that, which TensorRT then refuses)."""
+    path.write_bytes(data)
+    if record:
+        sidecar = path.with_suffix(".json")
+        meta = json.loads(sidecar.read_text())
+        sidecar.write_text(json.dumps(dict(meta, engine_sha256=hashlib.sha256(data).hexdigest())))
+
+
 def test_engine_that_fails_to_deserialize_is_reported_and_rebuilt(tmp_path, caplog):
     fake = FakeTensorRT()
     cache = make_cache(tmp_path, fake)
     req = request(tmp_path)
     path = cache.get(req).path
-    path.write_bytes(b"garbage")
+    _replace_plan(path, b"garbage", record=True)
     with caplog.at_level(logging.WARNING):
         again = cache.get(req)
     assert again.built and fake.builds == 2
     assert "failed to deserialize" in caplog.text
     with pytest.raises(BackendError, match="failed to deserialize"):
-        path.write_bytes(b"garbage")
+        _replace_plan(path, b"garbage", record=True)
         cache.get(req, build=False)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "tampered"])
+def test_truncated_or_tampered_engine_is_detected_before_deserializing(tmp_path, caplog, damage):
+    fake = FakeTensorRT()
+    seen = []
+    cache = EngineCache(tmp_path, "10.3.0", GPU, fake.build,
+                        lambda data: seen.append(data) or fake.deserialize(data))
+    req = request(tmp_path)
+    path = cache.get(req).path
+    plan = path.read_bytes()
+    seen.clear()
+    bad = plan[: len(plan) // 2] if damage == "truncated" else plan[:-1] + b"X"
+    assert bad.startswith(b"PLAN:")  # the fake TensorRT would accept it: only the hash tells
+    path.write_bytes(bad)
+    key, _, problem = cache.check(req)
+    assert "truncated or modified since" in problem and path.name in problem
+    with pytest.raises(BackendError, match="truncated or modified since"):
+        cache.get(req, build=False)
+    assert seen == []  # never handed to TensorRT
+    with caplog.at_level(logging.WARNING):
+        rebuilt = cache.get(req)
+    assert rebuilt.built and path.read_bytes() == plan and seen == [plan]
+    assert "truncated or modified since" in caplog.text
+    sidecar = path.with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    del meta["engine_sha256"]
+    sidecar.write_text(json.dumps(meta))
+    assert "records no engine sha256" in cache.check(req)[2]
 
 
 def test_engine_from_another_gpu_or_tensorrt_is_detected_before_use(tmp_path, caplog):
     fake = FakeTensorRT()
-    cache = make_cache(tmp_path, fake)
+    seen = []
+    cache = EngineCache(tmp_path, "10.3.0", GPU, fake.build,
+                        lambda data: seen.append(data) or fake.deserialize(data))
     req = request(tmp_path)
     built = cache.get(req)
+    seen.clear()
     sidecar = built.path.with_suffix(".json")
     meta = json.loads(sidecar.read_text())
     sidecar.write_text(json.dumps(dict(meta, gpu="NVIDIA Jetson AGX Orin",
@@ -148,6 +191,7 @@ def test_engine_from_another_gpu_or_tensorrt_is_detected_before_use(tmp_path, ca
     assert key == built.key and "Jetson" in problem and "8.6.1" in problem
     with pytest.raises(BackendError, match="another setup"):
         cache.get(req, build=False)
+    assert seen == []  # detected from the sidecar: the plan never reached TensorRT
     with caplog.at_level(logging.WARNING):
         rebuilt = cache.get(req)
     assert rebuilt.built and "rebuilding" in caplog.text

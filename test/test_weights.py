@@ -74,6 +74,21 @@ def test_missing_and_corrupt_explicit_paths(isolated):
         build_extractor(Config(extractor_weights=str(bad)))
 
 
+def test_explicit_file_modified_after_saving_is_refused_by_its_checksums(isolated):
+    """An explicit path has no pinned sha256 (it may be a fine-tune), but a byte changed inside
+    the tensors breaks the archive's own CRC32: refused before torch reads it."""
+    data = bytearray(package_file(WEIGHTS["aliked-n16"]).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad = isolated / "fine_tuned.pth"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=r"fine_tuned.pth is corrupt: the checksum of its "
+                                           r"entry 'aliked-n16/data/\d+' does not match"):
+        build_extractor(Config(extractor_weights=str(bad)))
+    good = isolated / "copy.pth"
+    shutil.copy(package_file(WEIGHTS["aliked-n16"]), good)
+    build_extractor(Config(extractor_weights=str(good)))  # an intact file still loads
+
+
 def test_weights_of_another_network_are_refused_with_the_file_name(isolated):
     wrong = str(package_file(WEIGHTS["aliked-n16"]))
     with pytest.raises(WeightsError, match="aliked-n16.pth does not fit LightGlue"):

@@ -35,14 +35,13 @@ from rosbags.highlevel import AnyReader
 from ..errors import BagError, LightGlueRosError
 from ..evaluation.tracking_run import FrameInput
 from ..ros import decode
+from ..tracking.stamps import (DEFAULT_GAP_S, DEFAULT_JUMP_S, NS, StampEvent, StampMonitor,
+                               seconds)
 from .messages import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, TYPESTORE, header_stamp_ns
 
 STORAGE_SUFFIXES = {".db3": "sqlite3", ".mcap": "mcap"}
 DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
 DEFAULT_CAMERA_INFO_TOPIC = "/camera/camera_info"
-DEFAULT_GAP_S = 1.0
-DEFAULT_JUMP_S = 10.0
-_NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -275,7 +274,7 @@ class CameraFrames:
         self.report = BagReport(depth_topic=self.depth_topic is not None)
         self._image_ns, self._depth_of = self._first_pass()
         self.total = len(self._image_ns)
-        self.stamps = np.array([_seconds(ns) for ns in self._image_ns])
+        self.stamps = np.array([seconds(ns) for ns in self._image_ns])
         self._used = False
 
     def _first_pass(self) -> tuple[list[int], list[int | None]]:
@@ -288,7 +287,7 @@ class CameraFrames:
             ns = header_stamp_ns(raw)
             if ns is None:
                 stamp = self.bag.deserialize(raw, msgtype, topic).header.stamp
-                ns = stamp.sec * _NS + stamp.nanosec
+                ns = stamp.sec * NS + stamp.nanosec
             (image_ns if topic == self.image_topic else depth_ns).append(ns)
         if not image_ns:
             raise BagError(f"image topic {self.image_topic} in {self.bag.path} has no messages")
@@ -296,7 +295,7 @@ class CameraFrames:
         if depth_ns:
             order = sorted(range(len(depth_ns)), key=depth_ns.__getitem__)
             stamps = [depth_ns[j] for j in order]
-            tolerance = round(self.depth_sync_s * _NS)
+            tolerance = round(self.depth_sync_s * NS)
             for i, ns in enumerate(image_ns):
                 k = bisect.bisect_left(stamps, ns)
                 near = [c for c in (k - 1, k) if 0 <= c < len(stamps)]
@@ -327,7 +326,7 @@ class CameraFrames:
         pending: deque[_Pending] = deque()
         self._camera_msg = None
         self._image_count = self._depth_count = 0
-        self._last: tuple[int, int] | None = None   # (header ns, receive ns) of the last frame
+        self._stamps = StampMonitor(self.gap_s, self.jump_s)
         self._cameras: dict[tuple, Any] = {}
         batch: list[tuple[str, str, int, bytes]] = []
         for message in self.bag.messages(topics):
@@ -417,34 +416,22 @@ class CameraFrames:
         return self._cameras[key]
 
     def _check_stamp(self, ns: int, receive_ns: int, stamp: float) -> bool:
-        """The node's stamp rule (duplicates ignored, backwards restarts tracking) plus the gap and
-        clock-jump counts; False for a frame to skip."""
-        report, last = self.report, self._last
-        if last is not None:
-            last_ns, last_receive = last
-            if ns == last_ns:
-                report.duplicate_stamps += 1
-                return False
-            before = _seconds(last_ns)
-            if ns < last_ns:
-                report.stamp_jumps_back.append((before, stamp))
-                report.restarts.append(report.frames)
-                if self.on_restart is not None:
-                    self.on_restart()
-            else:
-                dt = (ns - last_ns) / _NS
-                received_dt = (receive_ns - last_receive) / _NS
-                if dt - received_dt > self.jump_s:
-                    report.stamp_jumps_forward.append((before, stamp))
-                elif dt > self.gap_s:
-                    report.gaps.append((before, dt))
-        self._last = (ns, receive_ns)
-        return True
-
-
-def _seconds(ns: int) -> float:
-    sec, nanosec = divmod(ns, _NS)
-    return sec + nanosec * 1e-9
+        """The node's stamp rule (``StampMonitor``: duplicates ignored, backwards restarts
+        tracking) plus the gap and clock-jump counts; False for a frame to skip."""
+        report = self.report
+        check = self._stamps.check(ns, receive_ns)
+        if check.event is StampEvent.DUPLICATE:
+            report.duplicate_stamps += 1
+        elif check.event is StampEvent.BACKWARD:
+            report.stamp_jumps_back.append((check.previous_s, stamp))
+            report.restarts.append(report.frames)
+            if self.on_restart is not None:
+                self.on_restart()
+        elif check.event is StampEvent.FORWARD_JUMP:
+            report.stamp_jumps_forward.append((check.previous_s, stamp))
+        elif check.event is StampEvent.GAP:
+            report.gaps.append((check.previous_s, check.step_s))
+        return check.accepted
 
 
 __all__ = ["Bag", "BagReport", "CameraFrames", "DEFAULT_CAMERA_INFO_TOPIC", "DEFAULT_GAP_S",

@@ -2,7 +2,8 @@
 
 Protocol of LightGlue's evaluation (glue-factory): both images resized so that the shorter side is
 480 pixels, the ground-truth homography rescaled to match, and the error is the mean distance of
-the four image corners mapped by the estimate and by the ground truth, in resized pixels.
+the four image corners mapped by the estimate and by the ground truth, in resized pixels. The
+network settings of that protocol are :data:`PROTOCOL`.
 """
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from ..pipeline import Pipeline
 from .pose_metrics import homography_corner_error
 
 SHORT_SIDE = 480
+# The extractor and matcher settings of glue-factory's LightGlue evaluation configs: up to 2048
+# keypoints with no score threshold, all nine layers (no early exit, no pruning).
+PROTOCOL = {"max_keypoints": 2048, "detection_threshold": 0.0, "depth_confidence": -1.0,
+            "width_confidence": -1.0}
 
 
 def estimate_homography(p0: np.ndarray, p1: np.ndarray, threshold_px: float = 3.0

@@ -28,6 +28,25 @@ DEFAULT_MIN_DEPTH = 0.1
 DEFAULT_MAX_DEPTH = 20.0
 
 
+def valid_depth(z_m: np.ndarray, min_depth: float = DEFAULT_MIN_DEPTH,
+                max_depth: float = DEFAULT_MAX_DEPTH) -> np.ndarray:
+    """Which depths (metres) are usable: finite and within [min_depth, max_depth] (0 = none)."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(z_m) & (z_m >= min_depth) & (z_m <= max_depth)
+
+
+def depth_coverage(depth_image: np.ndarray, depth_unit: float | None = None,
+                   min_depth: float = DEFAULT_MIN_DEPTH,
+                   max_depth: float = DEFAULT_MAX_DEPTH) -> float:
+    """Share of the pixels of a depth image (REP 118 units, or ``depth_unit`` metres per value)
+    that are usable; 0 when the whole image is NaN, Inf, 0 or out of range."""
+    depth = np.asarray(depth_image)
+    if depth.size == 0:
+        return 0.0
+    unit = depth_unit if depth_unit is not None else (0.001 if depth.dtype == np.uint16 else 1.0)
+    return float(valid_depth(depth.astype(np.float64) * unit, min_depth, max_depth).mean())
+
+
 def backproject(pts_px: np.ndarray, depth_image: np.ndarray, cam: CameraModel,
                 depth_unit: float | None = None, min_depth: float = DEFAULT_MIN_DEPTH,
                 max_depth: float = DEFAULT_MAX_DEPTH) -> tuple[np.ndarray, np.ndarray]:
@@ -59,8 +78,7 @@ def backproject(pts_px: np.ndarray, depth_image: np.ndarray, cam: CameraModel,
     inside = (col >= 0) & (col < cam.width) & (row >= 0) & (row < cam.height)
     z = np.full(len(pts), np.nan)
     z[inside] = depth[row[inside].astype(int), col[inside].astype(int)].astype(np.float64) * unit
-    with np.errstate(invalid="ignore"):
-        valid = inside & np.isfinite(z) & (z >= min_depth) & (z <= max_depth)
+    valid = inside & valid_depth(z, min_depth, max_depth)
     if np.any(valid):
         rays = cam.undistort_points(pts[valid])
         points[valid] = np.concatenate([rays, np.ones((len(rays), 1))], axis=1) * z[valid, None]

@@ -37,6 +37,10 @@ class Backend(ABC):
 
 def make_backend(cfg: Config) -> Backend:
     """The backend cfg.backend names; a BackendError says what is missing (library, GPU)."""
+    if cfg.cpu_threads:
+        import torch
+
+        torch.set_num_threads(cfg.cpu_threads)  # process-wide, as torch has it
     if cfg.backend == "torch":
         from .torch_backend import TorchBackend
         return TorchBackend(cfg)

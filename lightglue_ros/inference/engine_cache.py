@@ -5,8 +5,10 @@ profile, the TensorRT version that built it and the GPU model it was tuned on. A
 the engine's key (:func:`engine_key`); the engine is stored as ``<engine_dir>/trt/<model>.<graph>-
 <precision>-<key>.engine`` with a JSON sidecar holding the same fields in clear. Before an engine is
 used, the sidecar is compared with what this machine expects; a difference (an engine copied from
-another GPU or TensorRT version), a missing sidecar or an engine that fails to deserialize is
-reported with the reason and rebuilt. When the key changes (new weights, options, profile,
+another GPU or TensorRT version), a missing sidecar, an engine file whose sha256 differs from the
+one the sidecar recorded at build time (truncated or modified since) and an engine that fails to
+deserialize are reported with the reason and rebuilt; all but the last before TensorRT reads a
+byte of the plan. When the key changes (new weights, options, profile,
 TensorRT, GPU), the old engines of that graph are removed with a log line naming what changed.
 
 Nothing here imports TensorRT: building and deserializing are passed in as callables, so the logic
@@ -194,6 +196,13 @@ class EngineCache:
                                                                self.gpu))
         if problems:
             return key, engine, f"{engine.name} was built for another setup: {'; '.join(problems)}"
+        if not stored.get("engine_sha256"):
+            return key, engine, f"{sidecar.name} records no engine sha256 (an older build)"
+        actual = hashlib.sha256(engine.read_bytes()).hexdigest()
+        if actual != stored["engine_sha256"]:
+            return key, engine, (f"{engine.name} has sha256 {actual[:16]}... but was built as "
+                                 f"{stored['engine_sha256'][:16]}... (truncated or modified "
+                                 "since)")
         return key, engine, None
 
     def get(self, request: EngineRequest, build: bool = True) -> CachedEngine:
@@ -224,6 +233,7 @@ class EngineCache:
         meta = engine_metadata(request, self.tensorrt_version, self.gpu)
         meta["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         meta["build_seconds"] = round(time.perf_counter() - start, 1)
+        meta["engine_sha256"] = hashlib.sha256(bytes(plan)).hexdigest()
         _atomic_write(engine_path.with_suffix(".json"), json.dumps(meta, indent=1).encode())
         engine = self._deserialize(bytes(plan))
         if engine is None:

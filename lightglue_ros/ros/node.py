@@ -27,8 +27,10 @@ from std_srvs.srv import Trigger
 
 from ..config import Config, ConfigError
 from ..errors import LightGlueRosError
+from ..geometry.pnp import depth_coverage
 from ..pipeline import Pipeline
 from ..tracking import FrameRecord, Tracker, TrackingStatus
+from ..tracking.stamps import StampEvent, StampMonitor
 from ..viz.matches import draw_flow
 from . import conversions as conv
 from . import decode
@@ -54,15 +56,16 @@ def input_qos(config: Config) -> QoSProfile:
 class TrackerNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("lightglue_tracker", **kwargs)
-        self.health = Health(self.get_logger())
         self.config = declare(self)
+        # a fault that clears stays in /diagnostics for at least one period (see Health)
+        self.health = Health(self.get_logger(), hold_s=self.config.diagnostics_period_s)
         self.tracker = Tracker(Pipeline(self.config))
         self._lock = threading.Condition()
         self._pending: tuple[object, float] | None = None
         self._camera: CameraInfo | None = None
         self._depths: OrderedDict[float, Image] = OrderedDict()
         self._stamps: OrderedDict[float, Time] = OrderedDict()
-        self._last_stamp: float | None = None
+        self._stamp_rule = StampMonitor()
         self._reset_requested = False
         self._new_config: Config | None = None
         self._running = True
@@ -124,6 +127,7 @@ class TrackerNode(Node):
                   ) -> Trigger.Response:
         with self._lock:
             self._reset_requested = True
+        self.health.count("resets")
         response.success, response.message = True, "tracking resets before the next frame"
         return response
 
@@ -134,6 +138,7 @@ class TrackerNode(Node):
                 self._new_config = config
             self.config = config
         else:
+            self.health.count("parameters_rejected")
             self.get_logger().warning(f"parameter change rejected: {result.reason}")
         return result
 
@@ -191,9 +196,10 @@ class TrackerNode(Node):
                               f"{image.shape[1]}x{image.shape[0]}")
             return
         self.health.clear("camera_info")
-        if not self._check_stamp(stamp):
+        if not self._check_stamp(stamp_msg, received):
             return
-        depth, unit = self._depth_for(stamp) if self.config.use_depth else (None, None)
+        depth, unit = self._depth_for(stamp, image.shape[:2]) if self.config.use_depth \
+            else (None, None)
         self._stamps[stamp] = stamp_msg
         while len(self._stamps) > STAMP_MEMORY:
             self._stamps.popitem(last=False)
@@ -201,28 +207,43 @@ class TrackerNode(Node):
         camera_frame = self.config.camera_frame or msg.header.frame_id or "camera"
         self._publish(record, stamp_msg, camera_frame, image)
         latency = 1e3 * (time.monotonic() - received)
+        if record.status is TrackingStatus.LOST:  # logged once, not once per lost frame
+            self.health.fault("tracking", WARN, f"lost ({record.reason or 'no pose'})",
+                              relog=False)
+        else:
+            self.health.clear("tracking")
         self.health.processed(latency, status=record.status.value, model=record.model,
                               keypoints=record.num_keypoints, matches=record.num_matches,
                               inliers=record.num_inliers, layers=record.layers,
                               metric=record.metric, last_reason=record.reason or "-")
 
-    def _check_stamp(self, stamp: float) -> bool:
-        """Reject duplicates; a stamp going backwards (bag loop, sim time reset) resets tracking."""
-        last = self._last_stamp
-        if last is not None and stamp == last:
+    def _check_stamp(self, stamp_msg: Time, received: float) -> bool:
+        """The stamp rule (``StampMonitor``): a duplicate is ignored, a stamp going backwards (bag
+        loop, sim time reset) restarts tracking, a forward jump is reported; False to skip."""
+        check = self._stamp_rule.check(stamp_msg.sec * 1_000_000_000 + stamp_msg.nanosec,
+                                       int(received * 1e9))
+        stamp = decode.stamp_seconds(stamp_msg)
+        if check.event is StampEvent.DUPLICATE:
             self.health.count("rejected")
-            self.health.fault("stamp", WARN, f"duplicate stamp {stamp:.6f}: frame ignored")
+            self.health.fault("duplicate_stamp", WARN, f"stamp {stamp:.6f} repeats the frame "
+                              "before: frame ignored", relog=False)
             return False
-        if last is not None and stamp < last:
-            self.health.fault("stamp", WARN, f"stamp went back from {last:.3f} to {stamp:.3f} "
-                              "(bag loop or clock reset): tracking restarted")
+        self.health.clear("duplicate_stamp")
+        if check.event is StampEvent.BACKWARD:
+            self.health.fault("stamp", WARN, f"stamp went back from {check.previous_s:.3f} to "
+                              f"{stamp:.3f} (bag loop or clock reset): tracking restarted")
+            self.health.count("restarts")
             self.tracker.reset()
+        elif check.event is StampEvent.FORWARD_JUMP:
+            self.health.fault("stamp", WARN, f"stamp jumped forward by {check.step_s:.3f} s in "
+                              f"{check.received_step_s:.3f} s (clock step or bag skip): "
+                              "tracking goes on")
         else:
             self.health.clear("stamp")
-        self._last_stamp = stamp
         return True
 
-    def _depth_for(self, stamp: float) -> tuple[np.ndarray | None, float | None]:
+    def _depth_for(self, stamp: float, shape: tuple[int, int]
+                   ) -> tuple[np.ndarray | None, float | None]:
         deadline = time.monotonic() + self.config.depth_wait_s
         with self._lock:
             while True:
@@ -242,7 +263,16 @@ class TrackerNode(Node):
         except LightGlueRosError as exc:
             self.health.fault("depth", ERROR, f"bad depth image: {exc}")
             return None, None
-        self.health.clear("depth")
+        if depth.shape != shape:
+            self.health.fault("depth", ERROR, f"depth image is {depth.shape[1]}x{depth.shape[0]} "
+                              f"but the image is {shape[1]}x{shape[0]}: tracked without depth")
+            return None, None
+        if depth_coverage(depth, unit, self.config.depth_min_m, self.config.depth_max_m) == 0:
+            self.health.fault("depth", WARN, "depth image has no valid pixel (NaN, Inf, 0 or "
+                              f"outside [{self.config.depth_min_m:g}, "
+                              f"{self.config.depth_max_m:g}] m): tracked without depth")
+            return None, None
+        self.health.clear("depth")  # invalid pixels (NaN, Inf, 0) are ignored one by one
         return depth, unit
 
     def _publish(self, record: FrameRecord, stamp: Time, camera_frame: str,

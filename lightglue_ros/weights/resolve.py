@@ -11,6 +11,7 @@ import hashlib
 import importlib.metadata
 import logging
 import os
+import zipfile
 from pathlib import Path
 
 import torch
@@ -97,8 +98,25 @@ def resolve(key: str, explicit: str = "", weights_dir: str = "") -> Path:
                        f"{spec.how_to_get()}.")
 
 
+def check_archive(path: Path) -> None:
+    """A zip checkpoint (torch's format since 1.6) must pass its own CRC32s: a file truncated or
+    modified after it was written is refused before torch reads it, also where no sha256 is
+    pinned (an explicit path). The legacy format has no checksums to test."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise WeightsError(f"weights file {path} is a damaged archive: {exc}") from exc
+    if bad is not None:
+        raise WeightsError(f"weights file {path} is corrupt: the checksum of its entry '{bad}' "
+                           "does not match (modified or damaged after it was saved)")
+
+
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Load tensors only (weights_only=True): a checkpoint can never run code here."""
+    check_archive(path)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt zip/pickle data

@@ -1,0 +1,90 @@
+"""`lightglue-ros stress --json`, tiny: the live node (real rclpy, its own process) through the
+baseline, two overload factors and a short soak of 160x120 frames. No timing is asserted (the
+machine decides those); the counts and the shape of the result are."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from ros_harness import ros_available
+
+pytestmark = pytest.mark.skipif(not ros_available(), reason="rclpy is not installed")
+
+ARGS = ("--phases", "baseline,overload,soak", "--overload", "2,5", "--seconds", "4",
+        "--soak-frames", "40", "--baseline-frames", "8", "--search-seconds", "2",
+        "--max-keypoints", "96")
+
+
+@pytest.fixture(scope="module")
+def stress(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stress")
+    proc = subprocess.run([sys.executable, "-m", "lightglue_ros.cli.main", "stress", *ARGS,
+                           "--out", str(out), "--json"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env={**os.environ})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stdout[-3000:]  # exactly one JSON object, no progress bars
+    result = json.loads(lines[0])
+    assert json.loads((out / "stress.json").read_text())["frames"] == result["frames"]
+    return result
+
+
+def test_summary_keys(stress):
+    for key in ("frames", "drops", "p99_ratio", "rss_growth_pct", "baseline", "overload",
+                "soak", "bars", "node", "machine", "config"):
+        assert key in stress, key
+    assert stress["config"]["node_parameters"]["max_keypoints"] == 96
+    assert stress["config"]["node_parameters"]["input_qos"] == "reliable"
+    base, soak = stress["baseline"], stress["soak"]
+    overload = {o["factor"]: o for o in stress["overload"]}
+    assert set(overload) == {2.0, 5.0}
+    sent = base["frames"] + sum(o["sent"] for o in overload.values()) + soak["frames"] + \
+        sum(t["sent"] for t in base["tries"])
+    assert stress["frames"] >= sent > 0  # plus the warm-up frames
+    assert stress["drops"] == sum(o["drops"] for o in overload.values())
+    assert stress["p99_ratio"] == max(o["p99_ratio"] for o in overload.values()) > 0
+    assert isinstance(stress["rss_growth_pct"], float)
+    assert stress["node"] == {"alive_at_end": True, "returncode": 0, "traceback": False,
+                              "internal_errors": 0}
+    assert stress["bars"]["no_crash"] and not stress["bars"]["soak_10000_frames"]
+
+
+def test_baseline_is_unloaded_and_finds_a_rate(stress):
+    base = stress["baseline"]
+    assert base["timeouts"] == 0
+    assert base["counters"]["frames_processed"] == base["frames"]
+    assert base["counters"]["frames_dropped"] == 0  # one at a time: nothing to drop
+    assert base["unloaded_latency_ms"]["p50"] > 0 and base["node_latency_ms"]["p50"] > 0
+    assert base["sustained_hz"] > 0 and base["tries"]
+    found = base["tries"][-1]
+    if "sustained_source" not in base:  # the rate kept was free of drops
+        assert found["drops"] == found["node_dropped"] == 0
+
+
+def test_overload_drops_frames_latest_first(stress):
+    for o in stress["overload"]:
+        assert o["answered"] > 0 and o["sent"] == o["answered"] + o["drops"]
+        node = o["node"]
+        # every frame the node received was processed or dropped (none rejected)
+        assert node["frames_received"] == node["frames_processed"] + node["frames_dropped"]
+        assert node["frames_processed"] == o["answered"]
+        assert node["frames_rejected"] == 0
+        assert o["threads"] and o["fds"] and o["rss_mb_series"]
+    five = next(o for o in stress["overload"] if o["factor"] == 5.0)
+    assert five["drops"] > 0 and five["node"]["frames_dropped"] > 0  # it cannot keep up
+
+
+def test_soak_counts(stress):
+    soak = stress["soak"]
+    assert soak["frames"] == 40 and soak["timeouts"] == 0 and soak["answered"] == 40
+    node = soak["node"]
+    assert node["frames_processed"] == 40 and node["frames_dropped"] == 0
+    assert node["frames_ok"] + node["frames_weak"] + node["frames_lost"] == 40
+    assert soak["reference_frame"] == 40  # fewer than 1,000 frames: the end is the reference
+    assert soak["threads"]["end"] == soak["threads"]["reference"]
+    assert soak["fds"]["end"] == soak["fds"]["reference"]
