@@ -10,7 +10,8 @@ from lightglue_ros.errors import WeightsError
 from lightglue_ros.models.factory import build_extractor, build_matcher
 from lightglue_ros.weights.fetch import fetch, keys_for
 from lightglue_ros.weights.registry import WEIGHTS
-from lightglue_ros.weights.resolve import load_state_dict, package_file, resolve, sha256_file
+from lightglue_ros.files import sha256_file
+from lightglue_ros.weights.resolve import load_state_dict, package_file, resolve
 
 
 @pytest.fixture

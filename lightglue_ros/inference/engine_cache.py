@@ -20,15 +20,14 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import BackendError
+from ..files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -134,19 +133,6 @@ def metadata_mismatches(stored: dict[str, Any], expected: dict[str, Any]) -> lis
     return out
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 @dataclass
 class CachedEngine:
     engine: Any  # whatever ``deserialize`` returned (a tensorrt.ICudaEngine)
@@ -183,34 +169,42 @@ class EngineCache:
     def check(self, request: EngineRequest) -> tuple[str, Path, str | None]:
         """(key, engine path, problem): problem is None when a usable-looking engine is stored,
         else why it must be (re)built."""
+        key, engine, problem, _ = self._verify(request)
+        return key, engine, problem
+
+    def _verify(self, request: EngineRequest) -> tuple[str, Path, str | None, bytes | None]:
+        """As :meth:`check`, plus the plan bytes that were verified (read once, so what is
+        deserialized is exactly what was hashed)."""
         key, engine, sidecar = self.paths(request)
         if not engine.is_file():
-            return key, engine, "not built yet"
+            return key, engine, "not built yet", None
         if not sidecar.is_file():
-            return key, engine, f"{engine.name} has no metadata sidecar {sidecar.name}"
+            return key, engine, f"{engine.name} has no metadata sidecar {sidecar.name}", None
         try:
             stored = json.loads(sidecar.read_text())
         except (OSError, ValueError) as exc:
-            return key, engine, f"unreadable metadata {sidecar.name}: {exc}"
+            return key, engine, f"unreadable metadata {sidecar.name}: {exc}", None
         problems = metadata_mismatches(stored, engine_metadata(request, self.tensorrt_version,
                                                                self.gpu))
         if problems:
-            return key, engine, f"{engine.name} was built for another setup: {'; '.join(problems)}"
+            return key, engine, (f"{engine.name} was built for another setup: "
+                                 f"{'; '.join(problems)}"), None
         if not stored.get("engine_sha256"):
-            return key, engine, f"{sidecar.name} records no engine sha256 (an older build)"
-        actual = hashlib.sha256(engine.read_bytes()).hexdigest()
+            return key, engine, f"{sidecar.name} records no engine sha256 (an older build)", None
+        plan = engine.read_bytes()
+        actual = hashlib.sha256(plan).hexdigest()
         if actual != stored["engine_sha256"]:
             return key, engine, (f"{engine.name} has sha256 {actual[:16]}... but was built as "
                                  f"{stored['engine_sha256'][:16]}... (truncated or modified "
-                                 "since)")
-        return key, engine, None
+                                 "since)"), None
+        return key, engine, None, plan
 
     def get(self, request: EngineRequest, build: bool = True) -> CachedEngine:
         """The engine for ``request``: loaded when a valid one is stored, else built (with a log
         line saying why) unless ``build`` is False, which raises BackendError instead."""
-        key, engine_path, problem = self.check(request)
+        key, engine_path, problem, stored_plan = self._verify(request)
         if problem is None:
-            engine = self._load(engine_path)
+            engine = self._load(engine_path, stored_plan)
             if engine is not None:
                 return CachedEngine(engine, key, engine_path, built=False)
             problem = (f"{engine_path.name} failed to deserialize with TensorRT "
@@ -229,20 +223,20 @@ class EngineCache:
         if not plan:
             raise BackendError(f"TensorRT could not build an engine for {request.label} from "
                                f"{request.onnx_path}")
-        _atomic_write(engine_path, bytes(plan))
+        atomic_write_bytes(engine_path, bytes(plan))
         meta = engine_metadata(request, self.tensorrt_version, self.gpu)
         meta["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         meta["build_seconds"] = round(time.perf_counter() - start, 1)
         meta["engine_sha256"] = hashlib.sha256(bytes(plan)).hexdigest()
-        _atomic_write(engine_path.with_suffix(".json"), json.dumps(meta, indent=1).encode())
+        atomic_write_bytes(engine_path.with_suffix(".json"), json.dumps(meta, indent=1).encode())
         engine = self._deserialize(bytes(plan))
         if engine is None:
             raise BackendError(f"TensorRT built {engine_path.name} but cannot deserialize it")
         return CachedEngine(engine, key, engine_path, built=True)
 
-    def _load(self, path: Path) -> Any:
+    def _load(self, path: Path, plan: bytes) -> Any:
         try:
-            return self._deserialize(path.read_bytes())
+            return self._deserialize(plan)
         except Exception as exc:  # noqa: BLE001 - TensorRT raises several types
             log.warning("TensorRT engine %s: %s", path.name, exc)
             return None

@@ -34,6 +34,7 @@ from torch import nn
 from .. import __version__
 from ..config import Config
 from ..errors import BackendError
+from ..files import atomic_write_bytes, sha256_file
 from ..models.base import Extractor
 from ..models.lightglue import LightGlue
 from .graphs import GraphSpec, extractor_graphs, matcher_graphs
@@ -74,13 +75,6 @@ def state_dict_sha256(module: nn.Module) -> str:
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return digest.hexdigest()
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_key(model_name: str, weights_sha256: str, options: dict[str, Any]) -> str:
@@ -129,19 +123,6 @@ class ExportedModel:
                                       g["sha256"], g["fp32_nodes"])
                   for name, g in data["graphs"].items()}
         return cls(data["model"], data["key"], manifest, graphs, data.get("options", {}))
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager
@@ -252,7 +233,7 @@ def export_graph(spec: GraphSpec, path: Path) -> int:
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(model)
-    _atomic_write_bytes(path, model.SerializeToString())
+    atomic_write_bytes(path, model.SerializeToString())
     return n_fp32
 
 
@@ -281,12 +262,12 @@ def export_model(model_name: str, specs: list[GraphSpec], weights_sha256: str,
         entries[spec.name] = {"file": path.name, "inputs": list(spec.inputs),
                               "outputs": list(spec.outputs),
                               "shapes": {k: list(v) for k, v in spec.shapes.items()},
-                              "fp16": spec.fp16, "sha256": file_sha256(path),
+                              "fp16": spec.fp16, "sha256": sha256_file(path),
                               "fp32_nodes": n_fp32}
     data = {"model": model_name, "key": key, "weights_sha256": weights_sha256,
             "options": options, "opset": OPSET, "format": EXPORT_FORMAT,
             "torch": torch.__version__, "package": __version__, "graphs": entries}
-    _atomic_write_bytes(manifest, json.dumps(data, indent=1).encode())
+    atomic_write_bytes(manifest, json.dumps(data, indent=1).encode())
     log.info("exported %d ONNX graph(s) of %s to %s in %.1f s", len(specs), model_name, folder,
              time.perf_counter() - start)
     return ExportedModel.load(manifest)

@@ -175,9 +175,9 @@ class TrtBuilder:
         if plan is None:
             raise BackendError(f"TensorRT failed to build {request.label} ({request.precision}); "
                                f"see the TensorRT log above")
-        from .engine_cache import _atomic_write
+        from ..files import atomic_write_bytes
 
-        _atomic_write(timing_cache_path, bytes(memoryview(config.get_timing_cache().serialize())))
+        atomic_write_bytes(timing_cache_path, bytes(memoryview(config.get_timing_cache().serialize())))
         return bytes(memoryview(plan))
 
 

