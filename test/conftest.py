@@ -17,6 +17,11 @@ GOLDEN = SHARED / "golden"
 needs_shared = pytest.mark.skipif(
     not (GOLDEN / "README.json").is_file(),
     reason=f"test data {SHARED} is absent (it sits beside the clone in CI; see shared/README.md)")
+TUM_FR2 = SHARED / "data" / "tum_fr2_desk"
+needs_tum_fr2 = pytest.mark.skipif(
+    not (TUM_FR2 / "rgb.txt").is_file(),
+    reason=f"test data {TUM_FR2} is absent (../shared sits beside the clone in CI; "
+           "see shared/README.md)")
 
 
 def run_cli(*args: str, check: bool = True, timeout: float = 1800, env: dict | None = None

@@ -11,10 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import SHARED
 from lightglue_ros.models.aliked import ALIKED, VARIANTS
 from lightglue_ros.models.deform_conv import DeformConv2d, deform_conv2d
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 GOLDEN = SHARED / "golden" / "aliked" / "features"
 IMAGES = SHARED / "data" / "images"
 GOLDEN_CONF = {"model_name": "aliked-n16", "max_num_keypoints": 1024, "detection_threshold": 0.2,

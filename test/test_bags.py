@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import run_cli, run_cli_json, textured_image
+from conftest import TUM_FR2, needs_tum_fr2, run_cli, run_cli_json, textured_image
 from dataset_fixtures import (EUROC_STAMPS_NS, KITTI_TIMES, kitti_poses, make_euroc_folder,
                               make_kitti_folder)
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -25,12 +25,6 @@ from lightglue_ros.geometry.camera import CameraModel
 from lightglue_ros.images import load_image
 from lightglue_ros.synthetic import make_sequence
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-TUM_FR2 = SHARED / "data" / "tum_fr2_desk"
-needs_tum_fr2 = pytest.mark.skipif(
-    not (TUM_FR2 / "rgb.txt").is_file(),
-    reason=f"test data {TUM_FR2} is absent (../shared sits beside the clone in CI; "
-           "see shared/README.md)")
 
 # the figures eval must reproduce exactly (everything but wall-clock latency and file names)
 SAME_FIGURES = ("frames", "tracked_frames", "lost_frames", "weak_frames", "keyframes", "metric",

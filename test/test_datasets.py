@@ -1,7 +1,6 @@
 """Dataset readers: TUM (real and synthetic), KITTI and EuRoC fixtures, image folders, errors."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,17 +9,12 @@ from dataset_fixtures import (EUROC_STAMPS_NS, KITTI_TIMES, kitti_poses, make_eu
                               make_kitti_folder, write_png)
 from scipy.spatial.transform import Rotation
 
+from conftest import TUM_FR2, needs_tum_fr2
 from lightglue_ros.datasets import (TUM_PRESETS, dataset_kind, open_dataset, read_euroc,
                                     read_image_folder, read_kitti, read_tum)
 from lightglue_ros.errors import DatasetError, LightGlueRosError
 from lightglue_ros.synthetic import TUM_DEPTH_SCALE, make_sequence, write_tum_folder
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-TUM_FR2 = SHARED / "data" / "tum_fr2_desk"
-needs_tum_fr2 = pytest.mark.skipif(
-    not (TUM_FR2 / "rgb.txt").is_file(),
-    reason=f"test data {TUM_FR2} is absent (../shared sits beside the clone in CI; "
-           "see shared/README.md)")
 
 
 # --- TUM -----------------------------------------------------------------------------------

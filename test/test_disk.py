@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import SHARED
 from lightglue_ros.models.disk import DISK, strict_local_maxima, strongest_in_raster_order
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 GOLDEN = SHARED / "golden" / "disk" / "features"
 IMAGES = SHARED / "data" / "images"
 GOLDEN_CONF = {"max_num_keypoints": 1024}  # golden/README.json: weights "depth", defaults otherwise

@@ -1,12 +1,12 @@
 """Trajectories: TUM format, association, ATE/RPE with alignment, relative rotation error, plots."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from conftest import TUM_FR2
 from lightglue_ros.errors import LightGlueRosError
 from lightglue_ros.evaluation.trajectory import (Trajectory, TrajectoryError, associate,
                                                  associate_stamps, evaluate)
@@ -14,8 +14,6 @@ from lightglue_ros.geometry.se3 import make_transform
 from lightglue_ros.synthetic import make_sequence
 from lightglue_ros.viz.trajectory import plot_errors, plot_trajectory
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-TUM_FR2 = SHARED / "data" / "tum_fr2_desk"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
