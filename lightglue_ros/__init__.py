@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-__all__ = ["Config", "Features", "Matches", "Pipeline", "load_image"]
+from .version import __version__
+
+__all__ = ["Config", "Features", "Matches", "Pipeline", "__version__", "load_image"]
 
 if TYPE_CHECKING:
     from .config import Config

@@ -19,8 +19,7 @@ from lightglue_ros.bags.messages import TYPESTORE, camera_info_message, header, 
 from lightglue_ros.config import Config
 from lightglue_ros.datasets import open_dataset
 from lightglue_ros.errors import BagError
-from lightglue_ros.evaluation.tracking_run import FrameInput
-from lightglue_ros.evaluation.trajectory import Trajectory, TrajectoryError
+from lightglue_ros.types import FrameInput, Trajectory, TrajectoryError
 from lightglue_ros.geometry.camera import CameraModel
 from lightglue_ros.images import load_image
 from lightglue_ros.synthetic import make_sequence

@@ -153,7 +153,7 @@ def test_aliked_descriptor_graph_handles_one_and_many_keypoints(aliked):
         kpts = torch.rand(n, 2) * 2 - 1
         (desc,) = runner.run("describe", features, kpts, wh)
         with torch.inference_mode():
-            ref = model.desc_head(features[0], kpts)
+            ref = model.desc_head(features, kpts, wh)
         assert desc.shape == (n, 128)
         assert torch.allclose(desc, ref, atol=1e-5)
 

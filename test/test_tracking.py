@@ -6,7 +6,7 @@ import pytest
 from conftest import SHARED, run_cli_json, textured_image
 from lightglue_ros.datasets.frames import synthetic_frames
 from lightglue_ros.evaluation.tracking_run import evaluate_records, run_tracker, summarize
-from lightglue_ros.evaluation.trajectory import Trajectory
+from lightglue_ros.types import Trajectory
 from lightglue_ros.geometry.se3 import invert_transform, rotation_angle_deg
 from lightglue_ros.pipeline import Pipeline
 from lightglue_ros.synthetic import make_sequence

@@ -8,8 +8,8 @@ from scipy.spatial.transform import Rotation
 
 from conftest import TUM_FR2
 from lightglue_ros.errors import LightGlueRosError
-from lightglue_ros.evaluation.trajectory import (Trajectory, TrajectoryError, associate,
-                                                 associate_stamps, evaluate)
+from lightglue_ros.evaluation.trajectory import evaluate
+from lightglue_ros.types import Trajectory, TrajectoryError, associate, associate_stamps
 from lightglue_ros.geometry.se3 import make_transform
 from lightglue_ros.synthetic import make_sequence
 from lightglue_ros.viz.trajectory import plot_errors, plot_trajectory
@@ -158,7 +158,8 @@ def test_plots_are_written(gt, tmp_path):
     assert 0.001 < m.ate_rmse_m < 0.1
     paths = [plot_trajectory(m.aligned, gt, tmp_path / "plots" / "trajectory.png",
                              title="synthetic orbit, drifting estimate"),
-             plot_errors(m, tmp_path / "plots" / "errors.png"),
+             plot_errors(m.aligned, m.ate_errors_m, m.ate_rmse_m, m.align,
+                         tmp_path / "plots" / "errors.png"),
              plot_trajectory(m.aligned, gt, "/tmp/trajectory_preview.png",
                              title=f"ATE RMSE {m.ate_rmse_m * 100:.2f} cm (se3)")]
     for path in paths:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import BagError
-from ..evaluation.trajectory import Trajectory
+from ..types import Trajectory
 from .evaluate import default_groundtruth
 from .writer import DEFAULT_FRAME_ID, DEFAULT_NAMESPACE, topic_names, write_bag
 

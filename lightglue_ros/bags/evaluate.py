@@ -17,7 +17,7 @@ from ..config import Config
 from ..errors import BagError
 from ..evaluation.tracking_run import (estimated_trajectory, run_tracker, summarize,
                                        write_outputs, write_records)
-from ..evaluation.trajectory import Trajectory, TrajectoryError
+from ..types import Trajectory, TrajectoryError
 from .reader import (DEFAULT_CAMERA_INFO_TOPIC, DEFAULT_GAP_S, DEFAULT_IMAGE_TOPIC,
                      DEFAULT_JUMP_S, open_bag)
 

@@ -3,7 +3,7 @@
 rosbags (pure Python, no ROS install) serializes and deserializes CDR with its own typestore;
 the ROS 2 Jazzy definitions of sensor_msgs/Image, CompressedImage and CameraInfo are those of
 every ROS 2 release since Foxy. Deserialized messages have the same field names as rclpy's, so
-``lightglue_ros.ros.decode`` decodes both.
+``lightglue_ros.messages.decode`` decodes both.
 """
 from __future__ import annotations
 

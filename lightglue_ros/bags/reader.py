@@ -33,10 +33,10 @@ import numpy as np
 from rosbags.highlevel import AnyReader
 
 from ..errors import BagError, LightGlueRosError
-from ..evaluation.tracking_run import FrameInput
-from ..ros import decode
+from ..messages import decode
 from ..tracking.stamps import (DEFAULT_GAP_S, DEFAULT_JUMP_S, NS, StampEvent, StampMonitor,
                                seconds)
+from ..types import FrameInput
 from .messages import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, TYPESTORE, header_stamp_ns
 
 STORAGE_SUFFIXES = {".db3": "sqlite3", ".mcap": "mcap"}

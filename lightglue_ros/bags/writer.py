@@ -21,7 +21,7 @@ import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from ..errors import BagError
-from ..evaluation.tracking_run import FrameInput
+from ..types import FrameInput
 from ..geometry.camera import CameraModel
 from .messages import CAMERA_INFO, IMAGE, TYPESTORE, camera_info_message, depth_message
 from .messages import image_message, serialize, stamp_ns

@@ -57,7 +57,8 @@ def _evaluate(odometry: list, gt_path: Path, metric: bool) -> dict:
     the lost value: the node holds the last pose) are excluded, as in offline evaluation."""
     import numpy as np
 
-    from ..evaluation.trajectory import Trajectory, evaluate
+    from ..evaluation.trajectory import evaluate
+    from ..types import Trajectory
     from ..geometry.covariance import LARGE_VARIANCE
     from ..geometry.se3 import make_transform, quaternion_to_rotation
 

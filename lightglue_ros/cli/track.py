@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from ..datasets import open_dataset
     from ..datasets.frames import dataset_frames, synthetic_frames
     from ..evaluation.tracking_run import format_figures, run_tracker, write_outputs
-    from ..evaluation.trajectory import Trajectory
+    from ..types import Trajectory
     from ..pipeline import Pipeline
     from ..synthetic import make_sequence
     from ..tracking import Tracker

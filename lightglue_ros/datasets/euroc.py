@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 
 from lightglue_ros.errors import DatasetError
-from lightglue_ros.evaluation.trajectory import Trajectory
+from lightglue_ros.types import Trajectory
 from lightglue_ros.geometry.camera import CameraModel
 from lightglue_ros.geometry.se3 import make_transform, quaternion_to_rotation
 

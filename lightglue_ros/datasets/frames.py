@@ -6,7 +6,7 @@ from typing import Iterator
 import cv2
 
 from ..errors import DatasetError
-from ..evaluation.tracking_run import FrameInput
+from ..types import FrameInput
 from ..images import load_image
 from ..synthetic import SyntheticSequence
 from .record import Dataset

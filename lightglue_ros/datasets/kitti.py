@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from lightglue_ros.errors import DatasetError
-from lightglue_ros.evaluation.trajectory import Trajectory
+from lightglue_ros.types import Trajectory
 from lightglue_ros.geometry.camera import CameraModel
 
 from .files import list_images, read_rows, to_floats

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightglue_ros.evaluation.trajectory import Trajectory
+from lightglue_ros.types import Trajectory
 from lightglue_ros.geometry.camera import CameraModel
 
 

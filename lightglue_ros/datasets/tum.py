@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from lightglue_ros.errors import DatasetError
-from lightglue_ros.evaluation.trajectory import Trajectory, associate_stamps
+from lightglue_ros.types import Trajectory, associate_stamps
 
 from .files import read_rows, require_files, to_floats
 from .intrinsics import camera_from_options, read_ros_camera_yaml

@@ -7,27 +7,15 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
 
-from ..geometry.camera import CameraModel
 from ..tracking import FrameRecord, Tracker, TrackingStatus
-from .trajectory import Trajectory, TrajectoryError, TrajectoryMetrics, evaluate
-
-
-@dataclass
-class FrameInput:
-    """One frame to track: what the node receives as Image (+ depth) and CameraInfo."""
-
-    stamp: float
-    image: np.ndarray
-    camera: CameraModel
-    depth: np.ndarray | None = None
-    depth_unit: float | None = None
+from ..types import FrameInput, Trajectory
+from .trajectory import TrajectoryMetrics, evaluate
 
 
 def run_tracker(tracker: Tracker, frames: Iterable[FrameInput], total: int | None = None,
@@ -114,7 +102,8 @@ def write_outputs(records: list[FrameRecord], out_dir: Path, gt: Trajectory | No
     pictures = [plot_run(records, out_dir / "latency_layers.png", title)]
     if metrics is not None:
         pictures.append(plot_trajectory(metrics.aligned, gt, out_dir / "trajectory.png", title))
-        pictures.append(plot_errors(metrics, out_dir / "errors.png", title))
+        pictures.append(plot_errors(metrics.aligned, metrics.ate_errors_m, metrics.ate_rmse_m,
+                                    metrics.align, out_dir / "errors.png", title))
     figures["pictures"] = [str(p) for p in pictures]
     (out_dir / "figures.json").write_text(json.dumps(figures, indent=2))
     return figures
@@ -135,6 +124,5 @@ def format_figures(figures: dict[str, Any]) -> Iterator[str]:
         yield f"median relative rotation error {figures['rel_rot_err_median_deg']:.3f} deg"
 
 
-__all__ = ["FrameInput", "TrajectoryError", "estimated_trajectory", "evaluate_records",
-           "format_figures", "is_metric", "run_tracker", "summarize", "write_outputs",
-           "write_records"]
+__all__ = ["estimated_trajectory", "evaluate_records", "format_figures", "is_metric", "run_tracker",
+           "summarize", "write_outputs", "write_records"]

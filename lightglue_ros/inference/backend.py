@@ -1,4 +1,4 @@
-"""The interface every inference backend implements, and the factory that picks one."""
+"""The interface every inference backend implements (torch, ONNX Runtime, TensorRT)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -33,21 +33,3 @@ class Backend(ABC):
     def set_thresholds(self, depth_confidence: float, width_confidence: float,
                        filter_threshold: float) -> None:
         """Change the matcher's run-time thresholds without rebuilding anything."""
-
-
-def make_backend(cfg: Config) -> Backend:
-    """The backend cfg.backend names; a BackendError says what is missing (library, GPU)."""
-    if cfg.cpu_threads:
-        import torch
-
-        torch.set_num_threads(cfg.cpu_threads)  # process-wide, as torch has it
-    if cfg.backend == "torch":
-        from .torch_backend import TorchBackend
-        return TorchBackend(cfg)
-    if cfg.backend == "onnxruntime":
-        from .onnxruntime_backend import OnnxRuntimeBackend
-        return OnnxRuntimeBackend(cfg)
-    if cfg.backend == "tensorrt":
-        from .tensorrt_backend import TensorRTBackend
-        return TensorRTBackend(cfg)
-    raise ValueError(f"backend '{cfg.backend}' is not available in this build")

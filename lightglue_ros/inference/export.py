@@ -31,19 +31,19 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from .. import __version__
 from ..config import Config
 from ..errors import BackendError
 from ..files import atomic_write_bytes, sha256_file
 from ..models.base import Extractor
 from ..models.lightglue import LightGlue
+from ..version import __version__
 from .graphs import GraphSpec, extractor_graphs, matcher_graphs
 from .precision import tag_fp32_nodes
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
-EXPORT_FORMAT = 2  # bump when the graphs change meaning, to invalidate every cached export
+EXPORT_FORMAT = 3  # bump when the graphs change meaning, to invalidate every cached export
 ENV_ENGINE_DIR = "LIGHTGLUE_ROS_ENGINES"
 
 

@@ -16,9 +16,9 @@ import torch
 
 from ..config import Config
 from ..errors import BackendError
+from .devices import torch_device
 from .export import ExportedGraph, ExportedModel, export_for_config
-from .graphs import GraphBackend
-from .torch_backend import torch_device
+from .graph_backend import GraphBackend
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,12 @@ import torch
 
 from ..config import Config
 from ..errors import BackendError
+from .devices import torch_device
 from .engine_cache import EngineCache, EngineRequest, GpuInfo, Range, profile_shapes
 from .export import ExportedGraph, ExportedModel, engine_dir_for, export_for_config
-from .graphs import MAX_TOPK, GraphBackend
+from .graph_backend import GraphBackend
+from .graphs import MAX_TOPK
 from .precision import is_fp32_layer
-from .torch_backend import torch_device
 
 log = logging.getLogger(__name__)
 

@@ -12,15 +12,7 @@ from ..errors import BackendError
 from ..models.factory import build_extractor, build_matcher
 from ..models.lightglue import normalize_keypoints, run_adaptive
 from .backend import Backend
-
-
-def torch_device(name: str) -> torch.device:
-    """The device named in the config, or a clear error when CUDA is asked for and absent."""
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BackendError(f"device '{name}' requested but CUDA is not available to torch "
-                           f"{torch.__version__} here; use device:=cpu")
-    return device
+from .devices import torch_device
 
 
 class TorchBackend(Backend):

@@ -4,12 +4,12 @@ A re-implementation of the official network (Shiaoming/ALIKED, as shipped in cvg
 loads its checkpoints unchanged and reproduces its outputs. Where the official code makes a choice
 that looks arbitrary (the order of float operations on keypoint coordinates, the patch placement
 near the border), it is kept on purpose: keypoint selection compares floats, so any deviation
-would change which keypoints come out. The only departures are in ``ALIKED._select``, for
+would change which keypoints come out. The only departures are in ``ALIKED.select``, for
 images where the official code returns junk keypoints.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -72,7 +72,13 @@ def _conv3x3(c_in: int, c_out: int, deformable: bool) -> nn.Module:
 class SDDH(nn.Module):
     """Sparse deformable descriptor head: for each keypoint, a small network looks at the 3x3
     feature patch around it and predicts ``n_pos`` sampling positions; the features sampled there
-    are projected, weighted per position and summed into one L2-normalised descriptor."""
+    are projected, weighted per position and summed into one L2-normalised descriptor.
+
+    The image size comes in as a tensor ``wh`` = (W - 1, H - 1) and every step is a tensor
+    operation, so the exported ONNX graph of this same module keeps a dynamic image size and
+    keypoint count. The ``fp32_*`` parts hold the coordinate arithmetic, which FP16 engines keep in
+    FP32 (see ``inference/precision.py``).
+    """
 
     def __init__(self, dim: int, n_pos: int) -> None:
         super().__init__()
@@ -81,40 +87,60 @@ class SDDH(nn.Module):
             nn.Conv2d(dim, 2 * n_pos, PATCH_SIZE), nn.SELU(), nn.Conv2d(2 * n_pos, 2 * n_pos, 1))
         self.sf_conv = nn.Conv2d(dim, dim, 1, bias=False)
         self.agg_weights = nn.Parameter(torch.rand(n_pos, dim, dim))
+        self.fp32_patches = _Patches()
+        self.fp32_positions = _Positions(n_pos)
 
-    def forward(self, features: torch.Tensor, keypoints: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, keypoints: torch.Tensor, wh: torch.Tensor
+                ) -> torch.Tensor:
         """Descriptors (N, dim) of ``keypoints`` (N, 2), given as x, y in [-1, 1] (corners at +-1),
-        from the feature map (dim, H, W)."""
-        dim, height, width = features.shape
-        wh = features.new_tensor([width - 1, height - 1])
-        pixels = (keypoints / 2 + 0.5) * wh
-        offsets = self._offsets(self._patches(features, pixels.long()), max(height, width) / 4.0)
-        positions = 2.0 * (pixels[:, None] + offsets) / wh - 1  # (N, n_pos, 2)
-        sampled = F.grid_sample(features[None], positions.reshape(1, -1, 1, 2), mode="bilinear",
-                                align_corners=True)  # (1, dim, N * n_pos, 1)
-        sampled = sampled.reshape(dim, len(keypoints), self.n_pos, 1).permute(1, 0, 2, 3)
-        projected = F.selu(self.sf_conv(sampled)).squeeze(-1)  # (N, dim, n_pos)
+        from the feature map (1, dim, H, W)."""
+        dim = features.shape[1]
+        pixels, patches = self.fp32_patches(features, keypoints, wh)
+        sampled = self.fp32_positions(self.offset_conv(patches), pixels, wh, features)
+        sampled = sampled.reshape(dim, -1, self.n_pos, 1).permute(1, 0, 2, 3)
+        # [..., 0] rather than squeeze(-1), which exports as an If that TensorRT rejects
+        projected = F.selu(self.sf_conv(sampled))[..., 0]  # (N, dim, n_pos)
         return F.normalize(torch.einsum("ncp,pcd->nd", projected, self.agg_weights), p=2.0, dim=1)
 
-    def _offsets(self, patches: torch.Tensor, max_offset: float) -> torch.Tensor:
-        """Sampling offsets (N, n_pos, 2) in pixels, x then y; the network gives all x shifts,
-        then all y shifts."""
-        offsets = self.offset_conv(patches).clamp(-max_offset, max_offset)
-        return offsets.reshape(len(patches), 2, self.n_pos).transpose(1, 2)
 
-    @staticmethod
-    def _patches(features: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
-        """The PATCH_SIZE^2 patches (N, dim, P, P) around integer pixels (N, 2). As in the official
-        code, the patch's corner is clamped to [0, side - 1 - P], one pixel short of the last
-        possible corner, so a keypoint in the last two columns (rows) gets a patch shifted
-        inwards."""
-        _, height, width = features.shape
+class _Patches(nn.Module):
+    """Keypoints in pixels, and the PATCH_SIZE^2 feature patches (N, dim, P, P) around them. As in
+    the official code, the patch's corner is clamped to [0, side - 1 - P], one pixel short of the
+    last possible corner, so a keypoint in the last two columns (rows) gets a patch shifted
+    inwards."""
+
+    def forward(self, features: torch.Tensor, keypoints: torch.Tensor, wh: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        pixels = (keypoints / 2 + 0.5) * wh
         steps = torch.arange(PATCH_SIZE, device=features.device)
-        corner = pixels - PATCH_SIZE // 2
-        x0 = corner[:, 0].clamp(min=0, max=width - 1 - PATCH_SIZE)
-        y0 = corner[:, 1].clamp(min=0, max=height - 1 - PATCH_SIZE)
+        corner = pixels.long() - PATCH_SIZE // 2
+        limit = wh.long() - PATCH_SIZE  # side - 1 - P
+        zero = torch.zeros_like(limit[0])
+        # clamp(min=0, max=limit) as Max then Min: TensorRT's Clip takes no integers
+        x0 = torch.minimum(torch.maximum(corner[:, 0], zero), limit[0])
+        y0 = torch.minimum(torch.maximum(corner[:, 1], zero), limit[1])
         rows, cols = y0[:, None] + steps, x0[:, None] + steps  # (N, P) each
-        return features[:, rows[:, :, None], cols[:, None, :]].permute(1, 0, 2, 3)
+        patches = features[0][:, rows[:, :, None], cols[:, None, :]].permute(1, 0, 2, 3)
+        return pixels, patches
+
+
+class _Positions(nn.Module):
+    """Predicted offsets -> bilinear samples (1, dim, N * n_pos, 1) of the feature map. The
+    offsets are clamped to a quarter of the larger side of the map; the network gives all x
+    shifts, then all y shifts."""
+
+    def __init__(self, n_pos: int) -> None:
+        super().__init__()
+        self.n_pos = n_pos
+
+    def forward(self, raw_offsets: torch.Tensor, pixels: torch.Tensor, wh: torch.Tensor,
+                features: torch.Tensor) -> torch.Tensor:
+        max_offset = (wh.max() + 1) / 4.0  # max(height, width) / 4
+        offsets = torch.minimum(torch.maximum(raw_offsets, -max_offset), max_offset)  # clamp
+        offsets = offsets.reshape(-1, 2, self.n_pos).transpose(1, 2)  # (N, n_pos, 2)
+        positions = 2.0 * (pixels[:, None] + offsets) / wh - 1
+        return F.grid_sample(features, positions.reshape(1, -1, 1, 2), mode="bilinear",
+                             align_corners=True)
 
 
 class ALIKED(Extractor):
@@ -165,37 +191,22 @@ class ALIKED(Extractor):
     @torch.no_grad()
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Keypoints, scores and descriptors of one RGB image; see ``Extractor``."""
-        if image.ndim != 4 or image.shape[:2] != (1, self.input_channels):
-            raise ValueError("aliked: expected an image shaped (1, 3, H, W), "
-                             f"got {tuple(image.shape)}")
-        height, width = image.shape[-2:]
-        if self._too_small(height, width):
-            return self._no_keypoints(image)
-        features, scores = self._dense_maps(image)
-        keypoints = self._detect(scores)
-        if len(keypoints) == 0:
-            return self._no_keypoints(image)
-        wh = image.new_tensor([width - 1, height - 1])
-        return {
-            "keypoints": (wh * (keypoints + 1) / 2.0)[None],
-            "keypoint_scores": _sample(scores, keypoints)[None],
-            "descriptors": self.desc_head(features[0], keypoints)[None],
-        }
+        height, width = self.check_input(image)
+        if self.too_small(height, width):
+            return self.no_keypoints(image)
+        features, scores = self.dense_maps(image)
+        selected = self.select(self.candidates(scores).reshape(-1), scores.reshape(-1))
+        if len(selected) == 0:
+            return self.no_keypoints(image)
+        return self.describe(image, features, scores, selected)
 
-    def _too_small(self, height: int, width: int) -> bool:
+    def too_small(self, height: int, width: int) -> bool:
         """No keypoint fits: all pixels are within nms_radius of the border, or the image is
         narrower than a descriptor patch plus the one pixel the patch clamping leaves out."""
         side = min(height, width)
         return side <= 2 * self.conf["nms_radius"] or side < PATCH_SIZE + 1
 
-    def _no_keypoints(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {
-            "keypoints": image.new_zeros((1, 0, 2)),
-            "keypoint_scores": image.new_zeros((1, 0)),
-            "descriptors": image.new_zeros((1, 0, self.descriptor_dim)),
-        }
-
-    def _dense_maps(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def dense_maps(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The L2-normalised feature map (1, dim, H, W) and the score map (1, 1, H, W) in (0, 1).
         The image is padded (edge replication) to a multiple of 32 and the maps cropped back."""
         pad = _padding(*image.shape[-2:])
@@ -213,19 +224,16 @@ class ALIKED(Extractor):
         features = F.normalize(aggregated, p=2, dim=1)
         return _crop(features, pad), _crop(scores, pad)
 
-    def _detect(self, scores: torch.Tensor) -> torch.Tensor:
-        """Keypoints (N, 2) as x, y in [-1, 1] (align-corners convention) from the score map."""
+    def candidates(self, scores: torch.Tensor) -> torch.Tensor:
+        """The score map (H, W) after non-maximum suppression, with the border strip zeroed: the
+        keypoint candidates (0 = dropped)."""
         radius = self.conf["nms_radius"]
         candidates = simple_nms(scores, radius)[0, 0]
         candidates[:radius], candidates[-radius:] = 0, 0
         candidates[:, :radius], candidates[:, -radius:] = 0, 0
-        indices = self._select(candidates.reshape(-1), scores.reshape(-1))
-        height, width = candidates.shape
-        pixels = torch.stack([indices % width, indices // width], dim=1)
-        keypoints = pixels + _soft_argmax(scores[0, 0], pixels, radius)
-        return keypoints / scores.new_tensor([width - 1, height - 1]) * 2 - 1
+        return candidates
 
-    def _select(self, candidates: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    def select(self, candidates: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         """Flat indices of the kept candidates (scores after NMS and border removal, 0 = dropped).
 
         The official rule picks the mode: a positive detection_threshold means threshold mode,
@@ -249,6 +257,26 @@ class ALIKED(Extractor):
             order = scores[indices].sort(descending=True).indices
             indices = indices[order[:n_limit]]
         return indices
+
+    def describe(self, image: torch.Tensor, features: torch.Tensor, scores: torch.Tensor,
+                 selected: torch.Tensor,
+                 head: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+                 | None = None) -> dict[str, torch.Tensor]:
+        """The output for the selected flat indices: keypoints refined to sub-pixel positions by a
+        soft-argmax over the score map, their scores, and their descriptors from ``head`` (the
+        descriptor head, or a runner of its exported graph with the same signature)."""
+        height, width = image.shape[-2:]
+        radius = self.conf["nms_radius"]
+        pixels = torch.stack([selected % width, selected // width], dim=1)
+        keypoints = pixels + _soft_argmax(scores[0, 0], pixels, radius)
+        keypoints = keypoints / scores.new_tensor([width - 1, height - 1]) * 2 - 1  # corners +-1
+        wh = image.new_tensor([width - 1, height - 1])
+        descriptors = (head or self.desc_head)(features, keypoints.contiguous(), wh)
+        return {
+            "keypoints": (wh * (keypoints + 1) / 2.0)[None],
+            "keypoint_scores": _sample(scores, keypoints)[None],
+            "descriptors": descriptors[None],
+        }
 
 
 def _padding(height: int, width: int) -> list[int]:

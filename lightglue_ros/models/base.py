@@ -29,3 +29,17 @@ class Extractor(nn.Module):
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def check_input(self, image: torch.Tensor) -> tuple[int, int]:
+        """(height, width) of a valid input; a clear error for anything else, which would
+        otherwise fail deep inside the network."""
+        if image.ndim != 4 or image.shape[:2] != (1, self.input_channels):
+            raise ValueError(f"{self.name}: expected an image shaped (1, {self.input_channels}, "
+                             f"H, W), got {tuple(image.shape)}")
+        return int(image.shape[-2]), int(image.shape[-1])
+
+    def no_keypoints(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The output for an image without keypoints."""
+        return {"keypoints": image.new_zeros((1, 0, 2)),
+                "keypoint_scores": image.new_zeros((1, 0)),
+                "descriptors": image.new_zeros((1, 0, self.descriptor_dim))}

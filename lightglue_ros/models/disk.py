@@ -148,10 +148,10 @@ class DISK(Extractor):
 
     @torch.no_grad()
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        height, width = self._check_input(image)
-        if self._too_small(height, width):
-            return self._no_keypoints(image)
-        heatmap, descriptors = self._dense_maps(image)
+        height, width = self.check_input(image)
+        if self.too_small(height, width):
+            return self.no_keypoints(image)
+        heatmap, descriptors = self.dense_maps(image)
         keypoints, scores = self._detect(heatmap)
         x, y = keypoints.unbind(-1)
         sparse = F.normalize(descriptors[:, y, x].T, dim=-1)
@@ -161,33 +161,22 @@ class DISK(Extractor):
             "descriptors": sparse[None].to(image.dtype).contiguous(),
         }
 
-    def _check_input(self, image: torch.Tensor) -> tuple[int, int]:
-        """Reject inputs that would otherwise fail deep inside the network with an obscure error."""
-        if image.ndim != 4 or image.shape[:2] != (1, self.input_channels):
-            raise ValueError(
-                f"disk: expected an image shaped (1, 3, H, W), got {tuple(image.shape)}")
-        height, width = image.shape[-2:]
+    def check_input(self, image: torch.Tensor) -> tuple[int, int]:
+        height, width = super().check_input(image)
         divisible = height % _SIZE_MULTIPLE == 0 and width % _SIZE_MULTIPLE == 0
         if not (divisible or self.conf["pad_if_not_divisible"]):
             raise ValueError(f"disk: image size {width}x{height} is not a multiple of "
                              f"{_SIZE_MULTIPLE}; enable pad_if_not_divisible")
         return height, width
 
-    def _too_small(self, height: int, width: int) -> bool:
+    def too_small(self, height: int, width: int) -> bool:
         """No keypoint can come out: the suppression window does not fit in the image, or the
         padded image is a single 16x16 cell, which leaves the U-Net's coarsest level one pixel,
         where instance norm is undefined (the reference raises there)."""
         padded_cells = -(-height // _SIZE_MULTIPLE) * -(-width // _SIZE_MULTIPLE)
         return min(height, width) < self.conf["nms_window_size"] or padded_cells < 2
 
-    def _no_keypoints(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {
-            "keypoints": image.new_zeros((1, 0, 2)),
-            "keypoint_scores": image.new_zeros((1, 0)),
-            "descriptors": image.new_zeros((1, 0, self.descriptor_dim)),
-        }
-
-    def _dense_maps(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def dense_maps(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The heatmap (H, W) and unnormalised descriptors (128, H, W) of a (1, 3, H, W) image.
 
         The image is zero-padded at the bottom and right so that the U-Net's four halvings divide

@@ -74,18 +74,25 @@ class SuperPoint(Extractor):
     def descriptor_map(self, features: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.convDb(F.relu(self.convDa(features))), p=2, dim=1)
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        if image.shape[-1] < CELL or image.shape[-2] < CELL:
-            raise ValueError(f"superpoint needs images of at least {CELL}x{CELL} pixels, "
-                             f"got {image.shape[-1]}x{image.shape[-2]}")
-        features = self.backbone(image)
-        scores = simple_nms(self.score_map(features), self.conf["nms_radius"])
+    def candidates(self, scores: torch.Tensor) -> torch.Tensor:
+        """The score map (B, H, W) after non-maximum suppression, with the border strip set to -1:
+        the keypoint candidates. Pooled as (B, 1, H, W): the same values, and a valid 2-D ONNX
+        MaxPool when exported."""
+        scores = simple_nms(scores[:, None], self.conf["nms_radius"])[:, 0]
         pad = self.conf["remove_borders"]
         if pad:
             scores[:, :pad] = -1
             scores[:, :, :pad] = -1
             scores[:, -pad:] = -1
             scores[:, :, -pad:] = -1
+        return scores
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        if image.shape[-1] < CELL or image.shape[-2] < CELL:
+            raise ValueError(f"superpoint needs images of at least {CELL}x{CELL} pixels, "
+                             f"got {image.shape[-1]}x{image.shape[-2]}")
+        features = self.backbone(image)
+        scores = self.candidates(self.score_map(features))
         idx = torch.nonzero(scores[0] > self.conf["detection_threshold"])
         kpts, kscores = top_k(idx, scores[0][idx[:, 0], idx[:, 1]], self.conf["max_num_keypoints"])
         kpts = torch.flip(kpts, [1]).to(image.dtype)  # (row, col) -> (x, y)

@@ -28,12 +28,12 @@ from std_srvs.srv import Trigger
 from ..config import Config, ConfigError
 from ..errors import LightGlueRosError
 from ..geometry.pnp import depth_coverage
+from ..messages import decode
 from ..pipeline import Pipeline
 from ..tracking import FrameRecord, Tracker, TrackingStatus
 from ..tracking.stamps import StampEvent, StampMonitor
 from ..viz.matches import draw_flow
 from . import conversions as conv
-from . import decode
 from .health import ERROR, WARN, Health
 from .params import declare, validate_change
 

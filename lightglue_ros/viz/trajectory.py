@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from lightglue_ros.evaluation.trajectory import Trajectory, TrajectoryMetrics
+from ..types import Trajectory
 
 _VIEWS = (("top view", 0, 1), ("side view", 0, 2))   # (title, horizontal axis, vertical axis)
 _AXES = "xyz"
@@ -40,15 +41,15 @@ def plot_trajectory(aligned_est: Trajectory, gt: Trajectory, path: str | Path,
     return _save(fig, path)
 
 
-def plot_errors(metrics: TrajectoryMetrics, path: str | Path, title: str = "") -> Path:
+def plot_errors(aligned_est: Trajectory, errors_m: np.ndarray, rmse_m: float, align: str,
+                path: str | Path, title: str = "") -> Path:
     """Save a PNG of each aligned pose's translation error over time, with the ATE RMSE."""
     fig = Figure(figsize=(9, 3.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    t = metrics.aligned.stamps - metrics.aligned.stamps[0]
-    ax.plot(t, metrics.ate_errors_m, "-", color="tab:red", lw=1.2, label="translation error")
-    ax.axhline(metrics.ate_rmse_m, color="0.3", ls="--", lw=1,
-               label=f"ATE RMSE {metrics.ate_rmse_m:.4f} m ({metrics.align})")
+    t = aligned_est.stamps - aligned_est.stamps[0]
+    ax.plot(t, errors_m, "-", color="tab:red", lw=1.2, label="translation error")
+    ax.axhline(rmse_m, color="0.3", ls="--", lw=1, label=f"ATE RMSE {rmse_m:.4f} m ({align})")
     ax.set(xlabel="time [s]", ylabel="error [m]", title=title or "absolute trajectory error")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lightglue_ros.geometry.se3 import (make_transform, quaternion_to_rotation,
-                                        rotation_to_quaternion)
+from ..geometry.se3 import make_transform, quaternion_to_rotation, rotation_to_quaternion
 
 
 def parse_tum_poses(text: str) -> tuple[np.ndarray, np.ndarray]:
