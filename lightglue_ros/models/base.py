@@ -29,3 +29,11 @@ class Extractor(nn.Module):
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def no_keypoints(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The output for an image without keypoints, shaped and typed like any other."""
+        return {
+            "keypoints": image.new_zeros((1, 0, 2)),
+            "keypoint_scores": image.new_zeros((1, 0)),
+            "descriptors": image.new_zeros((1, 0, self.descriptor_dim)),
+        }
