@@ -92,9 +92,9 @@ def sample(dense: torch.Tensor, pixels: torch.Tensor, size: torch.Tensor, mode: 
            ) -> torch.Tensor:
     """Values (N, C) of a dense map (1, C, h, w) at integer pixels (N, 2) of an image whose
     (W - 1, H - 1) is ``size``, as the official sparse interpolator reads them: the pixel scaled
-    by W - 1 to [-1, 1] but sampled with align_corners=False. That shifts the sample by up to half
-    a map pixel towards the far border; the network was trained and evaluated so. Sampled in
-    float32 also under FP16 autocast: a half-precision grid cannot address a pixel of a VGA image."""
+    by W - 1 to [-1, 1] but sampled with align_corners=False, so up to half a map pixel off the
+    pixel's centre (the network was trained and evaluated so). In float32 also under FP16
+    autocast: a half-precision grid cannot address each pixel of a VGA image."""
     grid = 2.0 * (pixels / size) - 1.0
     values = F.grid_sample(dense.float(), grid[None, :, None], mode=mode, align_corners=False)
     return values.permute(0, 2, 3, 1)[0, :, 0]  # (N, C), the official layout in memory
