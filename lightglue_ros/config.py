@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
-EXTRACTORS = ("aliked", "superpoint", "disk")
+EXTRACTORS = ("aliked", "superpoint", "disk", "xfeat")
 ALIKED_MODELS = ("aliked-n16", "aliked-n16rot", "aliked-n32", "aliked-t16")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 PRECISIONS = ("fp32", "fp16")
@@ -39,11 +39,11 @@ class Config:
     max_keypoints: int = _p(1024, "Maximum keypoints per image (top scores kept).", group="features",
                             lo=1, hi=8192)
     detection_threshold: float = _p(-1.0, "Keypoint score threshold; -1 uses the extractor's "
-                                    "official default (aliked 0.2, superpoint 0.0005, disk 0.0).",
-                                    group="features", lo=-1.0, hi=1.0)
+                                    "official default (aliked 0.2, superpoint 0.0005, disk 0.0, "
+                                    "xfeat 0.05).", group="features", lo=-1.0, hi=1.0)
     nms_radius: int = _p(-1, "Non-maximum suppression radius in pixels; -1 uses the extractor's "
-                         "default (aliked 2, superpoint 4, disk window 5).", group="features",
-                         lo=-1, hi=16)
+                         "default (aliked 2, superpoint 4, disk and xfeat window 5).",
+                         group="features", lo=-1, hi=16)
     resize: int = _p(0, "Resize images so the longer side has this many pixels before extraction "
                      "(keypoints are returned in original pixels); 0 keeps the input size.",
                      group="features", lo=0, hi=4096)
@@ -51,7 +51,8 @@ class Config:
                                 "from the weights cache and installed packages.", group="features")
     # --- matcher --------------------------------------------------------------------------------
     depth_confidence: float = _p(0.95, "LightGlue early-exit confidence (adaptive depth); -1 runs "
-                                 "all 9 layers.", group="matcher", lo=-1.0, hi=1.0, runtime=True)
+                                 "all layers (9; xfeat's LighterGlue 6).", group="matcher",
+                                 lo=-1.0, hi=1.0, runtime=True)
     width_confidence: float = _p(0.99, "LightGlue point-pruning confidence (adaptive width); -1 "
                                  "disables pruning.", group="matcher", lo=-1.0, hi=1.0, runtime=True)
     filter_threshold: float = _p(0.1, "Minimum match score to keep a match.", group="matcher",

@@ -24,6 +24,14 @@ needs_tum_fr2 = pytest.mark.skipif(
            "see shared/README.md)")
 
 
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """Empty weights cache and torch hub cache, so only the package data can resolve."""
+    monkeypatch.setenv("LIGHTGLUE_ROS_WEIGHTS", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path
+
+
 def run_cli(*args: str, check: bool = True, timeout: float = 1800, env: dict | None = None
             ) -> subprocess.CompletedProcess:
     """Run ``lightglue-ros`` in a fresh interpreter, exactly as a user would."""

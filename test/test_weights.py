@@ -14,14 +14,6 @@ from lightglue_ros.files import sha256_file
 from lightglue_ros.weights.resolve import load_state_dict, package_file, resolve
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """Empty weights cache and torch hub cache, so only the package data can resolve."""
-    monkeypatch.setenv("LIGHTGLUE_ROS_WEIGHTS", str(tmp_path / "cache"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    return tmp_path
-
-
 def test_package_weights_resolve_and_match_their_pins(isolated):
     for key in ("aliked-n16", "aliked_lightglue", "disk-depth", "disk_lightglue"):
         path = resolve(key)

@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--weights-dir", default="", help="local weights cache directory")
     ls.set_defaults(run=run_list)
     fe = wsub.add_parser("fetch", help="download checkpoints (needs internet)")
-    fe.add_argument("name", help="superpoint, aliked, disk (network and its LightGlue) or a key")
+    fe.add_argument("name", help="superpoint, aliked, disk, xfeat (network and its LightGlue) or "
+                                  "a key")
     fe.add_argument("--dest", type=Path, default=None, help="directory (default: weights cache)")
     fe.add_argument("--url", default="", help="download from this URL instead (one key only)")
     fe.set_defaults(run=run_fetch)

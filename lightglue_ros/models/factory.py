@@ -14,8 +14,8 @@ from .base import Extractor
 from .lightglue import LightGlue
 
 # Official defaults that a -1 in the Config stands for.
-DEFAULT_THRESHOLD = {"aliked": 0.2, "superpoint": 0.0005, "disk": 0.0}
-DEFAULT_NMS_RADIUS = {"aliked": 2, "superpoint": 4, "disk": 2}
+DEFAULT_THRESHOLD = {"aliked": 0.2, "superpoint": 0.0005, "disk": 0.0, "xfeat": 0.05}
+DEFAULT_NMS_RADIUS = {"aliked": 2, "superpoint": 4, "disk": 2, "xfeat": 2}
 
 
 def extractor_class(name: str) -> type[Extractor]:
@@ -29,6 +29,9 @@ def extractor_class(name: str) -> type[Extractor]:
     if name == "disk":
         from .disk import DISK
         return DISK
+    if name == "xfeat":
+        from .xfeat import XFeat
+        return XFeat
     raise ValueError(f"unknown extractor '{name}'")
 
 
@@ -38,6 +41,9 @@ def extractor_conf(cfg: Config) -> dict[str, Any]:
     threshold = (DEFAULT_THRESHOLD[name] if cfg.detection_threshold < 0
                  else cfg.detection_threshold)
     radius = DEFAULT_NMS_RADIUS[name] if cfg.nms_radius < 0 else cfg.nms_radius
+    if name == "xfeat":
+        return {"top_k": cfg.max_keypoints, "detection_threshold": threshold,
+                "nms_kernel_size": 2 * radius + 1}
     conf: dict[str, Any] = {"max_num_keypoints": cfg.max_keypoints,
                             "detection_threshold": threshold}
     if name == "aliked":

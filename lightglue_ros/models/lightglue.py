@@ -4,7 +4,8 @@ The network is split into stages (encode, one transformer layer, token confidenc
 assignment) and the adaptive control flow lives in :func:`run_adaptive`, which only sees the stages.
 The PyTorch model and the exported ONNX / TensorRT graphs are driven by that same host loop, so early
 exit (adaptive depth) and point pruning (adaptive width) make the same decisions in every backend.
-Loads the official checkpoints (both the ``self_attn.N`` and ``transformers.N.self_attn`` layouts).
+Loads the official checkpoints (both the ``self_attn.N`` and ``transformers.N.self_attn`` layouts),
+and XFeat's LighterGlue (6 layers, 96-d, 1 head; :meth:`LightGlue.for_extractor` with ``"xfeat"``).
 """
 from __future__ import annotations
 
@@ -18,9 +19,18 @@ from torch import nn
 
 N_LAYERS = 9
 
-# Inputs smaller than this are never pruned; the official values per device (pruning costs more
-# than it saves on a GPU for small sets).
-PRUNING_MIN_KEYPOINTS = {"cpu": -1, "mps": -1, "cuda": 1024}
+# A set is pruned only while it holds more keypoints than this: the official table (pruning costs
+# more than it saves on a GPU for small sets, and fused "flash" attention makes them cheaper still).
+PRUNING_MIN_KEYPOINTS = {"cpu": -1, "mps": -1, "cuda": 1024, "flash": 1536}
+
+
+def pruning_min_keypoints(device: torch.device, flash: bool = True) -> int:
+    """The official choice of :data:`PRUNING_MIN_KEYPOINTS`: cvg/LightGlue and kornia take
+    "flash" on CUDA when their ``flash`` option is on, which it is by default; the self-attention
+    here always runs fused (``scaled_dot_product_attention``), so the default is ``flash=True``."""
+    if flash and device.type == "cuda":
+        return PRUNING_MIN_KEYPOINTS["flash"]
+    return PRUNING_MIN_KEYPOINTS.get(device.type, -1)
 
 
 def normalize_keypoints(kpts: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
@@ -327,7 +337,7 @@ class LightGlue(nn.Module):
     """The LightGlue network; ``forward`` matches one pair with the adaptive host loop."""
 
     default_conf = {
-        "input_dim": 256,  # descriptor size of the extractor (SuperPoint 256, ALIKED/DISK 128)
+        "input_dim": 256,  # descriptor size of the extractor (see ``features``)
         "descriptor_dim": 256,
         "n_layers": N_LAYERS,
         "num_heads": 4,
@@ -336,7 +346,16 @@ class LightGlue(nn.Module):
         "filter_threshold": 0.1,
         "pruning_min_keypoints": None,  # None: the official value for the device
     }
-    input_dims = {"superpoint": 256, "aliked": 128, "disk": 128}
+    # Per extractor, what differs from default_conf: the descriptor size, and for XFeat the whole
+    # of LighterGlue (trained with glue-factory) with its official thresholds.
+    features: dict[str, dict[str, Any]] = {
+        "superpoint": {"input_dim": 256},
+        "aliked": {"input_dim": 128},
+        "disk": {"input_dim": 128},
+        "xfeat": {"input_dim": 64, "descriptor_dim": 96, "n_layers": 6, "num_heads": 1,
+                  "depth_confidence": -1, "width_confidence": 0.95, "filter_threshold": 0.1},
+    }
+    input_dims = {name: conf["input_dim"] for name, conf in features.items()}
 
     def __init__(self, conf: dict[str, Any] | None = None) -> None:
         super().__init__()
@@ -355,14 +374,23 @@ class LightGlue(nn.Module):
 
     @classmethod
     def for_extractor(cls, extractor: str, **conf: Any) -> "LightGlue":
-        return cls({"input_dim": cls.input_dims[extractor], **conf})
+        """The matcher of an extractor's features; ``conf`` overrides its defaults."""
+        if extractor not in cls.features:
+            raise ValueError(f"no LightGlue for extractor '{extractor}'; known: "
+                             f"{', '.join(cls.features)}")
+        return cls({**cls.features[extractor], **conf})
 
     @staticmethod
     def convert_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Rename the first release's ``self_attn.N.*`` keys to ``transformers.N.self_attn.*`` and
-        drop the unused ``log_assignment.N.r`` buffers some checkpoints carry."""
+        """Rename the first release's ``self_attn.N.*`` keys to ``transformers.N.self_attn.*``,
+        drop the unused ``log_assignment.N.r`` buffers some checkpoints carry, and take only the
+        ``matcher.*`` part of a glue-factory checkpoint. LighterGlue's also holds the XFeat it was
+        trained with (``extractor.*``, BatchNorm statistics drifted in training); the official
+        code reads XFeat from ``xfeat.pt`` instead, and so does this package."""
         out = {}
         for key, value in state_dict.items():
+            if key.startswith("extractor."):
+                continue
             key = key.removeprefix("matcher.")
             if key.startswith("log_assignment.") and key.endswith(".r"):
                 continue
@@ -396,7 +424,7 @@ class LightGlue(nn.Module):
         c = self.conf
         min_kpts = c["pruning_min_keypoints"]
         if min_kpts is None:
-            min_kpts = PRUNING_MIN_KEYPOINTS.get(device.type, -1)
+            min_kpts = pruning_min_keypoints(device)
         return AdaptiveConf(c["depth_confidence"], c["width_confidence"], c["filter_threshold"],
                             min_kpts)
 

@@ -9,16 +9,16 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import WeightsError
-from .registry import WEIGHTS, WeightSpec, extractor_key, matcher_key
+from .registry import MATCHER_WEIGHTS, WEIGHTS, WeightSpec, extractor_key, matcher_key
 from .resolve import cache_dir, verify
 
 
 def keys_for(name: str) -> list[str]:
     """An extractor name stands for its network and its LightGlue; anything else is a weight key."""
-    if name in ("superpoint", "disk", "aliked"):
+    if name in MATCHER_WEIGHTS:
         return [extractor_key(name), matcher_key(name)]
     if name not in WEIGHTS:
-        raise WeightsError(f"unknown weights '{name}'; known: superpoint, aliked, disk, "
+        raise WeightsError(f"unknown weights '{name}'; known: {', '.join(MATCHER_WEIGHTS)}, "
                            f"{', '.join(WEIGHTS)}")
     return [name]
 

