@@ -2,15 +2,22 @@
 
     ros2 launch lightglue_ros replay.launch.py bag:=/data/run.mcap out:=/tmp/run_out
 
-The tracker runs on sim time; `lightglue-ros replay` publishes /clock and the bag's camera topics,
-in wait mode (it waits for the node's output before the next frame, so a slow node drops
-nothing), and records the node's outputs to a bag in `out`.
+The tracker runs on sim time; the installed `lightglue-ros replay` publishes /clock and the bag's
+camera topics, in wait mode (it waits for the node's output before the next frame, so a slow node
+drops nothing), and records the node's outputs to a bag in `out`. When the replay ends, the launch
+shuts down (the node with it). Node parameters come from params_file; the parameter arguments
+override it only when given.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess
+from launch.actions import (DeclareLaunchArgument, EmitEvent, ExecuteProcess, OpaqueFunction,
+                            RegisterEventHandler)
+from launch.event_handlers import OnProcessExit
+from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+from launch_ros.substitutions import ExecutableInPackage, FindPackageShare
+
+from lightglue_ros.ros.launch_args import declare_overrides, overrides, topic
 
 ARGUMENTS = (
     ("bag", "", "ROS 2 bag (sqlite3 or MCAP) to play"),
@@ -19,32 +26,42 @@ ARGUMENTS = (
     ("image", "image_raw", "image topic, relative to the namespace"),
     ("camera_info", "camera_info", "camera_info topic"),
     ("depth", "depth/image_raw", "depth topic (with use_depth)"),
-    ("use_depth", "false", "track with depth"),
     ("rate", "1.0", "playback speed factor (ignored in wait mode)"),
     ("wait", "true", "wait for the node's output before the next frame"),
     ("params_file", PathJoinSubstitution([FindPackageShare("lightglue_ros"), "config",
                                           "tracker.yaml"]), "tracker parameters file"),
 )
+PARAMETERS = ("extractor", "backend", "device", "use_depth", "input_qos")
 
 
-def generate_launch_description() -> LaunchDescription:
+def actions(context):
     arg = LaunchConfiguration
+    camera = arg("camera").perform(context)
     tracker = Node(
         package="lightglue_ros",
         executable="tracker_node",
         name="lightglue_tracker",
-        namespace=arg("camera"),
+        namespace=camera,
         output="screen",
-        parameters=[arg("params_file"), {"use_sim_time": True, "use_depth": arg("use_depth"),
-                                         "input_qos": "reliable"}],
+        parameters=[arg("params_file"), {"use_sim_time": True},
+                    overrides(context, PARAMETERS)],
         remappings=[("image", arg("image")), ("camera_info", arg("camera_info")),
                     ("depth", arg("depth"))],
     )
     replay = ExecuteProcess(
-        cmd=["lightglue-ros", "replay", arg("bag"), "--out", arg("out"), "--rate", arg("rate"),
-             "--wait", arg("wait"), "--node", [arg("camera"), "/lightglue_tracker"]],
+        cmd=[ExecutableInPackage(package="lightglue_ros", executable="lightglue-ros"), "replay",
+             arg("bag"), "--out", arg("out"), "--rate", arg("rate"), "--wait", arg("wait"),
+             "--node", topic(camera, "lightglue_tracker"),
+             "--image-topic", topic(camera, arg("image").perform(context))],
         output="screen",
     )
+    done = RegisterEventHandler(OnProcessExit(target_action=replay,
+                                              on_exit=[EmitEvent(event=Shutdown())]))
+    return [tracker, replay, done]
+
+
+def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=text)
-         for name, default, text in ARGUMENTS] + [tracker, replay])
+         for name, default, text in ARGUMENTS] + declare_overrides(PARAMETERS)
+        + [OpaqueFunction(function=actions)])

@@ -1,16 +1,19 @@
 """Start the lightglue_ros tracker on a camera.
 
     ros2 launch lightglue_ros tracker.launch.py camera:=/camera image:=image_raw \
-        extractor:=aliked backend:=torch use_depth:=true depth:=aligned_depth_to_color/image_raw
+        use_depth:=true depth:=aligned_depth_to_color/image_raw
 
-Topics are relative to the camera namespace unless given absolute. Any other parameter goes in
-params_file (default: the package's config/tracker.yaml).
+Topics are relative to the camera namespace unless given absolute. Every node parameter comes from
+params_file (default: the package's config/tracker.yaml, generated from the Config); the
+parameter arguments below override it only when given (their default, empty, means "not given").
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from lightglue_ros.ros.launch_args import declare_overrides, overrides
 
 ARGUMENTS = (
     ("camera", "camera", "namespace of the camera; the node runs in it"),
@@ -19,38 +22,29 @@ ARGUMENTS = (
     ("depth", "depth/image_raw", "depth topic (16UC1 mm or 32FC1 m), used with use_depth"),
     ("params_file", PathJoinSubstitution([FindPackageShare("lightglue_ros"), "config",
                                           "tracker.yaml"]), "parameters file"),
-    ("extractor", "aliked", "aliked, superpoint or disk"),
-    ("backend", "torch", "torch, onnxruntime or tensorrt"),
-    ("device", "cpu", "cpu, cuda or cuda:N"),
-    ("use_depth", "false", "subscribe the depth topic for metric tracking"),
-    ("use_compressed", "false", "subscribe <image>/compressed instead"),
-    ("input_qos", "sensor_data", "sensor_data, reliable or system_default"),
-    ("use_sim_time", "false", "use /clock (bag replay)"),
 )
+PARAMETERS = ("extractor", "backend", "device", "use_depth", "use_compressed", "input_qos",
+              "base_frame", "base_to_camera", "publish_tf", "use_sim_time")
 
 
-def generate_launch_description() -> LaunchDescription:
+def tracker(context):
     arg = LaunchConfiguration
-    tracker = Node(
+    return [Node(
         package="lightglue_ros",
         executable="tracker_node",
         name="lightglue_tracker",
         namespace=arg("camera"),
         output="screen",
-        parameters=[arg("params_file"), {
-            "extractor": arg("extractor"),
-            "backend": arg("backend"),
-            "device": arg("device"),
-            "use_depth": arg("use_depth"),
-            "use_compressed": arg("use_compressed"),
-            "input_qos": arg("input_qos"),
-            "use_sim_time": arg("use_sim_time"),
-        }],
+        parameters=[arg("params_file"), overrides(context, PARAMETERS)],
         remappings=[("image", arg("image")),
                     ("image/compressed", [arg("image"), "/compressed"]),
                     ("camera_info", arg("camera_info")),
                     ("depth", arg("depth"))],
-    )
+    )]
+
+
+def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=text)
-         for name, default, text in ARGUMENTS] + [tracker])
+         for name, default, text in ARGUMENTS] + declare_overrides(PARAMETERS)
+        + [OpaqueFunction(function=tracker)])

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping
 EXTRACTORS = ("aliked", "superpoint", "disk", "xfeat")
 ALIKED_MODELS = ("aliked-n16", "aliked-n16rot", "aliked-n32", "aliked-t16")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
+QOS_MODES = ("auto", "sensor_data", "reliable", "system_default")
 PRECISIONS = ("fp32", "fp16")
 
 
@@ -73,6 +74,16 @@ class Config:
                            "network (per image size) and of LightGlue's layers over keypoint "
                            "sets padded to static lengths (point pruning is then off, as in the "
                            "official compiled mode).", group="inference")
+    engine_keypoints: str = _p("1,1024,4096", "TensorRT: LightGlue keypoint-count profile "
+                               "'MIN,OPT,MAX' of the engines (the max is raised to "
+                               "max_keypoints); build-engines and the node use the same.",
+                               group="inference")
+    engine_image_size: str = _p("640x480", "TensorRT: optimal image size 'WIDTHxHEIGHT' of the "
+                                "extractor engines.", group="inference")
+    engine_min_image_size: str = _p("32x32", "TensorRT: smallest image size 'WIDTHxHEIGHT'.",
+                                    group="inference")
+    engine_max_image_size: str = _p("1920x1088", "TensorRT: largest image size 'WIDTHxHEIGHT'.",
+                                    group="inference")
     cpu_threads: int = _p(0, "CPU threads of the torch (intra-op) and ONNX Runtime backends; 0 "
                           "keeps the library default (one per core). Where other processes use "
                           "the same cores, fewer threads avoid long stalls of threads waiting "
@@ -110,10 +121,13 @@ class Config:
                             group="tracking", lo=0.01, hi=1000.0, runtime=True)
 
     # --- ros --------------------------------------------------------------------------------------
-    input_qos: str = _p("sensor_data", "Input QoS: sensor_data (best effort, depth input_depth), "
-                        "reliable (keep last input_depth; needed for full-size images between "
-                        "processes with Fast DDS defaults), or system_default.", group="ros",
-                        choices=("sensor_data", "reliable", "system_default"))
+    input_qos: str = _p("auto", "Input QoS of image and depth: auto matches the publishers on the "
+                        "topic, as ros2 topic echo does (reliable keep last input_depth when "
+                        "every publisher is reliable or none is there yet, best effort when one "
+                        "is best effort; re-evaluated when publishers come and go); "
+                        "sensor_data (best effort), reliable or system_default are fixed. "
+                        "camera_info always matches its publishers.", group="ros",
+                        choices=QOS_MODES)
     input_depth: int = _p(1, "History depth of the input subscriptions (frames are processed "
                           "latest-first; older ones are dropped and counted).", group="ros",
                           lo=1, hi=100)
@@ -125,12 +139,23 @@ class Config:
                              group="ros", lo=0.0, hi=1.0, runtime=True)
     depth_wait_s: float = _p(0.1, "How long (s) a frame waits for its depth image.",
                              group="ros", lo=0.0, hi=1.0, runtime=True)
-    odom_frame: str = _p("odom", "Frame of the odometry (the first camera pose, REP 105).",
+    odom_frame: str = _p("odom", "Frame of the odometry (REP 105): the pose of base_frame, or "
+                         "of the camera without base_frame, at the first tracked frame.",
                          group="ros")
     camera_frame: str = _p("", "Camera optical frame; empty uses the image header's frame_id.",
                            group="ros")
-    publish_tf: bool = _p(True, "Broadcast odom -> camera on /tf (needs tf2_msgs).",
-                          group="ros", runtime=True)
+    base_frame: str = _p("", "Robot base frame (REP 105, e.g. base_link): odometry and TF give "
+                         "odom -> base_frame, using the camera's pose in it (base_to_camera, "
+                         "or TF). Empty: odometry of the camera optical frame.", group="ros")
+    base_to_camera: str = _p("", "Pose of the camera optical frame in base_frame, 'x y z qx qy qz "
+                             "qw' (metres, unit quaternion; the transform base_frame -> camera "
+                             "frame, as tf2's static_transform_publisher takes it). Empty: looked "
+                             "up in TF (needs tf2_ros, a ROS 2 install).", group="ros")
+    publish_tf: bool = _p(False, "Broadcast odom -> base_frame (or odom -> camera frame without "
+                          "base_frame) on /tf; never for a frame that already has a parent in "
+                          "TF (needs tf2_ros). Off by default: on a robot, odom -> base_link "
+                          "usually belongs to wheel odometry or the state estimator that fuses "
+                          "~/odometry.", group="ros", runtime=True)
     diagnostics_period_s: float = _p(1.0, "Period (s) of the /diagnostics status.", group="ros",
                                      lo=0.1, hi=60.0)
     stale_after_s: float = _p(2.0, "Diagnostics warn when no frame arrived for this long (s).",
@@ -163,6 +188,14 @@ class Config:
         if self.depth_max_m <= self.depth_min_m:
             raise ConfigError(f"depth_max_m ({self.depth_max_m}) must exceed depth_min_m "
                               f"({self.depth_min_m})")
+        sizes = [parse_size(self.engine_min_image_size), parse_size(self.engine_image_size),
+                 parse_size(self.engine_max_image_size)]
+        if any(sorted(d) != d for d in ([s[0] for s in sizes], [s[1] for s in sizes])):
+            raise ConfigError("engine image sizes must satisfy engine_min_image_size <= "
+                              "engine_image_size <= engine_max_image_size in width and height")
+        if self.base_frame and self.base_frame in (self.odom_frame, self.camera_frame):
+            raise ConfigError(f"base_frame '{self.base_frame}' must differ from odom_frame and "
+                              "camera_frame")
 
     def to_dict(self, group: str | None = None) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)
@@ -202,6 +235,50 @@ def check(name: str, value: Any) -> None:
         raise ConfigError(f"parameter '{name}' must be -1 (off) or in (0, 1]; got {value!r}")
     if name == "device" and not (value in ("cpu", "cuda") or value.startswith("cuda:")):
         raise ConfigError(f"parameter 'device' must be cpu, cuda or cuda:N; got {value!r}")
+    if name == "engine_keypoints":
+        parse_range(value)
+    elif name.startswith("engine_") and name.endswith("image_size"):
+        parse_size(value, name)
+    elif name == "base_to_camera" and value:
+        parse_pose(value)
+
+
+def parse_range(text: str, name: str = "engine_keypoints") -> tuple[int, int, int]:
+    """'MIN,OPT,MAX' with 1 <= MIN <= OPT <= MAX."""
+    try:
+        lo, opt, hi = (int(p) for p in text.split(","))
+    except ValueError:
+        raise ConfigError(f"parameter '{name}' must be 'MIN,OPT,MAX'; got {text!r}") from None
+    if not 1 <= lo <= opt <= hi:
+        raise ConfigError(f"parameter '{name}' must satisfy 1 <= MIN <= OPT <= MAX; got {text!r}")
+    return lo, opt, hi
+
+
+def parse_size(text: str, name: str = "engine_image_size") -> tuple[int, int]:
+    """'WIDTHxHEIGHT', both positive."""
+    try:
+        w, h = (int(p) for p in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"parameter '{name}' must be 'WIDTHxHEIGHT'; got {text!r}") from None
+    if w < 1 or h < 1:
+        raise ConfigError(f"parameter '{name}' must be a positive size; got {text!r}")
+    return w, h
+
+
+def parse_pose(text: str, name: str = "base_to_camera") -> tuple[float, ...]:
+    """'x y z qx qy qz qw' (commas allowed) -> 7 floats, the quaternion normalised."""
+    try:
+        values = [float(p) for p in text.replace(",", " ").split()]
+    except ValueError:
+        values = []
+    if len(values) != 7 or not all(abs(v) < float("inf") for v in values):
+        raise ConfigError(f"parameter '{name}' must be 'x y z qx qy qz qw' (7 numbers); "
+                          f"got {text!r}")
+    norm = sum(v * v for v in values[3:]) ** 0.5
+    if abs(norm - 1.0) > 1e-3:
+        raise ConfigError(f"parameter '{name}': the quaternion must have unit norm (got "
+                          f"{norm:.6g})")
+    return tuple(values[:3]) + tuple(v / norm for v in values[3:])
 
 
 def add_arguments(parser: argparse.ArgumentParser, groups: Iterable[str],

@@ -42,3 +42,23 @@ def test_ints_are_accepted_for_floats_but_not_bools_for_ints():
     assert Config().replace(filter_threshold=0).filter_threshold == 0.0
     with pytest.raises(ConfigError):
         Config().replace(max_keypoints=True)
+
+
+@pytest.mark.parametrize("name,value,words", [
+    ("input_qos", "best_effort", "auto, sensor_data"),
+    ("engine_keypoints", "1,1024", "MIN,OPT,MAX"), ("engine_keypoints", "8,4,16", "MIN <= OPT"),
+    ("engine_image_size", "640", "WIDTHxHEIGHT"), ("engine_max_image_size", "0x480", "positive"),
+    ("base_to_camera", "0 0 0 0 0 0", "7 numbers"), ("base_to_camera", "0 0 0 1 1 0 0", "unit")])
+def test_ros_and_engine_values_are_checked(name, value, words):
+    with pytest.raises(ConfigError, match=name) as info:
+        Config().replace(**{name: value})
+    assert words in str(info.value)
+
+
+def test_frames_and_engine_sizes_must_agree():
+    assert Config().input_qos == "auto" and Config().publish_tf is False  # the safe defaults
+    Config().replace(base_frame="base_link", base_to_camera="0.2 0 0.5 -0.5 0.5 -0.5 0.5")
+    with pytest.raises(ConfigError, match="base_frame"):
+        Config().replace(base_frame="odom")
+    with pytest.raises(ConfigError, match="engine_min_image_size <= engine_image_size"):
+        Config().replace(engine_image_size="2000x480")

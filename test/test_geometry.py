@@ -431,3 +431,72 @@ def test_homography_corner_error():
     assert homography_corner_error(Hm, 2.0 * Hm, W, H) == pytest.approx(0.0, abs=1e-9)
     shifted = np.array([[1.0, 0, 3.0], [0, 1.0, 4.0], [0, 0, 1.0]])
     assert homography_corner_error(shifted, np.eye(3), W, H) == pytest.approx(5.0)
+
+
+# --- camera odometry as base odometry (REP 105) ----------------------------------------------------
+# A forward-looking camera 0.2 m ahead of and 0.5 m above the base, tilted 10 degrees down: its
+# optical axes (z forward, x right, y down) in the base's (x forward, y left, z up).
+OPTICAL_IN_BASE = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+TILT = cv2.Rodrigues(np.array([0.0, np.radians(10.0), 0.0]))[0]  # pitch down about base y
+T_BASE_CAM = make_transform(TILT @ OPTICAL_IN_BASE, [0.2, 0.0, 0.5])
+
+
+def base_trajectory(n: int = 12) -> list[np.ndarray]:
+    """A base driving a curve on the floor with some roll and pitch (world frame, z up)."""
+    poses = []
+    for i in range(n):
+        yaw, s = 0.15 * i, 0.3 * i
+        R = cv2.Rodrigues(np.array([0.02 * np.sin(i), 0.03 * np.cos(i), yaw]))[0]
+        poses.append(make_transform(R, [s * np.cos(yaw), s * np.sin(yaw), 0.01 * i]))
+    return poses
+
+
+def test_base_odometry_from_camera_odometry_is_the_base_trajectory():
+    from lightglue_ros.geometry.frames import base_pose
+
+    T_world_base = base_trajectory()
+    T_world_cam = [T @ T_BASE_CAM for T in T_world_base]
+    for T_wb, T_wc in zip(T_world_base, T_world_cam):
+        T_odom_cam = invert_transform(T_world_cam[0]) @ T_wc  # what the tracker measures
+        T_odom_base = base_pose(T_odom_cam, T_BASE_CAM)
+        expected = invert_transform(T_world_base[0]) @ T_wb  # REP 105: the base's first pose
+        np.testing.assert_allclose(T_odom_base, expected, atol=1e-12)
+    # the camera odometry itself is not the base odometry (the test would notice a no-op)
+    assert not np.allclose(invert_transform(T_world_cam[0]) @ T_world_cam[5],
+                           invert_transform(T_world_base[0]) @ T_world_base[5], atol=1e-3)
+
+
+def test_base_covariance_is_first_order_exact():
+    """Each perturbation of the camera pose moves the base pose as the Jacobian says."""
+    from lightglue_ros.geometry.covariance import perturb_pose
+    from lightglue_ros.geometry.frames import base_covariance, base_pose
+
+    rng = np.random.default_rng(3)
+    T_odom_cam = invert_transform(base_trajectory()[0] @ T_BASE_CAM) @ base_trajectory()[7] \
+        @ T_BASE_CAM
+    T0 = base_pose(T_odom_cam, T_BASE_CAM)
+    eps = 1e-6
+    J = np.zeros((6, 6))
+    for k in range(6):
+        R, t = perturb_pose(T_odom_cam[:3, :3], T_odom_cam[:3, 3], eps * np.eye(6)[k])
+        T1 = base_pose(make_transform(R, t), T_BASE_CAM)
+        dr = rotation_vector(T1[:3, :3] @ T0[:3, :3].T)
+        J[:, k] = np.concatenate([T1[:3, 3] - T0[:3, 3], dr]) / eps
+    A = rng.normal(size=(6, 6))
+    cov = A @ A.T * 1e-4
+    np.testing.assert_allclose(base_covariance(T_odom_cam, cov, T_BASE_CAM), J @ cov @ J.T,
+                               rtol=1e-5, atol=1e-12)
+
+
+def test_pose_parameter_to_matrix():
+    from lightglue_ros.config import ConfigError, parse_pose
+    from lightglue_ros.geometry.frames import pose_matrix
+
+    q = rotation_to_quaternion(T_BASE_CAM[:3, :3])
+    text = " ".join(f"{v:.17g}" for v in [*T_BASE_CAM[:3, 3], *q])
+    np.testing.assert_allclose(pose_matrix(parse_pose(text)), T_BASE_CAM, atol=1e-12)
+    np.testing.assert_allclose(pose_matrix(parse_pose("1, 2, 3, 0, 0, 0, 1")),
+                               make_transform(np.eye(3), [1, 2, 3]))
+    for bad in ("1 2 3", "1 2 3 0 0 0 2", "a b c 0 0 0 1", "1 2 3 0 0 0 nan"):
+        with pytest.raises(ConfigError, match="base_to_camera"):
+            parse_pose(bad)

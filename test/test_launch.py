@@ -1,27 +1,31 @@
-"""The launch files and what they start, checked without ``ros2 launch``.
+"""The package as a ROS user meets it: `colcon build`, then `ros2 launch`, `ros2 topic`,
+`ros2 param` and `ros2 service` for real.
 
-``launch``/``launch_ros`` come with a ROS 2 install, not with the PyPI wheels this project tests
-with. So here the launch files are parsed, evaluated with small stand-ins for the launch classes
-(injected into ``sys.modules`` only inside a test), their parameters files and executables are
-checked, and the node is started with exactly the command line ``ros2 launch`` would give it.
-Where ``launch`` is importable (a real ROS install), the launch files are also loaded for real.
+The package is built with colcon (colcon-core and colcon-ros from PyPI) into a temporary
+workspace, once per module; the launch files run from that install with the real `launch`,
+`launch_ros` and `ros2cli` of ../shared/ros2cli (which `make venv` installs), in this session's
+DDS domain, and are checked from other processes with the ROS 2 command line and the harness's
+probe node. Each launch file runs once, with several checks against it. Without ../shared (a clone
+alone) those tests skip with the reason; the checks that need no ROS tools run everywhere.
 """
 from __future__ import annotations
 
 import ast
-import importlib.util
+import importlib
 import os
+import re
+import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import SHARED, TUM_FR2, needs_tum_fr2, run_cli
 from lightglue_ros.config import Config
+from lightglue_ros.ros.launch_args import ROS_PARAMS
 from lightglue_ros.ros.yaml_config import params_yaml
-from ros_harness import (ROOT, best_effort_qos, ros_available, ros_session, stamp_key, synthetic,
-                         yaml_value)
+from ros_harness import ROOT, ros_available, ros_session, stamp_key, synthetic
 
 _ = ros_session  # the module-scoped fixture (rclpy context, probe, node processes)
 
@@ -29,19 +33,17 @@ LAUNCH_DIR = ROOT / "launch"
 LAUNCH_FILES = {"tracker": LAUNCH_DIR / "tracker.launch.py",
                 "replay": LAUNCH_DIR / "replay.launch.py"}
 PARAMS_FILE = ROOT / "config" / "tracker.yaml"
-NODE_INPUTS = ("image", "image/compressed", "camera_info", "depth")  # the node's topic names
-ROS_ONLY_PARAMS = {"use_sim_time"}  # declared by rclpy itself, not by the Config
+BIN = Path(sys.executable).parent
+ROS2 = BIN / "ros2"
+CLI_TIMEOUT_S = 60  # one ros2 command (a Python process on a busy 2-core machine)
+# no ros2 daemon (it would outlive the tests): each command discovers the graph for 3 s itself
+NO_DAEMON = ("--no-daemon", "--spin-time", "3")
 
-
-def real_launch_available() -> bool:
-    """True on a ROS install. The repository's own ``launch/`` folder is found as a namespace
-    package when the repository root is on sys.path (``python -m pytest``): that is not it."""
-    for name in ("launch", "launch_ros"):
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin in (None, "namespace") or \
-                not spec.origin.endswith(".py"):
-            return False
-    return True
+needs_ros2cli = pytest.mark.skipif(
+    not (ros_available() and ROS2.is_file()),
+    reason=f"the ROS 2 command line is not installed: {SHARED / 'ros2cli'} is absent (it sits "
+           "beside the clone in CI; `make venv` installs it from there)" if not
+           (SHARED / "ros2cli").is_dir() else "ros2 is not in the venv: run `make venv`")
 
 
 def console_scripts() -> dict[str, str]:
@@ -56,157 +58,15 @@ def console_scripts() -> dict[str, str]:
     raise AssertionError("setup.py declares no console_scripts")
 
 
-def venv_bin() -> Path:
-    venv = ROOT / ".venv" / "bin"
-    return venv if venv.is_dir() else Path(sys.executable).parent
+def launch_parameters(path: Path) -> tuple[str, ...]:
+    """The PARAMETERS tuple of a launch file (the node parameters it has arguments for)."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["PARAMETERS"]:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{path} has no PARAMETERS")
 
 
-# --- stand-ins for launch / launch_ros -----------------------------------------------------------
-class _Recorder:
-    """Every stand-in object records its constructor arguments."""
-
-    created: list = []
-
-    def __init__(self, *args, **kwargs) -> None:
-        self.args, self.kwargs = args, kwargs
-        _Recorder.created.append(self)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.args}, {self.kwargs})"
-
-
-class LaunchDescription(_Recorder):
-    @property
-    def entities(self) -> list:
-        return list(self.args[0]) if self.args else list(self.kwargs.get("initial_entities", []))
-
-
-class DeclareLaunchArgument(_Recorder):
-    @property
-    def name(self) -> str:
-        return self.args[0]
-
-    @property
-    def default(self):
-        return self.kwargs.get("default_value")
-
-
-class LaunchConfiguration(_Recorder):
-    @property
-    def name(self) -> str:
-        return self.args[0]
-
-
-class PathJoinSubstitution(_Recorder):
-    pass
-
-
-class FindPackageShare(_Recorder):
-    pass
-
-
-class Node(_Recorder):
-    pass
-
-
-class ExecuteProcess(_Recorder):
-    pass
-
-
-def stand_in_modules() -> dict[str, types.ModuleType]:
-    modules = {}
-    for name, classes in {
-            "launch": [LaunchDescription], "launch.actions": [DeclareLaunchArgument,
-                                                              ExecuteProcess],
-            "launch.substitutions": [LaunchConfiguration, PathJoinSubstitution],
-            "launch_ros": [], "launch_ros.actions": [Node],
-            "launch_ros.substitutions": [FindPackageShare]}.items():
-        module = types.ModuleType(name)
-        module.__path__ = []  # a package, so that the submodule imports resolve
-        for cls in classes:
-            setattr(module, cls.__name__, cls)
-        modules[name] = module
-    modules["launch"].actions = modules["launch.actions"]
-    modules["launch"].substitutions = modules["launch.substitutions"]
-    modules["launch_ros"].actions = modules["launch_ros.actions"]
-    modules["launch_ros"].substitutions = modules["launch_ros.substitutions"]
-    return modules
-
-
-def evaluate(path: Path, monkeypatch) -> tuple[LaunchDescription, list]:
-    """generate_launch_description() of a launch file against the stand-ins; also returns every
-    stand-in object it created."""
-    for name, module in stand_in_modules().items():
-        monkeypatch.setitem(sys.modules, name, module)
-    _Recorder.created = []
-    spec = importlib.util.spec_from_file_location(f"_launch_under_test_{path.stem[:-7]}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    description = module.generate_launch_description()
-    assert isinstance(description, LaunchDescription)
-    return description, list(_Recorder.created)
-
-
-def resolve(value, args: dict, share: Path = ROOT):
-    """A substitution as ros2 launch would perform it: LaunchConfiguration -> the argument's
-    value, FindPackageShare -> the package share (here: the repository, which has the same
-    launch/ and config/ layout), a list -> its parts concatenated."""
-    if isinstance(value, LaunchConfiguration):
-        return resolve(args[value.name], args, share)
-    if isinstance(value, FindPackageShare):
-        assert value.args == ("lightglue_ros",)
-        return str(share)
-    if isinstance(value, PathJoinSubstitution):
-        return os.path.join(*(resolve(v, args, share) for v in value.args[0]))
-    if isinstance(value, (list, tuple)):
-        return "".join(str(resolve(v, args, share)) for v in value)
-    return value
-
-
-def defaults(description: LaunchDescription) -> dict:
-    return {e.name: e.default for e in description.entities
-            if isinstance(e, DeclareLaunchArgument)}
-
-
-def the_node(description: LaunchDescription) -> Node:
-    nodes = [e for e in description.entities if isinstance(e, Node)]
-    assert len(nodes) == 1, nodes
-    return nodes[0]
-
-
-def ros2_launch_command(node: Node, args: dict, executable_dir: Path) -> list[str]:
-    """The command line launch_ros builds for a Node action: executable, --ros-args, node name,
-    namespace (made absolute), each parameters file, the dict parameters (launch_ros writes
-    them to a temporary parameters file: ``-p`` after the file is equivalent, values
-    YAML-parsed either way), then the remappings."""
-    kw = node.kwargs
-    cmd = [str(executable_dir / kw["executable"]), "--ros-args",
-           "-r", f"__node:={kw['name']}"]
-    namespace = resolve(kw.get("namespace", ""), args)
-    if namespace:
-        cmd += ["-r", f"__ns:={namespace if namespace.startswith('/') else '/' + namespace}"]
-    for item in kw.get("parameters", []):
-        if isinstance(item, dict):
-            for key, value in item.items():
-                cmd += ["-p", f"{key}:={yaml_value(resolve(value, args))}"]
-        else:
-            cmd += ["--params-file", resolve(item, args)]
-    for src, dst in kw.get("remappings", []):
-        cmd += ["-r", f"{resolve(src, args)}:={resolve(dst, args)}"]
-    return cmd
-
-
-# --- tests ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(LAUNCH_FILES))
-def test_launch_file_is_valid_python(name):
-    tree = ast.parse(LAUNCH_FILES[name].read_text(), str(LAUNCH_FILES[name]))
-    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-    assert "generate_launch_description" in functions
-    imported = {n.module for n in tree.body if isinstance(n, ast.ImportFrom)}
-    assert imported <= {"launch", "launch.actions", "launch.substitutions", "launch_ros.actions",
-                        "launch_ros.substitutions"}, imported  # what the stand-ins provide
-
-
+# --- without ROS tools ----------------------------------------------------------------------------
 def test_executables_exist():
     scripts = console_scripts()
     assert scripts["tracker_node"] == "lightglue_ros.ros.node:main"
@@ -215,7 +75,7 @@ def test_executables_exist():
         module, function = target.split(":")
         assert callable(getattr(importlib.import_module(module), function)), target
     for name in ("tracker_node", "lightglue-ros"):
-        path = venv_bin() / name
+        path = BIN / name
         assert path.is_file() and os.access(path, os.X_OK), f"{path} (pip install -e .)"
 
 
@@ -229,111 +89,224 @@ def test_params_file_is_generated_from_the_config():
 
 
 @pytest.mark.parametrize("name", sorted(LAUNCH_FILES))
-def test_launch_description_is_consistent(name, monkeypatch):
-    description, created = evaluate(LAUNCH_FILES[name], monkeypatch)
-    args = defaults(description)
-    used = {c.name for c in created if isinstance(c, LaunchConfiguration)}
-    assert used <= set(args), f"undeclared launch arguments: {used - set(args)}"
-    node = the_node(description)
-    kw = node.kwargs
-    assert kw["package"] == "lightglue_ros" and kw["name"] == "lightglue_tracker"
-    assert kw["executable"] in console_scripts()
-    files = [resolve(p, args) for p in kw["parameters"] if not isinstance(p, dict)]
-    assert [Path(f) for f in files] == [PARAMS_FILE] and PARAMS_FILE.is_file()
-    params = {k: yaml.safe_load(str(resolve(v, args)))
-              for p in kw["parameters"] if isinstance(p, dict) for k, v in p.items()}
-    assert set(params) - ROS_ONLY_PARAMS <= {f.name for f in Config.params()}, params
-    Config.from_mapping({k: v for k, v in params.items() if k not in ROS_ONLY_PARAMS})  # valid
-    assert {src for src, _ in kw["remappings"]} <= set(NODE_INPUTS)
-    for process in (e for e in description.entities if isinstance(e, ExecuteProcess)):
-        cmd = [str(resolve(part, args)) for part in process.kwargs["cmd"]]
-        assert cmd[0] in console_scripts(), cmd
-        from lightglue_ros.cli.main import build_parser
-
-        parsed = build_parser().parse_args(cmd[1:])  # every flag it passes exists
-        assert parsed.command == cmd[1]
-    if name == "replay":
-        assert params["use_sim_time"] is True and params["input_qos"] == "reliable"
-        assert next(p for p in description.entities if isinstance(p, ExecuteProcess)).kwargs[
-            "cmd"][-1][1] == "/lightglue_tracker"  # --node <namespace>/<the node's name>
+def test_launch_arguments_are_node_parameters(name):
+    """Each parameter argument names a Config (or rclpy) parameter; the launch files hold no
+    default of their own (``launch_args``: empty means params_file decides)."""
+    names = launch_parameters(LAUNCH_FILES[name])
+    known = {f.name for f in Config.params()} | set(ROS_PARAMS)
+    assert names and set(names) <= known, set(names) - known
+    text = LAUNCH_FILES[name].read_text()
+    for field in Config.params():  # no copy of a Config default as a launch default
+        if field.name in names and isinstance(field.default, str) and field.default:
+            assert f'"{field.default}"' not in text, (name, field.name)
 
 
-def test_tracker_launch_command_line(monkeypatch):
-    description, _ = evaluate(LAUNCH_FILES["tracker"], monkeypatch)
-    cmd = ros2_launch_command(the_node(description), defaults(description), Path("/bin"))
-    assert cmd == [
-        "/bin/tracker_node", "--ros-args", "-r", "__node:=lightglue_tracker",
-        "-r", "__ns:=/camera", "--params-file", str(PARAMS_FILE),
-        "-p", "extractor:=aliked", "-p", "backend:=torch", "-p", "device:=cpu",
-        "-p", "use_depth:=false", "-p", "use_compressed:=false", "-p", "input_qos:=sensor_data",
-        "-p", "use_sim_time:=false",
-        "-r", "image:=image_raw", "-r", "image/compressed:=image_raw/compressed",
-        "-r", "camera_info:=camera_info", "-r", "depth:=depth/image_raw"]
+# --- colcon build ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def colcon_install(tmp_path_factory) -> Path:
+    """`colcon build` of this repository into a temporary workspace: its install prefix."""
+    work = tmp_path_factory.mktemp("colcon")
+    proc = subprocess.run(
+        [str(BIN / "colcon"), "--log-base", str(work / "log"), "build", "--base-paths",
+         str(ROOT), "--build-base", str(work / "build"), "--install-base", str(work / "install"),
+         "--event-handlers", "console_direct-"],
+        cwd=work, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return work / "install"
 
 
-@pytest.mark.skipif(not ros_available(), reason="rclpy is not installed")
-def test_node_runs_with_the_launch_files_arguments(ros_session, monkeypatch, tmp_path):
-    """`ros2 launch lightglue_ros tracker.launch.py params_file:=<file>`, without ros2 launch:
-    the tracker_node executable with the command line launch_ros would build. The parameters
-    file sets max_keypoints 512, so it is seen to be read."""
-    description, _ = evaluate(LAUNCH_FILES["tracker"], monkeypatch)
-    monkeypatch.undo()  # the stand-ins are not needed any more
-    params_file = tmp_path / "tracker.yaml"
-    params_file.write_text(params_yaml(config=Config(max_keypoints=512)))
-    args = {**defaults(description), "params_file": str(params_file)}
-    node_action = the_node(description)
-    cmd = ros2_launch_command(node_action, args, venv_bin())
-    params = {k: v for p in node_action.kwargs["parameters"] if isinstance(p, dict)
-              for k, v in ((k, resolve(v, args)) for k, v in p.items())}
-    remaps = {resolve(s, args): resolve(d, args) for s, d in node_action.kwargs["remappings"]}
-    camera, frames = synthetic(3, 320, 240)
-    node = ros_session.start_node(resolve(node_action.kwargs["namespace"], args), params,
-                                  remaps, command=cmd, camera=camera)
-    try:
-        assert node.fqn == "/camera/lightglue_tracker"
-        expected = {"extractor": "aliked", "backend": "torch", "device": "cpu",
-                    "use_depth": False, "use_compressed": False, "input_qos": "sensor_data",
-                    "use_sim_time": False, "max_keypoints": 512}
-        assert node.get_parameters(*expected) == expected
-        declared = set(node.probe.list_parameters(node.fqn))
-        assert {f.name for f in Config.params()} <= declared
-        pubs, subs = node.probe.node_topics("lightglue_tracker", "/camera")
-        assert subs["/camera/image_raw"] == ["sensor_msgs/msg/Image"]
-        assert subs["/camera/camera_info"] == ["sensor_msgs/msg/CameraInfo"]
-        assert "/camera/depth/image_raw" not in subs  # use_depth false
-        assert "/camera/image_raw/compressed" not in subs  # use_compressed false
-        for topic, kind in (("odometry", "nav_msgs/msg/Odometry"),
-                            ("relative_pose", "geometry_msgs/msg/PoseWithCovarianceStamped"),
-                            ("matches", "sensor_msgs/msg/PointCloud2"),
-                            ("debug_image", "sensor_msgs/msg/Image")):
-            assert pubs[f"/camera/lightglue_tracker/{topic}"] == [kind]
-        assert pubs["/diagnostics"] == ["diagnostic_msgs/msg/DiagnosticArray"]
-        assert node.probe.count_services("/camera/lightglue_tracker/reset") == 1
-        # frames on the remapped topic, best effort (the default sensor_data QoS)
-        assert node.topic("image") == "/camera/image_raw"
-        for stamp, odom in node.track(frames, camera, qos=best_effort_qos(), timeout=30):
-            assert stamp_key(odom.header.stamp) == stamp_key(stamp)
-        assert int(node.fresh_status()["values"]["keypoints"]) <= 512
-    finally:
-        returncode = node.stop()
-    assert returncode == 0  # SIGINT, what ros2 launch sends on Ctrl-C: a clean exit
+@pytest.fixture(scope="module")
+def installed_env(colcon_install, ros_session) -> dict[str, str]:
+    """The environment after `. install/setup.sh`, in this session's DDS domain."""
+    out = subprocess.run(["bash", "-c", f'. "{colcon_install}/setup.sh" && env -0'],
+                         capture_output=True, check=True, timeout=60).stdout
+    env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return {**env, **ros_session.env}
 
 
-@pytest.mark.skipif(not real_launch_available(),
-                    reason="launch/launch_ros are not installed (they come with a ROS 2 install, "
-                           "not with the PyPI wheels); the stand-in tests above cover the files")
-@pytest.mark.parametrize("name", sorted(LAUNCH_FILES))
-def test_real_launch_description(name, monkeypatch):
-    import launch
-    import launch_ros.actions
+def test_colcon_build_installs_the_package(colcon_install):
+    prefix = colcon_install / "lightglue_ros"
+    share = prefix / "share" / "lightglue_ros"
+    # an ament_python package (a broken package.xml silently makes it a plain Python package,
+    # without the ament prefix hook that `ros2 launch lightglue_ros ...` needs)
+    assert (share / "hook" / "ament_prefix_path.dsv").is_file()
+    assert (prefix / "share" / "ament_index" / "resource_index" / "packages" /
+            "lightglue_ros").is_file()
+    assert sorted(p.name for p in (share / "launch").iterdir()) == sorted(
+        p.name for p in LAUNCH_FILES.values())
+    assert (share / "config" / "tracker.yaml").read_text() == PARAMS_FILE.read_text()
+    for name in console_scripts():
+        assert os.access(prefix / "lib" / "lightglue_ros" / name, os.X_OK), name
+    site = next((prefix / "lib").glob("python3*/site-packages"))
+    assert (site / "lightglue_ros" / "ros" / "node.py").is_file()
 
-    spec = importlib.util.spec_from_file_location(f"_real_launch_{name}", LAUNCH_FILES[name])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    description = module.generate_launch_description()
-    assert isinstance(description, launch.LaunchDescription)
-    real_args = {e.name for e in description.entities
-                 if isinstance(e, launch.actions.DeclareLaunchArgument)}
-    assert [e for e in description.entities if isinstance(e, launch_ros.actions.Node)]
-    stand_in, _ = evaluate(LAUNCH_FILES[name], monkeypatch)
-    assert real_args == set(defaults(stand_in))
+
+def ros2(env: dict[str, str], *args: str, timeout: float = CLI_TIMEOUT_S) -> str:
+    """Run a ros2 command; its stdout and stderr (AssertionError when it fails)."""
+    proc = subprocess.run([str(ROS2), *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, f"ros2 {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+def echo_once(env: dict[str, str], topic: str, msg_type: str) -> subprocess.Popen:
+    """`ros2 topic echo --once` started in the background (it prints the next message)."""
+    return subprocess.Popen([str(ROS2), "topic", "echo", "--once", "--no-daemon", topic,
+                             msg_type], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def echoed(proc: subprocess.Popen, timeout: float = CLI_TIMEOUT_S) -> str:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, f"ros2 topic echo: {out}\n{err}"
+    return out
+
+
+def wait_subscribers(probe, topic: str, count: int, timeout: float = CLI_TIMEOUT_S) -> None:
+    from ros_harness import wait_until
+
+    wait_until(lambda: probe.count_subscribers(topic) >= count, timeout,
+               f"{count} subscribers of {topic}")
+
+
+# --- ros2 launch lightglue_ros tracker.launch.py --------------------------------------------------
+NAMESPACE = "/launch_cam"
+NODE = f"{NAMESPACE}/lightglue_tracker"
+# the params file: values that differ from the Config, including one (extractor) that the launch
+# file also has an argument for; input_qos is in the file (auto) and given as an argument
+LAUNCH_YAML = dict(extractor="disk", max_keypoints=333, stale_after_s=60.0,
+                   diagnostics_period_s=0.5)
+
+
+@pytest.fixture(scope="module")
+def tracker_launch(ros_session, installed_env, tmp_path_factory):
+    params_file = tmp_path_factory.mktemp("launch") / "my.yaml"
+    params_file.write_text(params_yaml(config=Config(**LAUNCH_YAML)))
+    camera, frames = synthetic(6, 320, 240)
+    command = [str(ROS2), "launch", "lightglue_ros", "tracker.launch.py",
+               f"camera:={NAMESPACE}", "image:=image_raw", f"params_file:={params_file}",
+               "input_qos:=reliable"]
+    node = ros_session.start_node(NAMESPACE, {"input_qos": "reliable"}, {"image": "image_raw"},
+                                  command=command, env=installed_env, camera=camera)
+    node.frames, node.camera = frames, camera
+    yield node
+    node.stop()
+
+
+@needs_ros2cli
+def test_tracker_launch_runs_the_installed_node_with_the_yaml_and_the_arguments(
+        tracker_launch, installed_env, colcon_install):
+    pid = re.search(r"\[tracker_node-1\]: process started with pid \[(\d+)\]",
+                    tracker_launch.log()).group(1)
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert Path(cmdline[1].decode()).resolve() == (
+        colcon_install / "lightglue_ros" / "lib" / "lightglue_ros" / "tracker_node").resolve()
+    dumped = yaml.safe_load(ros2(installed_env, "param", "dump", *NO_DAEMON, NODE))
+    params = dumped[NODE]["ros__parameters"]
+    # the YAML wins over the launch file (the launch file has no defaults of its own) ...
+    assert (params["extractor"], params["max_keypoints"]) == ("disk", 333)
+    assert params["stale_after_s"] == 60.0 and params["backend"] == "torch"
+    # ... and an argument given explicitly wins over the YAML
+    assert params["input_qos"] == "reliable"
+    assert params["use_sim_time"] is False
+    _, subs = tracker_launch.probe.node_topics("lightglue_tracker", NAMESPACE)
+    assert subs[f"{NAMESPACE}/image_raw"] == ["sensor_msgs/msg/Image"]  # the remapping
+
+
+@needs_ros2cli
+def test_ros2_topic_sees_odometry_and_ok_diagnostics(tracker_launch, installed_env):
+    node = tracker_launch
+    odom_topic = node.topic("~/odometry")
+    echo = echo_once(installed_env, odom_topic, "nav_msgs/msg/Odometry")
+    wait_subscribers(node.probe, odom_topic, 2)  # the probe's collector and ros2 topic echo
+    for stamp, odom in node.track(node.frames[:3], node.camera):
+        assert stamp_key(odom.header.stamp) == stamp_key(stamp)
+    text = echoed(echo)
+    assert "frame_id: odom" in text and "child_frame_id: camera_optical" in text, text
+    diag = echo_once(installed_env, "/diagnostics", "diagnostic_msgs/msg/DiagnosticArray")
+    text = echoed(diag)
+    assert "name: 'lightglue_ros: tracker'" in text, text
+    assert 'level: "\\0"' in text and "message: tracking" in text, text  # OK
+    assert re.search(r"key: frames_processed\s+value: '3'", text), text
+
+
+@needs_ros2cli
+def test_ros2_param_set_changes_the_running_node(tracker_launch, installed_env):
+    from lightglue_ros.ros import conversions
+
+    node = tracker_launch
+    out = ros2(installed_env, "param", "set", *NO_DAEMON, NODE, "filter_threshold", "0.5")
+    assert "Set parameter successful" in out, out
+    assert node.get_parameters("filter_threshold") == {"filter_threshold": 0.5}
+    stamp = node.send_frame(node.frames[3], node.camera)
+    matches = conversions.matches_from_msg(node.matches.wait_stamp(stamp, alive=node.alive))
+    assert len(matches) > 0 and matches["score"].min() >= 0.5 - 1e-6
+    refused = ros2(installed_env, "param", "set", *NO_DAEMON, NODE, "max_keypoints", "100")
+    assert "Setting parameter failed" in refused and "read-only" in refused, refused
+    assert node.get_parameters("max_keypoints") == {"max_keypoints": 333}
+
+
+@needs_ros2cli
+def test_ros2_service_call_resets_tracking(tracker_launch, installed_env):
+    node = tracker_launch
+    out = ros2(installed_env, "service", "call", f"{NODE}/reset", "std_srvs/srv/Trigger")
+    assert "success=True" in out, out
+    stamp = node.send_frame(node.frames[4], node.camera)
+    odom = node.odometry.wait_stamp(stamp, alive=node.alive)
+    p = odom.pose.pose.position
+    assert (p.x, p.y, p.z) == (0.0, 0.0, 0.0)  # the new odom origin
+
+
+@needs_ros2cli
+def test_tracker_launch_stops_cleanly_on_sigint(tracker_launch):
+    assert tracker_launch.stop() == 0
+    log = tracker_launch.log()
+    assert "Traceback" not in log and "process has finished cleanly" in log, log[-3000:]
+
+
+# --- ros2 launch lightglue_ros replay.launch.py ---------------------------------------------------
+@needs_ros2cli
+@needs_tum_fr2
+def test_replay_launch_tracks_every_real_frame_at_default_settings(ros_session, installed_env,
+                                                                   tmp_path):
+    """The 20 TUM fr2/desk frames (real 640x480 rgb8) as a bag, played by the installed
+    `lightglue-ros replay` (a reliable publisher in another process) into the node at the
+    package's default parameters (config/tracker.yaml as installed; the launch file adds
+    use_sim_time): every frame produces odometry, none is lost in transport or dropped."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    bag, out = tmp_path / "fr2_desk", tmp_path / "replay_out"
+    run_cli("make-bag", str(TUM_FR2), str(bag), "--preset", "fr2", "--no-depth")
+    diagnostics = ros_session.probe.subscribe(DiagnosticArray, "/diagnostics")
+    echo = echo_once(installed_env, "/camera/lightglue_tracker/odometry",
+                     "nav_msgs/msg/Odometry")
+    log_path = tmp_path / "replay_launch.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.run([str(ROS2), "launch", "lightglue_ros", "replay.launch.py",
+                               f"bag:={bag}", f"out:={out}"], env=installed_env, stdout=log,
+                              stderr=subprocess.STDOUT, timeout=900)
+    text = log_path.read_text()
+    ros_session.probe.unsubscribe(diagnostics)
+    assert proc.returncode == 0, text[-4000:]
+    assert re.search(r"images: 20\b", text) and re.search(r"answered: 20\b", text), text[-4000:]
+    assert re.search(r"timeouts: 0\b", text), text[-4000:]
+    first = echoed(echo, timeout=30)
+    assert "child_frame_id: camera_optical_frame" in first, first
+    statuses = [{kv.key: kv.value for kv in s.values} for m in diagnostics.messages
+                for s in m.status if s.hardware_id == "lightglue_tracker"]
+    final = statuses[-1]
+    assert final["frames_processed"] == "20" and final["frames_dropped"] == "0", final
+    assert final["frames_rejected"] == "0" and final["samples_lost_in_transport"] == "0", final
+    assert final["qos.image"] == "reliable" and int(final["frames_lost"]) == 0, final
+    stamps = _recorded_odometry_stamps(out)
+    assert len(stamps) == 20 and len(set(stamps)) == 20
+
+
+def _recorded_odometry_stamps(out: Path) -> list[int]:
+    from rosbags.highlevel import AnyReader
+
+    with AnyReader([out]) as reader:
+        conns = [c for c in reader.connections if c.topic.endswith("/odometry")]
+        return [(m := reader.deserialize(raw, c.msgtype)).header.stamp.sec * 10**9
+                + m.header.stamp.nanosec for c, _, raw in reader.messages(connections=conns)]

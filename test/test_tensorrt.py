@@ -229,6 +229,38 @@ def test_shape_ranges_per_graph():
     assert desc["height"][2] == desc["width"][2] == 1920 and desc["n"] == (1, 1024, 6000)
 
 
+def test_build_engines_and_the_node_use_the_same_shape_ranges():
+    """An engine built with custom sizes is the one the node looks up: build-engines takes its
+    ranges from the Config (its --engine-* flags), the node from the same parameters (YAML)."""
+    import argparse
+
+    import yaml
+
+    from lightglue_ros.cli import build_engines
+    from lightglue_ros.inference.tensorrt_backend import ShapeRanges
+    from lightglue_ros.ros.yaml_config import params_yaml
+
+    parser = argparse.ArgumentParser()
+    build_engines.register(parser.add_subparsers())
+    args = parser.parse_args(["build-engines", "--engine-keypoints", "1,512,2048",
+                              "--engine-image-size", "320x240", "--engine-max-image-size",
+                              "1280x720", "--max-keypoints", "2048"])
+    built = build_engines.engine_config(args)
+    node_yaml = params_yaml(config=Config(max_keypoints=2048, engine_keypoints="1,512,2048",
+                                          engine_image_size="320x240",
+                                          engine_max_image_size="1280x720"))
+    node = Config.from_mapping(yaml.safe_load(node_yaml)["/**"]["ros__parameters"])
+    shapes = {"image": (1, 3, "height", "width"), "desc0": (1, "n0", 128)}
+    for graph in ("dense_landscape", "describe", "layer0"):
+        profiles = [profile_shapes(shapes, ShapeRanges.for_config(c).for_graph(graph, c))
+                    for c in (built, node, Config())]
+        keys = [engine_key("a" * 64, "fp16", p, "10.3.0", GPU) for p in profiles]
+        assert keys[0] == keys[1], graph  # what was built is what the node loads
+        assert keys[0] != keys[2], graph  # and the defaults would not find it
+    assert ShapeRanges.for_config(built).image_width == (32, 320, 1280)
+    assert ShapeRanges.for_config(built).keypoints == (1, 512, 2048)
+
+
 def test_keypoint_limit_respects_the_tensorrt_topk_limit():
     from lightglue_ros.inference.graphs import MAX_TOPK
     from lightglue_ros.inference.tensorrt_backend import check_topk

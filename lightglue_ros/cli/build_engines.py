@@ -3,25 +3,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import EXTRACTORS, add_arguments, from_args
+from ..config import EXTRACTORS, Config, add_arguments, from_args, parse_size
 
-
-def _triple(text: str) -> tuple[int, int, int]:
-    parts = [int(p) for p in text.split(",")]
-    if len(parts) != 3 or not 1 <= parts[0] <= parts[1] <= parts[2]:
-        raise argparse.ArgumentTypeError(f"expected MIN,OPT,MAX with 1 <= MIN <= OPT <= MAX, "
-                                         f"got {text!r}")
-    return parts[0], parts[1], parts[2]
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(p) for p in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
-    if w < 1 or h < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive size, got {text!r}")
-    return w, h
+ENGINE_PARAMS = ("engine_keypoints", "engine_image_size", "engine_min_image_size",
+                 "engine_max_image_size")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,20 +16,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "engine per graph into <engine_dir>/trt, cached under a key of "
                                    "graph, precision, shapes, TensorRT version and GPU. After an "
                                    "FP16 build, checks on a test image that the FP16 extractor "
-                                   "loses no keypoints against PyTorch FP32. Needs TensorRT and "
-                                   "a CUDA GPU.")
+                                   "loses no keypoints against PyTorch FP32. The shape ranges "
+                                   "are the engine_* parameters: give the node the same values "
+                                   "(its params file) and it loads these engines. Needs "
+                                   "TensorRT and a CUDA GPU.")
     add_arguments(p, ("features", "inference"))  # our --extractor replaces its own
     p.add_argument("--extractor", dest="extractors", action="append", choices=EXTRACTORS,
                    help="extractor to build for (repeatable; default: the configured one)")
-    p.add_argument("--keypoints", type=_triple, default=(1, 1024, 4096),
-                   help="LightGlue keypoint-count profile MIN,OPT,MAX (default 1,1024,4096; the "
-                        "max is raised to max_keypoints)")
-    p.add_argument("--image-size", type=_size, default=(640, 480),
-                   help="optimal image size WIDTHxHEIGHT (default 640x480)")
-    p.add_argument("--max-image-size", type=_size, default=(1920, 1088),
-                   help="largest image size WIDTHxHEIGHT (default 1920x1088)")
-    p.add_argument("--min-image-size", type=_size, default=(32, 32),
-                   help="smallest image size WIDTHxHEIGHT (default 32x32)")
     p.add_argument("--check-image", action="append", default=[],
                    help="image for the FP16 keypoint check (repeatable; default: a synthetic "
                         "frame of the optimal size)")
@@ -75,27 +53,25 @@ def fp16_check(cfg, images: list) -> dict:
     return keypoint_check(candidate.extract, reference.extract, tensors)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..errors import BackendError
-    from ..inference.tensorrt_backend import ShapeRanges, open_engines
-
+def engine_config(args: argparse.Namespace) -> Config:
+    """The Config of the engines: the flags, on TensorRT, FP16 and CUDA unless told otherwise."""
     base = from_args(args)
     changes = {}
     if args.precision is None:
         changes["precision"] = "fp16"
     if args.device is None:
         changes["device"] = "cuda"
-    base = base.replace(backend="tensorrt", **changes)
-    (w_min, h_min), (w_opt, h_opt), (w_max, h_max) = (args.min_image_size, args.image_size,
-                                                     args.max_image_size)
-    if not (w_min <= w_opt <= w_max and h_min <= h_opt <= h_max):
-        raise BackendError("image sizes must satisfy min <= optimal <= max in both dimensions")
+    return base.replace(backend="tensorrt", **changes)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..inference.tensorrt_backend import ShapeRanges, open_engines
+
+    base = engine_config(args)
     failed = False
     for extractor in args.extractors or [base.extractor]:
         cfg = base.replace(extractor=extractor)
-        ranges = ShapeRanges.for_config(cfg, keypoints=args.keypoints,
-                                        image_height=(h_min, h_opt, h_max),
-                                        image_width=(w_min, w_opt, w_max))
+        ranges = ShapeRanges.for_config(cfg)  # what TensorRTBackend(cfg) looks up in the node
 
         def show(entry) -> None:  # noqa: ANN001
             state = "built " if entry.built else "cached"
@@ -105,10 +81,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"{extractor}: TensorRT {cfg.precision} engines on {cfg.device}")
         open_engines(cfg, ranges=ranges, progress=show)
         if cfg.precision == "fp16" and not args.no_check:
-            report = fp16_check(cfg, _check_images(args, (w_opt, h_opt)))
+            report = fp16_check(cfg, _check_images(args, parse_size(cfg.engine_image_size)))
             for i, r in enumerate(report["images"]):
                 print(f"  FP16 check image {i}: {r['candidate']} keypoints (FP32: "
                       f"{r['reference']}), {r['lost']} without an FP16 keypoint within 1 px")
             print(f"  FP16 keypoint check: {'ok' if report['ok'] else 'FAILED'}")
             failed |= not report["ok"]
+    print("node parameters for these engines: backend: tensorrt, precision: "
+          f"{base.precision}, max_keypoints: {base.max_keypoints}, "
+          + ", ".join(f"{n}: {getattr(base, n)}" for n in ENGINE_PARAMS))
     return 1 if failed else 0

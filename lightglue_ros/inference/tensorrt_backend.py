@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..config import Config
+from ..config import Config, parse_range, parse_size
 from ..errors import BackendError
 from .devices import torch_device
 from .engine_cache import EngineCache, EngineRequest, GpuInfo, Range, profile_shapes
@@ -70,8 +70,15 @@ class ShapeRanges:
 
     @classmethod
     def for_config(cls, cfg: Config, **changes: Any) -> "ShapeRanges":
-        """Defaults widened to the configured keypoint limit."""
-        ranges = cls(**changes)
+        """The Config's engine_* ranges (``changes`` replace some), the keypoint maximum widened
+        to max_keypoints: build-engines and the node derive them the same way, so the engines
+        one builds are the ones the other looks up."""
+        sizes = [parse_size(getattr(cfg, name), name) for name in
+                 ("engine_min_image_size", "engine_image_size", "engine_max_image_size")]
+        values = {"keypoints": parse_range(cfg.engine_keypoints),
+                  "image_width": tuple(w for w, _ in sizes),
+                  "image_height": tuple(h for _, h in sizes)}
+        ranges = cls(**{**values, **changes})
         lo, opt, hi = ranges.keypoints
         ranges.keypoints = (lo, min(max(opt, lo), max(hi, cfg.max_keypoints)),
                             max(hi, cfg.max_keypoints))

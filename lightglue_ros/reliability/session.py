@@ -47,6 +47,7 @@ FRAME_TIMEOUT_S = 60.0  # one VGA frame through ALIKED + LightGlue on a busy CPU
 # is repaired only at the writer's next heartbeat (up to 3 s later: measured, depth mostly lost
 # or late). A short gap between them lets the buffer drain (measured: 12 of 12 delivered at 20 ms).
 LARGE_MESSAGE_GAP_S = 0.05
+LARGE_MESSAGE_BYTES = 256 * 1024  # a 160x120 depth image (77 KB) needs no gap
 LEVELS = (OK_LEVEL, WARN_LEVEL, ERROR_LEVEL)  # diagnostic_msgs/DiagnosticStatus levels
 OUTPUTS = ("odometry", "relative_pose", "matches", "diagnostics")  # collectors of a node
 
@@ -301,7 +302,7 @@ class TrackerProcess:
     def __init__(self, session: "RosSession", namespace: str = "/",
                  params: dict[str, Any] | None = None, remaps: dict[str, str] | None = None,
                  command: Sequence[str] | None = None, name: str = NODE_NAME,
-                 extra_args: Sequence[str] = ()) -> None:
+                 extra_args: Sequence[str] = (), env: dict[str, str] | None = None) -> None:
         self.session, self.probe = session, session.probe
         self.namespace = "/" + namespace.strip("/") if namespace.strip("/") else "/"
         self.name, self.params, self.remaps = name, dict(params or {}), dict(remaps or {})
@@ -318,7 +319,8 @@ class TrackerProcess:
             self.command = [*base, *extra_args]
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=session.cwd, env={**os.environ, **session.env})
+                                     cwd=session.cwd, env={**os.environ, **(env or {}),
+                                                           **session.env})
         self.returncode: int | None = None
         self._index = 0  # stamps sent so far (frame_stamp index)
         self.sent: list[tuple[int, int]] = []
@@ -416,8 +418,10 @@ class TrackerProcess:
 
     # --- inputs ---------------------------------------------------------------------------------
     def input_qos(self):
-        return best_effort_qos() if self.params.get("input_qos", "sensor_data") == \
-            "sensor_data" else reliable_qos()
+        """What the probe publishes with: best effort for a node fixed on ``sensor_data``, else
+        reliable (what the default ``auto`` then subscribes with)."""
+        return best_effort_qos() if self.params.get("input_qos") == "sensor_data" \
+            else reliable_qos()
 
     def input_publisher(self, topic: str, qos=None):
         from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -442,9 +446,10 @@ class TrackerProcess:
             self.input_publisher("camera_info", qos).publish(
                 camera_info_msg(camera, stamp, frame_id))
         if depth:
-            self.input_publisher("depth", qos).publish(
-                depth_msg(frame.depth, depth, stamp, frame_id))
-            time.sleep(LARGE_MESSAGE_GAP_S)
+            msg = depth_msg(frame.depth, depth, stamp, frame_id)
+            self.input_publisher("depth", qos).publish(msg)
+            if len(msg.data) > LARGE_MESSAGE_BYTES:
+                time.sleep(LARGE_MESSAGE_GAP_S)
         if compressed:
             self.input_publisher("image/compressed", qos).publish(
                 compressed_msg(frame.rgb, compressed, stamp, frame_id))
@@ -578,10 +583,12 @@ class RosSession:
                                                                                    "camera_info"),
                    command: Sequence[str] | None = None, name: str = NODE_NAME,
                    extra_args: Sequence[str] = (), timeout: float = START_TIMEOUT_S,
-                   camera=None, outputs: Iterable[str] = OUTPUTS) -> TrackerProcess:
-        """Start a node process and wait until it is ready (see ``TrackerProcess.wait_ready``);
-        with ``camera``, its camera_info is sent ahead of the first frame."""
-        node = TrackerProcess(self, namespace, params, remaps, command, name, extra_args)
+                   camera=None, outputs: Iterable[str] = OUTPUTS,
+                   env: dict[str, str] | None = None) -> TrackerProcess:
+        """Start a node process (``env`` added to this process's environment) and wait until it
+        is ready (see ``TrackerProcess.wait_ready``); with ``camera``, its camera_info is sent
+        ahead of the first frame."""
+        node = TrackerProcess(self, namespace, params, remaps, command, name, extra_args, env)
         self.nodes.append(node)
         node.start_outputs(outputs)
         node.wait_ready(timeout, inputs)

@@ -15,6 +15,7 @@ from ..geometry.covariance import LARGE_VARIANCE
 from ..geometry.se3 import rotation_to_quaternion
 from ..tracking import FrameRecord
 
+
 def array_to_image(image: np.ndarray, header: Header) -> Image:
     """An rgb8 (or mono8) Image of a uint8 array."""
     msg = Image(header=header, height=image.shape[0], width=image.shape[1])
@@ -55,15 +56,15 @@ def _covariance(cov: np.ndarray) -> list[float]:
     return [float(v) for v in np.asarray(cov, np.float64).reshape(36)]
 
 
-def odometry_msg(record: FrameRecord, stamp: Time, odom_frame: str, camera_frame: str
+def odometry_msg(T: np.ndarray, cov: np.ndarray, stamp: Time, odom_frame: str, child_frame: str
                  ) -> Odometry:
-    """Camera pose in the odom frame with its covariance. The twist is not estimated: zero with
+    """Pose ``T`` (child in odom) with its covariance. The twist is not estimated: zero with
     LARGE_VARIANCE."""
     msg = Odometry()
     msg.header.stamp, msg.header.frame_id = stamp, odom_frame
-    msg.child_frame_id = camera_frame
-    msg.pose.pose = _pose(record.T_odom_cam)
-    msg.pose.covariance = _covariance(record.covariance)
+    msg.child_frame_id = child_frame
+    msg.pose.pose = _pose(T)
+    msg.pose.covariance = _covariance(cov)
     msg.twist.covariance = _covariance(np.eye(6) * LARGE_VARIANCE)
     return msg
 
@@ -114,12 +115,12 @@ def matches_from_msg(msg: PointCloud2) -> np.ndarray:
     return np.frombuffer(bytes(msg.data), _MATCH_DTYPE, count=msg.width * msg.height)
 
 
-def transform_msg(record: FrameRecord, stamp: Time, odom_frame: str, camera_frame: str
-                  ) -> TransformStamped:
+def transform_msg(T: np.ndarray, stamp: Time, parent: str, child: str) -> TransformStamped:
+    """The TF edge parent -> child of pose ``T`` (child in parent)."""
     msg = TransformStamped()
-    msg.header.stamp, msg.header.frame_id = stamp, odom_frame
-    msg.child_frame_id = camera_frame
-    pose = _pose(record.T_odom_cam)
+    msg.header.stamp, msg.header.frame_id = stamp, parent
+    msg.child_frame_id = child
+    pose = _pose(T)
     msg.transform.translation.x = pose.position.x
     msg.transform.translation.y = pose.position.y
     msg.transform.translation.z = pose.position.z

@@ -3,6 +3,8 @@
 Thin on purpose: messages are converted (``conversions``) and handed to the core ``Tracker``.
 Frames are processed latest-first on a worker thread: when inference is slower than the camera, an
 unprocessed frame is replaced by the newer one and counted as dropped, so latency stays bounded.
+Input QoS follows the publishers (``qos``), odometry is of the camera or of the robot base
+(``geometry.frames``, extrinsic from a parameter or TF), TF goes through a guard (``tf``).
 """
 from __future__ import annotations
 
@@ -20,43 +22,42 @@ from nav_msgs.msg import Odometry
 from rclpy.exceptions import ParameterException
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from rclpy.qos import (HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data,
-                       qos_profile_system_default)
+from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_srvs.srv import Trigger
 
-from ..config import Config, ConfigError
+from ..config import Config, ConfigError, parse_pose
 from ..errors import LightGlueRosError
+from ..geometry.frames import base_covariance, base_pose, pose_matrix
 from ..geometry.pnp import depth_coverage
 from ..messages import decode
 from ..pipeline import Pipeline
 from ..tracking import FrameRecord, Tracker, TrackingStatus
+from ..tracking.reference_stamps import ReferenceStamps
 from ..tracking.stamps import StampEvent, StampMonitor
 from ..viz.matches import draw_flow
 from . import conversions as conv
 from .health import ERROR, WARN, Health
 from .params import declare, validate_change
+from .qos import InputSubscription
+from .tf import TfBridge, tf2_available
 
-STAMP_MEMORY = 256  # header stamps kept to name reference frames in outputs
-
-
-def input_qos(config: Config) -> QoSProfile:
-    if config.input_qos == "sensor_data":
-        profile = QoSProfile(depth=config.input_depth)
-        profile.reliability = qos_profile_sensor_data.reliability
-        profile.durability = qos_profile_sensor_data.durability
-        profile.history = HistoryPolicy.KEEP_LAST
-        return profile
-    if config.input_qos == "reliable":
-        return QoSProfile(depth=config.input_depth, reliability=ReliabilityPolicy.RELIABLE,
-                          history=HistoryPolicy.KEEP_LAST)
-    return qos_profile_system_default
+TRANSPORT_REMEDY = ("publish it reliable (the node then subscribes reliable, input_qos auto), or "
+                    "give DDS room for large data: FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA, or "
+                    "larger socket buffers (sysctl net.core.rmem_max)")
 
 
 class TrackerNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("lightglue_tracker", **kwargs)
         self.config = declare(self)
+        self._extrinsic = pose_matrix(parse_pose(self.config.base_to_camera)) \
+            if self.config.base_to_camera else None  # T_base_cam
+        needs_lookup = bool(self.config.base_frame) and self._extrinsic is None
+        if needs_lookup and not tf2_available():
+            raise ConfigError(f"base_frame '{self.config.base_frame}' needs the camera's pose in "
+                              "it: set base_to_camera ('x y z qx qy qz qw'), or install tf2_ros "
+                              "(a ROS 2 install) to look it up in TF")
         # a fault that clears stays in /diagnostics for at least one period (see Health)
         self.health = Health(self.get_logger(), hold_s=self.config.diagnostics_period_s)
         self.tracker = Tracker(Pipeline(self.config))
@@ -64,25 +65,30 @@ class TrackerNode(Node):
         self._pending: tuple[object, float] | None = None
         self._camera: CameraInfo | None = None
         self._depths: OrderedDict[float, Image] = OrderedDict()
-        self._stamps: OrderedDict[float, Time] = OrderedDict()
+        self._stamps: ReferenceStamps[Time] = ReferenceStamps()
         self._stamp_rule = StampMonitor()
         self._reset_requested = False
         self._new_config: Config | None = None
         self._running = True
-        qos = input_qos(self.config)
-        if self.config.use_compressed:
-            self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos)
-        else:
-            self.create_subscription(Image, "image", self._on_image, qos)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos)
+        self.tf = TfBridge(self) if tf2_available() and (self.config.publish_tf or needs_lookup) \
+            else None
+        mode, depth = self.config.input_qos, self.config.input_depth
+        self.inputs = [InputSubscription(self, CompressedImage, "image/compressed",
+                                         self._on_image, mode, depth)
+                       if self.config.use_compressed else
+                       InputSubscription(self, Image, "image", self._on_image, mode, depth),
+                       # camera_info is small: it always matches its publishers
+                       InputSubscription(self, CameraInfo, "camera_info", self._on_camera_info,
+                                         "auto", 1)]
         if self.config.use_depth:
-            self.create_subscription(Image, "depth", self._on_depth, qos)
+            self.inputs.append(InputSubscription(self, Image, "depth", self._on_depth, mode,
+                                                 depth))
+        self._lost_seen = 0  # samples lost in transport, at the last diagnostics
         self.pub_odom = self.create_publisher(Odometry, "~/odometry", 10)
         self.pub_relative = self.create_publisher(PoseWithCovarianceStamped, "~/relative_pose", 10)
         self.pub_matches = self.create_publisher(PointCloud2, "~/matches", 10)
         self.pub_debug = self.create_publisher(Image, "~/debug_image", 1)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.pub_tf = self._tf_publisher()
         self.create_service(Trigger, "~/reset", self._on_reset)
         # wall-clock period: on sim time a paused or finished bag must not silence diagnostics
         self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics,
@@ -92,16 +98,14 @@ class TrackerNode(Node):
         self._worker.start()
         self.get_logger().info(
             f"tracking with {self.config.extractor} + LightGlue ({self.config.backend} on "
-            f"{self.config.device}), input QoS {self.config.input_qos}")
+            f"{self.config.device}), input QoS {self.config.input_qos}, odometry of "
+            f"{self.config.base_frame or 'the camera frame'}")
+        self._say_tf_unavailable()
 
-    def _tf_publisher(self):
-        try:
-            from tf2_msgs.msg import TFMessage
-        except ImportError:
-            self.get_logger().info("TF disabled: tf2_msgs is not installed (it comes with a ROS 2 "
-                                   "install, not with the PyPI wheels)")
-            return None
-        return self.create_publisher(TFMessage, "/tf", 100)
+    def _say_tf_unavailable(self) -> None:
+        if self.config.publish_tf and not tf2_available():
+            self.get_logger().warning("publish_tf: tf2_ros is not installed (it comes with a ROS "
+                                      "2 install, not with the PyPI wheels): no TF broadcast")
 
     # --- callbacks (executor thread) ------------------------------------------------------------
     def _on_image(self, msg: Image | CompressedImage) -> None:
@@ -136,7 +140,12 @@ class TrackerNode(Node):
         if config is not None:
             with self._lock:
                 self._new_config = config
+            turned_on = config.publish_tf and not self.config.publish_tf
             self.config = config
+            if turned_on:
+                if self.tf is None and tf2_available():
+                    self.tf = TfBridge(self)
+                self._say_tf_unavailable()
         else:
             self.health.count("parameters_rejected")
             self.get_logger().warning(f"parameter change rejected: {result.reason}")
@@ -198,14 +207,15 @@ class TrackerNode(Node):
         self.health.clear("camera_info")
         if not self._check_stamp(stamp_msg, received):
             return
+        camera_frame = self.config.camera_frame or msg.header.frame_id or "camera"
+        if not self._have_extrinsic(camera_frame):
+            return
         depth, unit = self._depth_for(stamp, image.shape[:2]) if self.config.use_depth \
             else (None, None)
-        self._stamps[stamp] = stamp_msg
-        while len(self._stamps) > STAMP_MEMORY:
-            self._stamps.popitem(last=False)
+        self._stamps.add(stamp, stamp_msg)
         record = self.tracker.process(image, stamp, camera, depth, unit)
-        camera_frame = self.config.camera_frame or msg.header.frame_id or "camera"
         self._publish(record, stamp_msg, camera_frame, image)
+        self._stamps.retain(self.tracker.reference_stamps())
         latency = 1e3 * (time.monotonic() - received)
         if record.status is TrackingStatus.LOST:  # logged once, not once per lost frame
             self.health.fault("tracking", WARN, f"lost ({record.reason or 'no pose'})",
@@ -216,6 +226,21 @@ class TrackerNode(Node):
                               keypoints=record.num_keypoints, matches=record.num_matches,
                               inliers=record.num_inliers, layers=record.layers,
                               metric=record.metric, last_reason=record.reason or "-")
+
+    def _have_extrinsic(self, camera_frame: str) -> bool:
+        """With base_frame: the camera's pose in it, from the parameter or (once) from TF;
+        frames are rejected until TF has it."""
+        if not self.config.base_frame or self._extrinsic is not None:
+            return True
+        self._extrinsic = self.tf.lookup(self.config.base_frame, camera_frame)
+        if self._extrinsic is None:
+            self.health.count("rejected")
+            self.health.fault("extrinsic", WARN, f"waiting for TF {self.config.base_frame} -> "
+                              f"{camera_frame} (or set base_to_camera): frame not tracked")
+            return False
+        self.health.clear("extrinsic")
+        self.get_logger().info(f"camera pose in {self.config.base_frame} from TF")
+        return True
 
     def _check_stamp(self, stamp_msg: Time, received: float) -> bool:
         """The stamp rule (``StampMonitor``): a duplicate is ignored, a stamp going backwards (bag
@@ -275,16 +300,29 @@ class TrackerNode(Node):
         self.health.clear("depth")  # invalid pixels (NaN, Inf, 0) are ignored one by one
         return depth, unit
 
+    def _odometry(self, record: FrameRecord, camera_frame: str
+                  ) -> tuple[np.ndarray, np.ndarray, str]:
+        """(pose, covariance, child frame) of the odometry: the camera optical frame, or the
+        base (REP 105) with the extrinsic."""
+        if not self.config.base_frame:
+            return record.T_odom_cam, record.covariance, camera_frame
+        cov = record.covariance if record.status is TrackingStatus.LOST else \
+            base_covariance(record.T_odom_cam, record.covariance, self._extrinsic)
+        return base_pose(record.T_odom_cam, self._extrinsic), cov, self.config.base_frame
+
     def _publish(self, record: FrameRecord, stamp: Time, camera_frame: str,
                  image: np.ndarray) -> None:
         odom_frame = self.config.odom_frame
-        self.pub_odom.publish(conv.odometry_msg(record, stamp, odom_frame, camera_frame))
-        if self.pub_tf is not None and self.config.publish_tf and \
+        T, cov, child = self._odometry(record, camera_frame)
+        self.pub_odom.publish(conv.odometry_msg(T, cov, stamp, odom_frame, child))
+        if self.config.publish_tf and self.tf is not None and \
                 record.status is not TrackingStatus.LOST:
-            from tf2_msgs.msg import TFMessage
-            self.pub_tf.publish(TFMessage(transforms=[conv.transform_msg(
-                record, stamp, odom_frame, camera_frame)]))
-        ref_stamp = self._stamps.get(record.ref_stamp) if record.ref_stamp is not None else None
+            refused = self.tf.send(conv.transform_msg(T, stamp, odom_frame, child))
+            if refused:
+                self.health.fault("tf", WARN, f"not broadcast: {refused}")
+            else:
+                self.health.clear("tf")
+        ref_stamp = self._stamps.get(record.ref_stamp)
         if record.T_ref_cam is None or ref_stamp is None:
             return
         self.pub_relative.publish(conv.relative_pose_msg(record, stamp, ref_stamp, camera_frame))
@@ -300,8 +338,31 @@ class TrackerNode(Node):
         header = conv.Header(stamp=stamp, frame_id=camera_frame)
         self.pub_debug.publish(conv.array_to_image(picture, header))
 
+    def _check_transport(self) -> dict[str, str]:
+        """The ``transport`` fault while inputs lose samples, and the values for diagnostics."""
+        lost = sum(s.lost for s in self.inputs)
+        if lost > self._lost_seen:
+            topics = ", ".join(f"{s.name} ({s.lost})" for s in self.inputs if s.lost)
+            best_effort = any(s.lost and s.reliability == ReliabilityPolicy.BEST_EFFORT
+                              for s in self.inputs)
+            cause = ("best-effort input: a large message that loses one UDP fragment is lost "
+                     "whole" if best_effort else "the publisher's history overwrote them first")
+            self.health.fault("transport", WARN, f"{lost - self._lost_seen} samples lost in "
+                              f"transport since the last report, {lost} in all ({topics}); "
+                              f"{cause}: {TRANSPORT_REMEDY}", relog=False)
+        else:
+            self.health.clear("transport")
+        self._lost_seen = lost
+        values = {"samples_lost_in_transport": str(lost)}
+        for s in self.inputs:
+            values[f"qos.{s.topic}"] = ("reliable" if s.reliability == ReliabilityPolicy.RELIABLE
+                                        else "best_effort")
+        return values
+
     def _publish_diagnostics(self) -> None:
+        transport = self._check_transport()
         level, summary, values = self.health.snapshot(self.config.stale_after_s)
+        values.update(transport)
         status = DiagnosticStatus(level=bytes([level]), name="lightglue_ros: tracker",
                                   message=summary, hardware_id=self.get_name())
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]

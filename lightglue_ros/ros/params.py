@@ -46,9 +46,12 @@ def declare(node: Node) -> Config:
 
 def validate_change(config: Config, params: list[Parameter]) -> tuple[Config | None,
                                                                       SetParametersResult]:
-    """The Config after a parameter change, or None and a result carrying the reason."""
+    """The Config after a parameter change, or None and a result carrying the reason.
+    Parameters that rclpy declares itself (``use_sim_time``: its TimeSource applies it) are
+    not the Config's and pass unchecked; rclpy refuses undeclared and read-only ones first."""
+    names = {f.name for f in Config.params()}
     try:
-        values: dict[str, Any] = {p.name: p.value for p in params}
+        values: dict[str, Any] = {p.name: p.value for p in params if p.name in names}
         fixed = [n for n in values if not Config.param(n).metadata["runtime"]]
         if fixed:
             raise ConfigError(f"{', '.join(fixed)} cannot change at run time")

@@ -75,6 +75,11 @@ class Tracker:
         self.config = config
 
     # --- public ---------------------------------------------------------------------------------
+    def reference_stamps(self) -> set[float]:
+        """Stamps of the frames a later frame may be matched against (what its record's
+        ``ref_stamp`` can name)."""
+        return {f.stamp for f in (self.keyframe, self.previous, self.recovery) if f is not None}
+
     def process(self, image: np.ndarray, stamp: float, camera: CameraModel,
                 depth: np.ndarray | None = None, depth_unit: float | None = None) -> FrameRecord:
         """Track one frame. ``depth`` (16UC1 mm or 32FC1 m, registered to ``image``) is optional."""
