@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"tracking"},
     {"datasets", "viz"},
     {"evaluation"},
-    {"bags"},
+    {"bags", "gpucheck"},
     {"ros"},  # the ROS shell
     {"reliability", "node"},
     {"cli", "(package)"},

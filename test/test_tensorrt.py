@@ -4,9 +4,10 @@ which run only where TensorRT and a CUDA GPU exist."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib
 import json
 import logging
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,7 +21,20 @@ from lightglue_ros.inference.engine_cache import (EngineCache, EngineRequest, Gp
                                                   engine_key, engine_metadata,
                                                   metadata_mismatches, profile_shapes)
 
-HAVE_TENSORRT = importlib.util.find_spec("tensorrt") is not None
+
+
+def _have_tensorrt() -> bool:
+    """The real TensorRT (not a folder of its type stubs) imports here."""
+    from lightglue_ros.inference.tensorrt_backend import require_tensorrt
+
+    try:
+        require_tensorrt()
+    except BackendError:
+        return False
+    return True
+
+
+HAVE_TENSORRT = _have_tensorrt()
 HAVE_CUDA = torch.cuda.is_available()
 needs_tensorrt = pytest.mark.skipif(not (HAVE_TENSORRT and HAVE_CUDA),
                                     reason="TensorRT and a CUDA GPU are needed; not available here")
@@ -295,16 +309,17 @@ class _Layer:
         self.output_types[j] = dtype
 
 
-def test_fp32_tagged_layers_are_pinned_to_fp32():
+def test_fp32_tagged_layers_are_pinned_to_fp32(monkeypatch):
     from lightglue_ros.inference.tensorrt_backend import mark_fp32_layers, torch_dtype
 
     trt = SimpleNamespace(float32=_Enum("FLOAT"), float16=_Enum("HALF"), int64=_Enum("INT64"))
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)  # what `import tensorrt` finds
     layers = [_Layer("/backbone/conv1/Conv", [trt.float32]),
               _Layer("fp32:/fp32/TopK", [trt.float32, trt.int64]),
               _Layer("fp32:/fp32/Shape_3", [trt.int64]),
               _Layer("fp32:/ReduceL2_1", [trt.float32])]
     network = SimpleNamespace(num_layers=len(layers), get_layer=lambda i: layers[i])
-    assert mark_fp32_layers(trt, network) == 2
+    assert mark_fp32_layers(network) == 2
     assert layers[0].precision is None and layers[2].precision is None
     assert layers[1].precision is trt.float32 and layers[1].output_types == {0: trt.float32}
     assert layers[3].output_types == {0: trt.float32}
@@ -323,6 +338,7 @@ class _FakeBuilderAPI:
         self.BuilderFlag = SimpleNamespace(FP16="FP16", OBEY_PRECISION_CONSTRAINTS="OBEY",
                                            PREFER_PRECISION_CONSTRAINTS="PREFER")
         self.MemoryPoolType = SimpleNamespace(WORKSPACE="WORKSPACE")
+        self.Dims = tuple
         layers = [_Layer("fp32:/fp32/TopK", [self.float32]), _Layer("/conv/Conv", [self.float32])]
         inputs = [SimpleNamespace(name="desc0", shape=(1, -1, 256)),
                   SimpleNamespace(name="wh", shape=(2,))]
@@ -356,6 +372,8 @@ class _FakeBuilderAPI:
                 return SimpleNamespace(serialize=lambda: b"new-timing")
 
         class Builder:
+            platform_has_fast_fp16 = True
+
             def __init__(self, logger):
                 self.config = Config()
 
@@ -391,17 +409,18 @@ class _FakeBuilderAPI:
 
 
 @pytest.mark.parametrize("fail_obey", [False, True])
-def test_builder_calls_the_tensorrt_api_in_order(tmp_path, fail_obey):
+def test_builder_calls_the_tensorrt_api_in_order(tmp_path, monkeypatch, fail_obey):
     from lightglue_ros.inference.tensorrt_backend import TrtBuilder
 
     api = _FakeBuilderAPI(fail_obey)
+    monkeypatch.setitem(sys.modules, "tensorrt", api)
     req = EngineRequest("aliked-n16", "describe", tmp_path / "g.onnx", "a" * 64, "fp16",
                         {"desc0": ((1, 1, 256), (1, 8, 256), (1, 64, 256)),
                          "wh": ((2,), (2,), (2,))})
     cache_file = tmp_path / "trt" / "timing.cache"
     cache_file.parent.mkdir()
     cache_file.write_bytes(b"old-timing")
-    plan = TrtBuilder(api, logger=None)(req, cache_file)
+    plan = TrtBuilder(logger=None)(req, cache_file)
     assert plan == b"PLAN"
     kinds = [c[0] for c in api.calls]
     assert kinds[:2] == ["network", "parse"] and api.calls[0][1] == 0  # explicit batch (TRT 10)
@@ -426,6 +445,22 @@ def test_missing_tensorrt_is_a_clear_error():
     proc = run_cli("build-engines", check=False)
     assert proc.returncode == 2
     assert "TensorRT is not installed" in proc.stderr
+
+
+@pytest.mark.skipif(HAVE_TENSORRT, reason="TensorRT is installed here")
+def test_a_folder_of_tensorrt_type_stubs_is_no_tensorrt(tmp_path, monkeypatch):
+    """Type stubs on the path make `import tensorrt` succeed as an empty namespace package; the
+    backend must still say that TensorRT is not installed."""
+    from lightglue_ros.inference.tensorrt_backend import require_tensorrt
+
+    (tmp_path / "tensorrt").mkdir()
+    (tmp_path / "tensorrt" / "__init__.pyi").write_text("class Builder: ...\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
+    importlib.invalidate_caches()
+    with pytest.raises(BackendError, match="type stubs") as err:
+        require_tensorrt()
+    assert str(tmp_path / "tensorrt") in str(err.value)
 
 
 @pytest.mark.skipif(HAVE_CUDA, reason="a CUDA GPU is present here")

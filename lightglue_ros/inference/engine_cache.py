@@ -12,7 +12,8 @@ byte of the plan. When the key changes (new weights, options, profile,
 TensorRT, GPU), the old engines of that graph are removed with a log line naming what changed.
 
 Nothing here imports TensorRT: building and deserializing are passed in as callables, so the logic
-is tested without a GPU.
+is tested without a GPU. The cache is generic in the engine type it holds: the TensorRT backend
+uses ``EngineCache[tensorrt.ICudaEngine]``, so what it gets back is type-checked as an engine.
 """
 from __future__ import annotations
 
@@ -24,10 +25,13 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 from ..errors import BackendError
 from ..files import atomic_write_bytes
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +46,10 @@ class GpuInfo:
     capability: tuple[int, int]
 
     @classmethod
-    def of(cls, device: Any) -> "GpuInfo":
+    def of(cls, device: torch.device) -> "GpuInfo":
         import torch
 
-        return cls(torch.cuda.get_device_name(device),
-                   tuple(torch.cuda.get_device_capability(device)))
+        return cls(torch.cuda.get_device_name(device), torch.cuda.get_device_capability(device))
 
     def slug(self) -> str:
         return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") + \
@@ -74,9 +77,9 @@ def profile_shapes(shapes: dict[str, tuple[int | str, ...]], ranges: dict[str, R
     replaced by its (min, opt, max). Raises ValueError for an unknown dimension or a bad range."""
     profile: Profile = {}
     for name, template in shapes.items():
-        triple = []
+        triple: list[Shape] = []
         for k in range(3):
-            dims = []
+            dims: list[int] = []
             for d in template:
                 if isinstance(d, str):
                     if d not in ranges:
@@ -133,23 +136,25 @@ def metadata_mismatches(stored: dict[str, Any], expected: dict[str, Any]) -> lis
     return out
 
 
+Engine = TypeVar("Engine")  # what ``deserialize`` returns: a tensorrt.ICudaEngine
+
+
 @dataclass
-class CachedEngine:
-    engine: Any  # whatever ``deserialize`` returned (a tensorrt.ICudaEngine)
+class CachedEngine(Generic[Engine]):
+    engine: Engine
     key: str
     path: Path
     built: bool  # True when built (or rebuilt) by this call
 
 
 Builder = Callable[[EngineRequest, Path], bytes]  # (request, timing cache file) -> plan bytes
-Deserializer = Callable[[bytes], Any]  # plan bytes -> engine, or None when it fails
 
 
-class EngineCache:
+class EngineCache(Generic[Engine]):
     """Engines of one GPU and TensorRT version under ``<folder>/trt``."""
 
     def __init__(self, folder: Path, tensorrt_version: str, gpu: GpuInfo, build: Builder,
-                 deserialize: Deserializer) -> None:
+                 deserialize: Callable[[bytes], Engine | None]) -> None:
         self.folder = Path(folder) / "trt"
         self.tensorrt_version = tensorrt_version
         self.gpu = gpu
@@ -199,11 +204,11 @@ class EngineCache:
                                  "since)"), None
         return key, engine, None, plan
 
-    def get(self, request: EngineRequest, build: bool = True) -> CachedEngine:
+    def get(self, request: EngineRequest, build: bool = True) -> CachedEngine[Engine]:
         """The engine for ``request``: loaded when a valid one is stored, else built (with a log
         line saying why) unless ``build`` is False, which raises BackendError instead."""
         key, engine_path, problem, stored_plan = self._verify(request)
-        if problem is None:
+        if problem is None and stored_plan is not None:
             engine = self._load(engine_path, stored_plan)
             if engine is not None:
                 return CachedEngine(engine, key, engine_path, built=False)
@@ -234,7 +239,7 @@ class EngineCache:
             raise BackendError(f"TensorRT built {engine_path.name} but cannot deserialize it")
         return CachedEngine(engine, key, engine_path, built=True)
 
-    def _load(self, path: Path, plan: bytes) -> Any:
+    def _load(self, path: Path, plan: bytes) -> Engine | None:
         try:
             return self._deserialize(plan)
         except Exception as exc:  # noqa: BLE001 - TensorRT raises several types
