@@ -272,3 +272,40 @@ def test_export_cli_knows_xfeat(xfeat):
     for path in xfeat.exported.files() + xfeat.exported_lg.files():
         assert str(path) in proc.stdout  # the cached export, listed
     assert "lightglue-xfeat" in proc.stdout
+
+
+# --- the runtime comparison (its logic on a tiny case; the figures come from the command) ------
+def test_runtime_comparison_replays_recorded_inputs_and_checks_outputs(xfeat):
+    from lightglue_ros.cli.bench_runtimes import summary
+    from lightglue_ros.evaluation.runtimes import available_runtimes, cases_for, run_comparison
+
+    cases = cases_for("xfeat", [24, 40], (96, 64), engine_dir=xfeat.folder)
+    lg = "lightglue-xfeat"
+    assert [(c.model, c.graph, c.label) for c in cases] == [
+        ("xfeat", "dense", "96x64"),
+        (lg, "layer0", "24 keypoints"), (lg, "assign5", "24 keypoints"),
+        (lg, "layer0", "40 keypoints"), (lg, "assign5", "40 keypoints")]
+    assert cases[0].inputs[0].shape == (1, 1, 64, 96) and cases[3].inputs[0].shape == (1, 40, 96)
+    available, _ = available_runtimes()
+    runtimes = ["torch", "onnxruntime:disabled", "onnxruntime:all"] + [
+        r for r in available if r == "openvino"]
+    rows = run_comparison(cases, runtimes, [1], repeats=1, warmup=1)
+    assert len(rows) == len(cases) * len(runtimes)
+    for row in rows:  # FP32 everywhere: the same outputs up to float32 reordering
+        assert row["median_ms"] > 0 and row["max_relative_difference"] <= 1e-4, row
+    entry = summary(rows)[1]
+    ratio = entry["speedup_over_backend_onnxruntime"]
+    assert ratio["onnxruntime:disabled"] == 1.0  # LightGlue's graphs run unrewritten
+
+
+def test_runtime_comparison_says_when_openvino_is_absent(monkeypatch):
+    import importlib.util
+
+    from lightglue_ros.evaluation.runtimes import available_runtimes
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "openvino" else real(name, *a))
+    names, missing = available_runtimes()
+    assert not any(n.startswith("openvino") for n in names) and "torch" in names
+    assert "OpenVINO is not installed" in missing["openvino"]
