@@ -30,7 +30,7 @@ import torch
 
 from ..config import Config
 from ..images import to_tensor
-from ..inference.export import ExportedModel, engine_dir_for, export_extractor, export_matcher
+from ..inference.export import engine_dir_for, export_extractor, export_matcher
 from ..inference.graphs import (GraphExtractor, GraphSpec, GraphStages, TorchGraphRunner,
                                 extractor_graphs, matcher_graphs)
 from ..models.factory import build_extractor, build_matcher
