@@ -60,3 +60,34 @@ def textured_image(h: int = 240, w: int = 320, seed: int = 0) -> np.ndarray:
         img += cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)[:h, :w]
     img = (img - img.min()) / (img.max() - img.min())
     return (img * 255).astype(np.uint8)
+
+
+def tensorrt_parser_problems(path: Path) -> list[str]:
+    """What in an exported ONNX graph TensorRT's parser rejects: If, Loop or NonZero, an integer
+    or dynamic Clip, a boolean ScatterND, a TopK whose K is not a constant <= MAX_TOPK."""
+    import onnx
+
+    from lightglue_ros.inference.export import _element_types
+    from lightglue_ros.inference.graphs import MAX_TOPK
+
+    model = onnx.load(str(path))
+    types = _element_types(model)
+    consts = {i.name: i for i in model.graph.initializer}
+    consts.update({n.output[0]: n.attribute[0].t for n in model.graph.node
+                   if n.op_type == "Constant"})
+    problems = []
+    for node in model.graph.node:
+        where = f"{path.name}: {node.op_type} {node.name}"
+        if node.op_type in ("If", "Loop", "NonZero"):
+            problems.append(where)
+        if node.op_type == "Clip" and (types[node.input[0]] != onnx.TensorProto.FLOAT or any(
+                b and b not in consts for b in node.input[1:])):
+            problems.append(f"{where}: integer or dynamic bounds")
+        if node.op_type == "ScatterND" and types[node.input[0]] == onnx.TensorProto.BOOL:
+            problems.append(f"{where}: boolean")
+        if node.op_type == "TopK":
+            if node.input[1] not in consts:
+                problems.append(f"{where}: K not constant")
+            elif int(onnx.numpy_helper.to_array(consts[node.input[1]]).reshape(-1)[0]) > MAX_TOPK:
+                problems.append(f"{where}: K > {MAX_TOPK}")
+    return problems

@@ -11,7 +11,8 @@ from ..errors import LightGlueRosError
 
 # Subcommand modules; each has register(subparsers) and keeps heavy imports inside its run().
 COMMANDS = ("demo", "match", "track", "eval_pairs", "make_bag", "eval_bag", "replay", "bench",
-            "stress", "parity", "weights", "config_cmd", "export", "build_engines", "gpu_check")
+            "stress", "parity", "weights", "config_cmd", "export", "build_engines",
+            "bench_runtimes", "gpu_check")
 
 
 def build_parser() -> argparse.ArgumentParser:

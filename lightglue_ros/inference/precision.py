@@ -8,7 +8,7 @@ precision or overflow. The exported ONNX graphs therefore name their FP32 nodes:
 with :data:`FP32_TAG`, and the TensorRT builder sets those layers' precision and output types to
 FP32 (with ``OBEY_PRECISION_CONSTRAINTS``) while the convolutions and matrix products run in FP16.
 Keypoint normalisation (``normalize_keypoints``), the descriptor sampling and normalisation of
-SuperPoint and DISK and all index arithmetic outside the graphs run on the host in FP32, and
+SuperPoint, DISK and XFeat and all index arithmetic outside the graphs run on the host in FP32, and
 LightGlue's ``encode`` graph (rotary encoding of the keypoint positions) is built in FP32 entirely.
 
 The rules, applied to each exported graph by :func:`fp32_node_indices`:

@@ -32,6 +32,7 @@ import torch
 from ..config import Config, parse_range, parse_size
 from ..errors import BackendError
 from ..files import atomic_write_bytes
+from ..models.xfeat import SIZE_MULTIPLE, resized_side
 from .devices import torch_device
 from .engine_cache import EngineCache, EngineRequest, GpuInfo, Profile, Range, profile_shapes
 from .export import ExportedGraph, ExportedModel, engine_dir_for, export_for_config
@@ -115,11 +116,20 @@ class ShapeRanges:
             side = (min(h[0], w[0]), max(h[2], w[2]))
             h = (side[0], h[1], side[1])
             w = (side[0], w[1], side[1])
+        if cfg.extractor == "xfeat":  # its graph sees the image resized to a multiple of 32
+            h, w = _resized_range(h), _resized_range(w)
         n = cfg.max_keypoints
         dims = {"height": h, "width": w, "n0": self.keypoints, "n1": self.keypoints,
                 "n": (1, min(self.keypoints[1], n), n) if graph == "describe" else self.keypoints}
         dims.update(self.extra)
         return dims
+
+
+def _resized_range(sides: Range) -> Range:
+    """The sides XFeat's graph sees for images with sides in ``sides`` (smaller than 32 pixels:
+    no keypoints, the graph does not run)."""
+    lo, opt, hi = (max(SIZE_MULTIPLE, resized_side(s)) for s in sides)
+    return lo, opt, hi
 
 
 _TORCH_TYPES: dict[str, torch.dtype] = {"FLOAT": torch.float32, "HALF": torch.float16,

@@ -13,7 +13,7 @@ so any deviation would change which keypoints come out.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -141,26 +141,24 @@ class XFeat(Extractor):
     @torch.no_grad()
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Keypoints, scores and descriptors of one RGB (or gray) image; see ``Extractor``."""
-        if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] not in (1, 3):
-            raise ValueError("xfeat: expected an image shaped (1, 3, H, W) or (1, 1, H, W), "
-                             f"got {tuple(image.shape)}")
-        height, width = image.shape[-2:]
-        if min(height, width) < SIZE_MULTIPLE:
+        height, width = self.check_input(image)
+        if self.too_small(height, width):
             return self.no_keypoints(image)
         resized = resize_to_multiple(image)
         descriptors, heatmap, reliability = self.dense_maps(resized)
-        size = torch.tensor([resized.shape[-1] - 1, resized.shape[-2] - 1], device=image.device)
-        pixels, scores = self.select(heatmap, reliability, size)
-        if len(pixels) == 0:
-            return self.no_keypoints(image)
-        sparse = F.normalize(sample(descriptors, pixels, size, "bicubic"), dim=-1)
-        scale = torch.tensor([width / resized.shape[-1], height / resized.shape[-2]],
-                             dtype=torch.float32, device=image.device)
-        return {
-            "keypoints": (pixels * scale)[None].to(image.dtype),
-            "keypoint_scores": scores[None].to(image.dtype),
-            "descriptors": sparse[None].to(image.dtype).contiguous(),
-        }
+        pixels, scores = self.select(heatmap, reliability, last_pixel(resized))
+        return self.describe(image, resized, descriptors, pixels, scores)
+
+    def check_input(self, image: torch.Tensor) -> tuple[int, int]:
+        """(height, width) of an RGB or gray image (1, 3 or 1, H, W); a clear error otherwise."""
+        if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] not in (1, 3):
+            raise ValueError("xfeat: expected an image shaped (1, 3, H, W) or (1, 1, H, W), "
+                             f"got {tuple(image.shape)}")
+        return int(image.shape[-2]), int(image.shape[-1])
+
+    def too_small(self, height: int, width: int) -> bool:
+        """A side below 32 pixels resizes to nothing."""
+        return min(height, width) < SIZE_MULTIPLE
 
     def dense_maps(self, image: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -179,26 +177,83 @@ class XFeat(Extractor):
         logits = self.keypoint_head(F.pixel_unshuffle(gray, CELL))  # each 8x8 cell's pixels
         return F.normalize(fused, dim=1), keypoint_heatmap(logits), reliability
 
+    def local_maxima(self, heatmap: torch.Tensor, threshold: float | torch.Tensor,
+                     maximum: Callable[[torch.Tensor, int], torch.Tensor] = window_max
+                     ) -> torch.Tensor:
+        """Where the heatmap is the maximum of its suppression window and above the threshold
+        (boolean, the heatmap's shape). ``maximum`` computes the window maximum: exported graphs
+        pass ``F.max_pool2d``'s, which gives the same values."""
+        peaks = heatmap == maximum(heatmap, self.conf["nms_kernel_size"])
+        return peaks & (heatmap > threshold)
+
+    @staticmethod
+    def pixel_scores(heatmap: torch.Tensor, reliability: torch.Tensor, pixels: torch.Tensor,
+                     size: torch.Tensor) -> torch.Tensor:
+        """Scores (N,) of integer pixels (N, 2): heatmap (nearest) x reliability (bilinear), and
+        -1 at pixel (0, 0): the official code marks its batch padding so, which catches that real
+        pixel too."""
+        scores = (sample(heatmap, pixels, size, "nearest")
+                  * sample(reliability, pixels, size, "bilinear"))[:, 0]
+        return torch.where((pixels == 0).all(-1), scores.new_tensor(-1.0), scores)
+
     def select(self, heatmap: torch.Tensor, reliability: torch.Tensor, size: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Integer keypoints (N, 2) as x, y, best first, and their scores (N,) > 0.
 
-        As the official code: the heatmap's local maxima above the threshold, scored heatmap
-        (nearest) x reliability (bilinear), sorted by score, cut at top_k, and only positive
-        scores kept. A maximum at pixel (0, 0) scores -1, so it is dropped: the official code
-        marks its batch padding so, which catches that real pixel too.
+        As the official code: the heatmap's local maxima above the threshold, scored by
+        :meth:`pixel_scores`, sorted by score, cut at top_k, and only positive scores kept.
         """
-        peaks = heatmap == window_max(heatmap, self.conf["nms_kernel_size"])
-        peaks &= heatmap > self.conf["detection_threshold"]
+        peaks = self.local_maxima(heatmap, self.conf["detection_threshold"])
         pixels = peaks[0, 0].nonzero().flip(-1)  # raster order, x then y
-        scores = (sample(heatmap, pixels, size, "nearest")
-                  * sample(reliability, pixels, size, "bilinear"))[:, 0]
-        scores[(pixels == 0).all(-1)] = -1
+        scores = self.pixel_scores(heatmap, reliability, pixels, size)
         top_k = self.conf["top_k"]
         order = torch.argsort(-scores)[:None if top_k is None or top_k < 0 else top_k]
         pixels, scores = pixels[order], scores[order]
         valid = scores > 0
         return pixels[valid], scores[valid]
+
+    def candidates(self, heatmap: torch.Tensor, reliability: torch.Tensor,
+                   threshold: float | torch.Tensor,
+                   maximum: Callable[[torch.Tensor, int], torch.Tensor] = window_max
+                   ) -> torch.Tensor:
+        """Every pixel's score as :meth:`select` ranks it, flat in raster order (H W,), and -1
+        where it is no candidate: :meth:`pixel_scores` of all pixels at once (one value per
+        pixel, computed as for the local maxima alone), for graphs that rank with one top-k."""
+        height, width = heatmap.shape[-2:]
+        ys, xs = torch.meshgrid(torch.arange(height, device=heatmap.device),
+                                torch.arange(width, device=heatmap.device), indexing="ij")
+        pixels = torch.stack([xs, ys], -1).reshape(-1, 2)
+        # the last pixel is (W - 1, H - 1), as last_pixel gives it but traced from the shape
+        scores = self.pixel_scores(heatmap, reliability, pixels, pixels[-1])
+        peaks = self.local_maxima(heatmap, threshold, maximum).reshape(-1)
+        return torch.where(peaks, scores, scores.new_tensor(-1.0))
+
+    def describe(self, image: torch.Tensor, resized: torch.Tensor, descriptors: torch.Tensor,
+                 pixels: torch.Tensor, scores: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The output for the selected pixels (N, 2) of ``resized`` (``image`` resized by
+        :func:`resize_to_multiple`): descriptors sampled bicubically from the dense map and
+        L2-normalised, keypoints scaled back to ``image``."""
+        if len(pixels) == 0:
+            return self.no_keypoints(image)
+        height, width = image.shape[-2:]
+        sparse = F.normalize(sample(descriptors, pixels, last_pixel(resized), "bicubic"), dim=-1)
+        scale = torch.tensor([width / resized.shape[-1], height / resized.shape[-2]],
+                             dtype=torch.float32, device=image.device)
+        return {
+            "keypoints": (pixels * scale)[None].to(image.dtype),
+            "keypoint_scores": scores[None].to(image.dtype),
+            "descriptors": sparse[None].to(image.dtype).contiguous(),
+        }
+
+
+def last_pixel(image: torch.Tensor) -> torch.Tensor:
+    """(W - 1, H - 1) of an image (..., H, W): the ``size`` :func:`sample` scales pixels by."""
+    return torch.tensor([image.shape[-1] - 1, image.shape[-2] - 1], device=image.device)
+
+
+def resized_side(side: int) -> int:
+    """The largest multiple of 32 not above ``side``: the side the network sees."""
+    return side // SIZE_MULTIPLE * SIZE_MULTIPLE
 
 
 def resize_to_multiple(image: torch.Tensor) -> torch.Tensor:
@@ -206,7 +261,7 @@ def resize_to_multiple(image: torch.Tensor) -> torch.Tensor:
     largest multiple of 32 not above it, as the official preprocessing; unchanged when the sides
     already divide (that resize is the identity, so it is skipped)."""
     height, width = image.shape[-2:]
-    size = (height // SIZE_MULTIPLE * SIZE_MULTIPLE, width // SIZE_MULTIPLE * SIZE_MULTIPLE)
+    size = (resized_side(height), resized_side(width))
     if size == (height, width):
         return image
     return F.interpolate(image, size, mode="bilinear", align_corners=False)

@@ -7,7 +7,9 @@ non-maximum suppression and border removal, then one TopK of ``max_keypoints + 1
 finishes the selection with the model's public methods, so keypoints come out in the same order
 and with the same values as from the PyTorch models (up to exactly tied scores). The one extra
 candidate tells the host whether more than ``max_keypoints`` passed the threshold, which decides
-between raster order and score order exactly as the models do. One module per extractor.
+between raster order and score order exactly as the models do. XFeat ranks heatmap x reliability
+at its local maxima above the threshold, which is a graph input (see :mod:`.xfeat`). One module
+per extractor.
 
 LightGlue. One graph per stage (:mod:`.lightglue`), driven by the same host loop as the model.
 
@@ -21,11 +23,12 @@ from types import ModuleType
 import torch
 
 from ...models.base import Extractor
-from . import aliked, disk, superpoint
+from . import aliked, disk, superpoint, xfeat
 from .lightglue import GraphStages, matcher_graphs
 from .spec import MAX_TOPK, TRACE_SIZE, GraphRunner, GraphSpec, TorchGraphRunner
 
-_EXTRACTORS: dict[str, ModuleType] = {"superpoint": superpoint, "aliked": aliked, "disk": disk}
+_EXTRACTORS: dict[str, ModuleType] = {"superpoint": superpoint, "aliked": aliked, "disk": disk,
+                                       "xfeat": xfeat}
 
 
 def _module(model: Extractor) -> ModuleType:

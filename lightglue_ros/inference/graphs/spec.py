@@ -66,14 +66,21 @@ def top_candidates(flat: torch.Tensor, k: int, fill: float) -> tuple[torch.Tenso
     return values, indices
 
 
-def candidate_count(model: Extractor) -> int:
-    """How many candidates an extractor graph ranks: one more than the keypoint limit, so that
-    the host can tell whether more than ``max_keypoints`` passed the threshold."""
-    limit = model.conf.get("max_num_keypoints")
+def keypoint_limit(model: Extractor) -> int:
+    """An extractor's keypoint limit (``max_num_keypoints``, XFeat's ``top_k``): exported graphs
+    rank a fixed number of candidates, so they need one."""
+    key = "top_k" if "top_k" in model.conf else "max_num_keypoints"
+    limit = model.conf.get(key)
     if limit is None or limit < 1:
         raise ValueError(f"{model.name}: exported graphs need a keypoint limit "
                          f"(max_keypoints >= 1), got {limit!r}")
-    return int(limit) + 1
+    return int(limit)
+
+
+def candidate_count(model: Extractor) -> int:
+    """How many candidates an extractor graph ranks: one more than the keypoint limit, so that
+    the host can tell whether more than ``max_keypoints`` passed the threshold."""
+    return keypoint_limit(model) + 1
 
 
 def image_spec(name: str, module: nn.Module, channels: int, outputs: tuple[str, ...],
