@@ -1,0 +1,167 @@
+"""Which differences from the reference float32 rounding can explain: the tolerance and near-ties.
+
+DERIVATION_PLACEHOLDER
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from ..features import Matches
+from ..models.lightglue import AdaptiveConf, confidence_threshold
+from .match_trace import MatchTrace
+
+SCORE_TOLERANCE = 1e-3
+
+
+@dataclass
+class PairComparison:
+    """One pair against the reference. A point's decision is its match (or none) and whether it
+    passed the mutual check (a non-zero score); ``flips`` are points whose decision differs only by
+    a near-tie (every value involved within the tolerance of its boundary), ``disagreements`` the
+    other differing points. When the exit layer differs by a near-tie (``exit_flip``), the outputs
+    come from different depths and are not compared point by point: ``differ_after_exit_flip``
+    counts the points that differ."""
+
+    points: int
+    same: int
+    flips: int
+    disagreements: int
+    max_score_diff: float  # over the points whose decision did not flip, at the same depth
+    stop_same: bool
+    exit_flip: bool
+    differ_after_exit_flip: int
+    identical: bool  # matches, scores and exit layer bit-identical
+
+
+def compare_pair(ours: Matches, trace: MatchTrace | None, ref: Mapping[str, np.ndarray],
+                 conf: AdaptiveConf | None, n_layers: int, tol: float = SCORE_TOLERANCE
+                 ) -> PairComparison:
+    """Compare our match of a pair with the reference outputs (``matches0``,
+    ``matching_scores0``, ``matches1``, ``stop``), given the thresholds and layer count it ran
+    with. Without a trace (and its conf), every difference counts as a disagreement."""
+    m0, s0 = np.asarray(ref["matches0"]).astype(np.int64), np.asarray(ref["matching_scores0"])
+    stop = int(ref["stop"])
+    identical = (np.array_equal(ours.matches0, m0) and np.array_equal(ours.scores0, s0)
+                 and np.array_equal(ours.matches1, np.asarray(ref["matches1"]))
+                 and ours.layers == stop)
+    same = (ours.matches0 == m0) & ((ours.scores0 > 0) == (s0 > 0))
+    traced = trace is not None and conf is not None
+    stop_same = ours.layers == stop
+    exit_flip = (not stop_same and traced
+                 and _stop_is_near_tie(ours, trace, stop, conf, n_layers, tol))
+    flipped = np.zeros_like(same)
+    if stop_same and traced and not same.all():
+        ties = _NearTies(ours, trace, conf, n_layers, tol)
+        for p in np.flatnonzero(~same):
+            flipped[p] = ties.explains(int(p), int(m0[p]), float(s0[p]))
+    differ = int((~same & ~flipped).sum())
+    diffs = np.abs(ours.scores0 - s0)[same] if stop_same else np.zeros(0)
+    return PairComparison(points=len(m0), same=int(same.sum()), flips=int(flipped.sum()),
+                          disagreements=0 if exit_flip else differ,
+                          max_score_diff=float(diffs.max()) if diffs.size else 0.0,
+                          stop_same=stop_same, exit_flip=exit_flip,
+                          differ_after_exit_flip=differ if exit_flip else 0, identical=identical)
+
+
+class _NearTies:
+    """Our final probabilities P (M, N), zero for pruned points, our pruning decisions, and the
+    tests of whether the reference's output for a point is what a run whose every value lies
+    within ``tol`` of ours would give."""
+
+    def __init__(self, ours: Matches, trace: MatchTrace, conf: AdaptiveConf, n_layers: int,
+                 tol: float) -> None:
+        self.tol = tol
+        m, n = len(ours.matches0), len(ours.matches1)
+        rows, cols = _remaining(ours.pruned0), _remaining(ours.pruned1)
+        self.P = np.zeros((m, n))
+        if trace.log_scores is not None:
+            log = trace.log_scores[:-1, :-1].astype(np.float64)
+            if log.shape != (len(rows), len(cols)):
+                raise ValueError(f"trace scores {log.shape} do not fit the "
+                                 f"{len(rows)} x {len(cols)} remaining points")
+            self.P[np.ix_(rows, cols)] = np.exp(log)
+        self.kept = [np.isin(np.arange(m), rows), np.isin(np.arange(n), cols)]
+        self.keepable = [np.zeros(m, bool), np.zeros(n, bool)]  # we pruned, the reference might not
+        self.droppable = [np.zeros(m, bool), np.zeros(n, bool)]  # the converse
+        width = conf.width_confidence
+        for i, layer in trace.layers.items():
+            threshold = confidence_threshold(i, n_layers)
+            for side, pruned in enumerate((ours.pruned0, ours.pruned1)):
+                matchability = (layer.matchability0, layer.matchability1)[side]
+                if matchability is None:
+                    continue
+                tokens = (layer.tokens0, layer.tokens1)[side]
+                present = np.flatnonzero(pruned > i)  # the points this layer saw, in order
+                keep_near = matchability >= 1 - width - tol
+                drop_near = matchability <= 1 - width + tol
+                if tokens is not None:  # uncertain points (token <= threshold) are kept
+                    keep_near |= tokens <= threshold + tol
+                    drop_near &= tokens > threshold - tol
+                here = pruned[present] == i + 1  # pruned after this layer
+                self.keepable[side][present[here & keep_near]] = True
+                self.droppable[side][present[~here & drop_near]] = True
+        # the best value in each row / column among the points the reference surely kept
+        sure0 = np.where(self.droppable[0], 0.0, 1.0)[:, None]
+        sure1 = np.where(self.droppable[1], 0.0, 1.0)[None, :]
+        self.row_max = (self.P * sure1).max(1, initial=0.0)
+        self.col_max = (self.P * sure0).max(0, initial=0.0)
+
+    def explains(self, p: int, ref_match: int, ref_score: float) -> bool:
+        if not self.kept[0][p]:  # we pruned p: could the reference have kept it?
+            return bool(self.keepable[0][p])
+        if ref_match >= 0:
+            if not self.kept[1][ref_match]:
+                return bool(self.keepable[1][ref_match])
+            return self._could_match(p, np.array([ref_match]), ref_score)
+        if ref_score > 0:  # mutual, below the filter threshold, partner not recorded
+            return self._could_match(p, np.flatnonzero(self.kept[1]), ref_score)
+        return bool(self.droppable[0][p]) or self._could_fail_mutual(p)
+
+    def _could_match(self, p: int, js: np.ndarray, score: float) -> bool:
+        """Some j in js could be p's mutual nearest neighbour with this score: P[p, j] within tol
+        of it and nothing in p's row or j's column above it by more than tol."""
+        t = self.tol
+        ok = ((np.abs(self.P[p, js] - score) <= t) & (self.row_max[p] <= score + t)
+              & (self.col_max[js] <= score + t))
+        return bool(ok.any())
+
+    def _could_fail_mutual(self, p: int) -> bool:
+        """p's nearest neighbour could be another point's: some j within 2 tol of p's best, and
+        another row within 2 tol of P[p, j] in j's column (both values within tol of the tie)."""
+        t2 = 2 * self.tol
+        for j in np.flatnonzero(self.kept[1] & (self.P[p] >= self.row_max[p] - t2)):
+            column = np.delete(self.P[:, j], p)
+            if column.size and column.max() >= self.P[p, j] - t2:
+                return True
+        return False
+
+
+def _remaining(pruned: np.ndarray) -> np.ndarray:
+    """Indices of the points that reached the exit layer (they carry the largest count)."""
+    return np.flatnonzero(pruned == pruned.max()) if pruned.size else np.zeros(0, np.int64)
+
+
+def _stop_is_near_tie(ours: Matches, trace: MatchTrace, ref_stop: int, conf: AdaptiveConf,
+                      n_layers: int, tol: float) -> bool:
+    """The first layer where the exit decisions differ: could the reference's decision come from
+    token confidences within tol of ours? Exit when the share of settled tokens (confidence >=
+    threshold) exceeds depth_confidence."""
+    i = min(ours.layers, ref_stop) - 1
+    layer = trace.layers.get(i)
+    if conf.depth_confidence <= 0 or layer is None or layer.tokens0 is None:
+        return False
+    tokens = np.concatenate([layer.tokens0, layer.tokens1]).astype(np.float64)
+    threshold = confidence_threshold(i, n_layers)
+    total = len(ours.matches0) + len(ours.matches1)
+    uncertain = int((tokens < threshold).sum())
+    settle = int(((tokens >= threshold - tol) & (tokens < threshold)).sum())
+    unsettle = int(((tokens >= threshold) & (tokens <= threshold + tol)).sum())
+    we_exit = ours.layers == i + 1
+    # the reference's count of uncertain tokens, as far from ours as the tolerance allows
+    theirs = uncertain + unsettle if we_exit else uncertain - settle
+    reference_exits = bool(np.float32(1.0) - np.float32(theirs) / np.float32(total)
+                           > np.float32(conf.depth_confidence))  # float32, as run_adaptive
+    return reference_exits != we_exit
