@@ -4,17 +4,17 @@ float32) meeting the bars on ../shared/golden."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import GOLDEN, needs_shared, run_cli, run_cli_json
+from conftest import GOLDEN, assert_parity_meets_the_bars, needs_shared, parity_report, run_cli
 from lightglue_ros.config import EXTRACTORS, Config
 from lightglue_ros.evaluation.match_trace import matcher_stages, traced_match
 from lightglue_ros.evaluation.near_ties import SCORE_TOLERANCE, compare_pair
-from lightglue_ros.evaluation.parity import BARS, GoldenSet, config_for, find_images, run_parity
+from lightglue_ros.evaluation.parity import GoldenSet, config_for, find_images, run_parity
 from lightglue_ros.features import Features
 from lightglue_ros.models.lightglue import AdaptiveConf, confidence_threshold
 
@@ -204,27 +204,48 @@ def test_the_traced_match_is_the_pipelines_match():
 
 
 # --- the command ----------------------------------------------------------------------------------
-def assert_meets_the_bars(report: dict) -> None:
-    """Every extractor under ../shared/golden: met bars, or skipped because this build lacks it."""
-    assert {"aliked", "disk"} <= set(report)
-    for extractor, entry in report.items():
-        if "skipped" in entry:
-            assert extractor not in EXTRACTORS and "not in this build" in entry["skipped"]
-            continue
-        assert entry["failures"] == [], (extractor, entry)
-        assert entry["bars"] == asdict(BARS[extractor]), extractor
-        gold = GoldenSet(GOLDEN, extractor, find_images(GOLDEN))
-        assert entry["images"] == len(gold.feature_files())
-        assert set(entry["modes"]) == set(gold.modes())
-        for mode, m in entry["modes"].items():
-            assert m["pairs"] == len(gold.pair_files(mode)) and m["near_tie_analysis"]
+@needs_shared
+def test_parity_meets_the_bars():
+    assert_parity_meets_the_bars(parity_report("--golden", str(GOLDEN)))
+
+
+@pytest.fixture
+def small_golden(tmp_path):
+    """Two ALIKED images and their pair in one mode, and an XFeat folder, from ../shared/golden."""
+    root = tmp_path / "golden"
+    pair = sorted((GOLDEN / "aliked" / "matches" / "full" / "freiburg").glob("*.npz"))[0]
+    names = pair.stem.split("__")
+    (root / "images" / "freiburg").mkdir(parents=True)
+    for sub in ("aliked/features/freiburg", "aliked/matches/full/freiburg", "xfeat/features"):
+        (root / sub).mkdir(parents=True)
+    for name in names:
+        (root / "images" / "freiburg" / f"{name}.png").symlink_to(
+            find_images(GOLDEN) / "freiburg" / f"{name}.png")
+        shutil.copy(GOLDEN / "aliked" / "features" / "freiburg" / f"{name}.npz",
+                    root / "aliked" / "features" / "freiburg")
+    shutil.copy(pair, root / "aliked" / "matches" / "full" / "freiburg")
+    shutil.copy(GOLDEN / "README.json", root)
+    shutil.copy(GOLDEN / "xfeat" / "README.json", root / "xfeat")
+    return root
 
 
 @needs_shared
-def test_parity_meets_the_bars():
-    assert_meets_the_bars(run_cli_json("parity", "--golden", str(GOLDEN)))
+def test_parity_text_names_flips_bit_identity_bars_and_skips(small_golden):
+    proc = run_cli("parity", "--golden", str(small_golden), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("aliked: keypoints within 1 px") and "bit-identical" in lines[0]
+    assert "(2 images)" in lines[0]
+    full = next(line for line in lines if line.strip().startswith("full"))
+    for words in ("match agreement", "near-tie flips", "disagreements", "stop agreement",
+                  "max score diff", "bit-identical", "(1 pairs)"):
+        assert words in full, (words, full)
+    assert "  bars: all met" in lines
+    if "xfeat" not in EXTRACTORS:
+        assert any(line.startswith("xfeat: skipped: extractor 'xfeat' is not in this build")
+                   for line in lines)
 
 
-def test_parity_cli_prints_flips_and_bit_identity(tmp_path):
+def test_parity_without_images_is_a_clear_error(tmp_path):
     proc = run_cli("parity", "--golden", str(tmp_path), check=False)
     assert proc.returncode == 2 and "no input images" in proc.stderr

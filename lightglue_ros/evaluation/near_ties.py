@@ -1,6 +1,48 @@
 """Which differences from the reference float32 rounding can explain: the tolerance and near-ties.
 
-DERIVATION_PLACEHOLDER
+Where the values come from. A match score is ``P_ij = exp(l_ij)`` with the log assignment
+``l = log_softmax_rows(S) + log_softmax_columns(S) + logsigmoid(z_i) + logsigmoid(z_j)``, S the
+similarity of the descriptors after the last layer run and z their matchability; token confidences
+(early exit) and matchability (pruning) are sigmoids of the same descriptors. Each layer before
+that is a chain of float32 reductions: products over the descriptor width (64 to 512 terms),
+attention softmaxes and sums over up to 1024 keypoints, LayerNorm.
+
+What another machine changes. Another CPU (AVX2's 8 lanes instead of AVX-512's 16, or no SIMD),
+another library (ONNX Runtime's MLAS) or another thread count (a reduction split in two) adds the
+same terms in another order. Each rounding errs by at most ``u = 2**-24`` relative, and a K-term
+sum taken in another order moves by about ``sqrt(K) * u`` relative (independent roundings; the
+worst case is ``K * u``): a few u to a few tens of u per stage output here, which the layers after
+it amplify.
+
+How far that moves the values, measured without depending on this machine:
+``lightglue-ros parity --golden ../shared/golden --perturb U --json`` multiplies every stage
+output (input projection, each layer, token confidence, matchability, assignment) by
+``1 + U * u * r``, r uniform in [-1, 1] from fixed seeds: a simulated machine whose every stage
+rounds differently by up to U u. Largest score difference from the golden outputs where no decision
+flipped (ALIKED and DISK, both modes; docs/parity/perturb_U.json):
+
+PERTURB_TABLE
+
+It grows about linearly in U. The real kernels at hand move the values as much as U = 2 to 4:
+compared entry by entry with this machine's AVX-512 run (every value of the final score matrix, all
+token confidences and matchabilities on the golden pairs), torch with ``ATEN_CPU_CAPABILITY=avx2``
+or ``default`` (no SIMD), 1 or 2 threads, and ONNX Runtime with 1 or 2 threads differ by at most
+KERNEL_FIGURES.
+
+The tolerance. ``SCORE_TOLERANCE = 1e-3`` is the score change of every stage rounding differently by
+TOL_UNITS u, more than five times what any kernel variant above changed, and it bounds the
+probabilities that decide exits and pruning as well. A verdict that holds within it holds on any
+x86-64 CPU and thread count whose reductions stay within ~TOL_UNITS u per stage; the reference
+itself was made with torch's AVX-512 kernels on one thread.
+
+Near-ties. A point's decision may differ from the reference's (a flip) only where some run whose
+every value lies within the tolerance of ours gives the reference's output: its mutual nearest
+neighbour with a score within tol of ours and nothing in its row or column above that by more than
+tol; a mutual check it may fail because a competitor in its column lies within 2 tol (both values
+within tol of the tie); a score within tol of the filter threshold on both sides; a pruning or exit
+decision whose matchability or token confidences lie within tol of their thresholds. These are
+necessary conditions, checked per point on our trace (:mod:`lightglue_ros.evaluation.match_trace`);
+a difference that meets none of them is a disagreement.
 """
 from __future__ import annotations
 
@@ -13,6 +55,7 @@ from ..features import Matches
 from ..models.lightglue import AdaptiveConf, confidence_threshold
 from .match_trace import MatchTrace
 
+UNIT_ROUNDOFF = 2.0 ** -24  # u: the largest relative error of one float32 rounding
 SCORE_TOLERANCE = 1e-3
 
 

@@ -21,13 +21,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..config import EXTRACTORS, Config
+from ..config import EXTRACTORS, Config, ConfigError
 from ..errors import WeightsError
 from ..features import Features, Matches
 from ..images import load_image
 from ..pipeline import Pipeline
 from .match_trace import MatchTrace, matcher_stages, traced_match
-from .near_ties import SCORE_TOLERANCE, PairComparison, compare_pair
+from .near_ties import SCORE_TOLERANCE, UNIT_ROUNDOFF, PairComparison, compare_pair
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class _Matcher:
         self.pipe, self.perturb = pipe, perturb
         found = matcher_stages(pipe.backend)
         if found is None and perturb:
-            raise ValueError("perturb needs a backend whose matcher stages can be traced (torch "
+            raise ConfigError("--perturb needs a backend whose matcher stages can be traced (torch "
                              "FP32 without CUDA graphs, onnxruntime, tensorrt)")
         self.traced = found is not None
         self.stages, self.conf = found if found is not None else (None, None)
@@ -209,7 +209,7 @@ def check_bars(extractor: str, entry: dict[str, Any]) -> list[str]:
         return [f"no bars defined for {extractor}"]
     failures = []
     for key in ("keypoints_within_1px", "descriptor_cosine"):
-        if entry[key] < getattr(bars, key):
+        if key in entry and entry[key] < getattr(bars, key):
             failures.append(f"{key} {entry[key]:.5f} < {getattr(bars, key)}")
     for mode, m in entry["modes"].items():
         for key in ("match_agreement", "stop_agreement"):
@@ -221,10 +221,12 @@ def check_bars(extractor: str, entry: dict[str, Any]) -> list[str]:
     return failures
 
 
-def run_parity(golden: Path, base: Config | None = None, perturb: float = 0.0
-               ) -> dict[str, Any]:
+def run_parity(golden: Path, base: Config | None = None, perturb_units: float = 0.0,
+               matcher_only: bool = False) -> dict[str, Any]:
     """Parity figures per extractor folder in ``golden``; extractors this build does not have
-    (or whose weights are missing) are reported as skipped with the reason."""
+    (or whose weights are missing) are reported as skipped with the reason. ``perturb_units``:
+    every matcher stage output perturbed by up to that many units u of float32 rounding;
+    ``matcher_only``: the extractors are not run (their bars are then not judged)."""
     golden = Path(golden)
     images = find_images(golden)
     base = base or Config()
@@ -241,11 +243,12 @@ def run_parity(golden: Path, base: Config | None = None, perturb: float = 0.0
         except WeightsError as exc:
             report[extractor] = {"skipped": f"weights unavailable: {exc}"}
             continue
-        entry = extractor_parity(pipe, gold)
+        entry = {} if matcher_only else extractor_parity(pipe, gold)
         entry["modes"] = {}
         for mode in modes:
             pipe.set_thresholds(**readme.get("matcher_conf", {}).get(mode, {}))
-            entry["modes"][mode] = matcher_parity(pipe, gold, mode, perturb)
+            entry["modes"][mode] = matcher_parity(pipe, gold, mode, perturb_units * UNIT_ROUNDOFF)
+        entry["perturb_units"] = perturb_units
         entry["bars"] = asdict(BARS[extractor]) if extractor in BARS else None
         entry["failures"] = check_bars(extractor, entry)
         report[extractor] = entry
