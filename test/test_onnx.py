@@ -263,6 +263,23 @@ def test_onnxruntime_backend_through_the_pipeline(engine_dir, aliked):
     assert ours.match(f0, f1).layers == 9
 
 
+@needs_shared
+def test_the_traced_match_is_the_onnxruntime_backends_match(engine_dir, aliked):
+    """parity judges a traced run of the backend's stages: it must be the backend's run."""
+    from lightglue_ros.evaluation.match_trace import matcher_stages, traced_match
+    from lightglue_ros.pipeline import Pipeline
+
+    cfg, _, _, _, _ = aliked
+    pipe = Pipeline(cfg.replace(backend="onnxruntime", engine_dir=str(engine_dir)))
+    stages, conf = matcher_stages(pipe.backend)
+    f0, f1, _ = _golden_pair("aliked", "adaptive", 4)
+    traced, trace = traced_match(stages, conf, pipe.device, f0, f1)
+    plain = pipe.match(f0, f1)
+    for key in ("matches0", "matches1", "scores0", "scores1", "pruned0", "pruned1"):
+        assert np.array_equal(getattr(traced, key), getattr(plain, key)), key
+    assert traced.layers == plain.layers and trace.log_scores is not None
+
+
 def test_onnxruntime_backend_errors_are_clear(engine_dir):
     with pytest.raises(BackendError, match="fp16"):
         OnnxRuntimeBackend(Config(backend="onnxruntime", precision="fp16"), weights=False,
