@@ -44,6 +44,14 @@ class Matches:
     pruned0: np.ndarray  # (M,) layer at which each point was pruned (layers when kept)
     pruned1: np.ndarray
 
+    @classmethod
+    def from_output(cls, out: dict) -> "Matches":
+        """From the dict of :func:`lightglue_ros.models.lightglue.run_adaptive` (any device)."""
+        return cls(out["matches0"].cpu().numpy(), out["matches1"].cpu().numpy(),
+                   out["matching_scores0"].float().cpu().numpy(),
+                   out["matching_scores1"].float().cpu().numpy(), int(out["stop"]),
+                   out["prune0"].cpu().numpy(), out["prune1"].cpu().numpy())
+
     @property
     def pairs(self) -> np.ndarray:
         """(K, 2) index pairs (i in set 0, j in set 1) of the matches."""

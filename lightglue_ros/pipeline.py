@@ -53,10 +53,7 @@ class Pipeline:
                                  f1.descriptors[None],
                                  torch.tensor(f0.image_size, dtype=torch.float32, device=dev),
                                  torch.tensor(f1.image_size, dtype=torch.float32, device=dev))
-        result = Matches(out["matches0"].cpu().numpy(), out["matches1"].cpu().numpy(),
-                         out["matching_scores0"].float().cpu().numpy(),
-                         out["matching_scores1"].float().cpu().numpy(), int(out["stop"]),
-                         out["prune0"].cpu().numpy(), out["prune1"].cpu().numpy())
+        result = Matches.from_output(out)
         self.timings["match"] = time.perf_counter() - start
         return result
 

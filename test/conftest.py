@@ -49,6 +49,35 @@ def run_cli_json(*args: str) -> dict:
     return json.loads(proc.stdout)
 
 
+def parity_report(*args: str) -> dict:
+    """``lightglue-ros parity --json`` (it exits 1 when a bar is missed: the report still comes)."""
+    proc = run_cli("parity", *args, "--json", check=False)
+    assert proc.returncode in (0, 1), f"parity failed ({proc.returncode}):\n{proc.stderr}"
+    return json.loads(proc.stdout)
+
+
+def assert_parity_meets_the_bars(report: dict) -> None:
+    """Every extractor folder under ../shared/golden: its bars met in every mode, over all its
+    images and pairs, or skipped because this build lacks the extractor."""
+    from dataclasses import asdict
+
+    from lightglue_ros.config import EXTRACTORS
+    from lightglue_ros.evaluation.parity import BARS, GoldenSet, find_images
+
+    assert {"aliked", "disk"} <= set(report)
+    for extractor, entry in report.items():
+        if "skipped" in entry:
+            assert extractor not in EXTRACTORS and "not in this build" in entry["skipped"]
+            continue
+        assert entry["failures"] == [], (extractor, entry)
+        assert entry["bars"] == asdict(BARS[extractor]), extractor
+        gold = GoldenSet(GOLDEN, extractor, find_images(GOLDEN))
+        assert entry["images"] == len(gold.feature_files())
+        assert set(entry["modes"]) == set(gold.modes())
+        for mode, m in entry["modes"].items():
+            assert m["pairs"] == len(gold.pair_files(mode)) and m["near_tie_analysis"]
+
+
 def textured_image(h: int = 240, w: int = 320, seed: int = 0) -> np.ndarray:
     """A deterministic RGB uint8 image with blobs and edges at several scales."""
     import cv2
