@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
-EXTRACTORS = ("aliked", "superpoint", "disk", "xfeat")
+EXTRACTORS = ("aliked", "superpoint", "disk", "xfeat")  # the networks
+# What ``extractor: auto`` means: real time where it matters most. XFeat is built for a CPU (about
+# 10x faster than ALIKED there, see BENCHMARKS.md); on a GPU ALIKED is fast enough and more accurate.
+AUTO_EXTRACTOR = {"cpu": "xfeat", "cuda": "aliked"}
 ALIKED_MODELS = ("aliked-n16", "aliked-n16rot", "aliked-n32", "aliked-t16")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 PRECISIONS = ("fp32", "fp16")
@@ -33,7 +37,9 @@ class Config:
     """All parameters. Groups: features, matcher, inference, tracking, ros."""
 
     # --- features -------------------------------------------------------------------------------
-    extractor: str = _p("aliked", "Feature extractor network.", group="features", choices=EXTRACTORS)
+    extractor: str = _p("auto", "Feature extractor network; auto: xfeat on a CPU device (real "
+                        "time), aliked on CUDA.", group="features",
+                        choices=("auto",) + EXTRACTORS)
     aliked_model: str = _p("aliked-n16", "ALIKED variant (only used by the aliked extractor).",
                            group="features", choices=ALIKED_MODELS)
     max_keypoints: int = _p(1024, "Maximum keypoints per image (top scores kept).", group="features",
@@ -73,10 +79,11 @@ class Config:
                            "network (per image size) and of LightGlue's layers over keypoint "
                            "sets padded to static lengths (point pruning is then off, as in the "
                            "official compiled mode).", group="inference")
-    cpu_threads: int = _p(0, "CPU threads of the torch (intra-op) and ONNX Runtime backends; 0 "
-                          "keeps the library default (one per core). Where other processes use "
-                          "the same cores, fewer threads avoid long stalls of threads waiting "
-                          "for each other.", group="inference", lo=0, hi=256)
+    cpu_threads: int = _p(0, "CPU threads of each inference stage (torch intra-op threads of the "
+                          "thread that runs it; ONNX Runtime sessions' intra_op_num_threads); "
+                          "0: half the cores, at least 1, so that the tracker's two stages "
+                          "(extraction, matching) run at once without fighting over the cores.",
+                          group="inference", lo=0, hi=256)
 
     # --- tracking -------------------------------------------------------------------------------
     min_inliers: int = _p(15, "Fewer pose inliers than this and tracking is lost.",
@@ -154,6 +161,27 @@ class Config:
         new.validate()
         return new
 
+    def resolved(self) -> "Config":
+        """The concrete configuration the networks are built from: ``extractor: auto`` becomes the
+        network it stands for on this device and ``cpu_threads: 0`` a thread count. Resolved once
+        (Pipeline does it), so weights, exports, logs and figures all name the same network."""
+        changes: dict[str, Any] = {}
+        if self.extractor == "auto":
+            changes["extractor"] = AUTO_EXTRACTOR[self.device.partition(":")[0]]
+        if self.cpu_threads == 0:
+            changes["cpu_threads"] = stage_threads()
+        return self.replace(**changes) if changes else self
+
+    @property
+    def model(self) -> str:
+        """What runs, in words, for logs and diagnostics, e.g. 'xfeat (auto) + LighterGlue on
+        cpu, torch, 1 thread(s) per stage'; on the config as given, so that 'auto' shows."""
+        concrete = self.resolved()
+        network = concrete.extractor + (" (auto)" if self.extractor == "auto" else "")
+        matcher = "LighterGlue" if concrete.extractor == "xfeat" else "LightGlue"
+        return (f"{network} + {matcher} on {self.device}, {self.backend}, "
+                f"{concrete.cpu_threads} thread(s) per stage")
+
     def validate(self) -> None:
         for f in fields(self):
             check(f.name, getattr(self, f.name))
@@ -176,6 +204,12 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown parameter(s): {', '.join(unknown)}")
         return (base or cls()).replace(**dict(values))
+
+
+def stage_threads() -> int:
+    """Threads per stage by default: the cores this process may use, shared by the two stages."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // 2)
 
 
 def coerce(name: str, value: Any) -> Any:

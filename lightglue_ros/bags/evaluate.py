@@ -46,7 +46,7 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
     from ..pipeline import Pipeline
     from ..tracking import Tracker
 
-    config = config or Config()
+    config = (config or Config()).resolved()
     out = Path(out_dir)
     gt = Trajectory.read_tum(groundtruth) if isinstance(groundtruth, (str, Path)) \
         else groundtruth
@@ -124,7 +124,7 @@ def figure_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
                  ("median relative rotation error", f"{f['rel_rot_err_median_deg']:.3f} deg")]
     else:
         rows.append(("accuracy", "no ground truth"))
-    rows += [("mean LightGlue layers", f"{f['mean_layers']:.2f} of 9"),
+    rows += [("mean LightGlue layers", f"{f['mean_layers']:.2f}"),
              ("mean latency", _fmt(f["mean_latency_ms"], ".0f", " ms/frame")),
              ("matches / inliers", f"{f['mean_matches']:.0f} / {f['mean_inliers']:.0f}")]
     if len(f["segment_frames"]) > 1:

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         changes["precision"] = "fp16"
     if args.device is None:
         changes["device"] = "cuda"
-    base = base.replace(backend="tensorrt", **changes)
+    base = base.replace(backend="tensorrt", **changes).resolved()
     (w_min, h_min), (w_opt, h_opt), (w_max, h_max) = (args.min_image_size, args.image_size,
                                                      args.max_image_size)
     if not (w_min <= w_opt <= w_max and h_min <= h_opt <= h_max):
