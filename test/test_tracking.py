@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SHARED, run_cli_json, textured_image
+from conftest import SHARED, needs_tum_fr2, run_cli_json, textured_image
 from lightglue_ros.datasets.frames import synthetic_frames
 from lightglue_ros.evaluation.tracking_run import evaluate_records, run_tracker, summarize
 from lightglue_ros.types import Trajectory
@@ -207,3 +207,14 @@ def test_tum_fr2_desk_relative_rotation_matches_the_official_reference(tmp_path)
     assert 1 <= figures["mean_layers"] <= 9
     assert (tmp_path / "trajectory.txt").is_file() and (tmp_path / "frames.csv").is_file()
     assert all(p.endswith(".png") for p in figures["pictures"]) and len(figures["pictures"]) == 3
+
+
+@needs_tum_fr2
+def test_tum_fr2_desk_xfeat_beats_the_official_pairwise_reference_by_a_fifth(tmp_path):
+    """The CPU default against the official XFeat + LighterGlue pairwise reference on the same
+    frames (0.64 deg, shared/README.md): at least 20% better."""
+    figures = run_cli_json("track", str(SHARED / "data/tum_fr2_desk"), "--preset", "fr2",
+                           "--extractor", "xfeat", "--out", str(tmp_path))
+    assert figures["frames"] == 20 and figures["lost_frames"] == 0
+    assert figures["rel_rot_err_median_deg"] <= 0.8 * 0.64
+    assert 1 <= figures["mean_layers"] <= 6

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..config import Config
 from ..errors import BagError
@@ -56,8 +56,12 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
         if gt is not None:
             _check_overlap(frames.stamps, gt, bag_path, groundtruth)
         tracker = Tracker(Pipeline(config))     # after the checks: loading weights takes time
-        frames.on_restart = tracker.reset       # a stamp going back restarts, as in the node
-        records = run_tracker(tracker, frames, frames.total, progress=progress)
+
+        def restart_on_stamps_going_back(reset: Callable[[], None]) -> None:
+            frames.on_restart = reset           # as in the node
+
+        records = run_tracker(tracker, frames, frames.total, progress=progress,
+                              bind_reset=restart_on_stamps_going_back)
         report, storage, topics = frames.report, bag.storage, bag.topics
     if not records:
         raise BagError(f"no frame of {bag_path} could be tracked: "

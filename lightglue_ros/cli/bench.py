@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="track without depth (monocular: two-view geometry)")
     p.add_argument("--no-official", action="store_true",
                    help="xfeat: leave out the official pairwise code path")
+    p.add_argument("--thread-study", action="store_true",
+                   help="also run sequential tracking on all cores and the two stages with "
+                        "other (extraction, tracking) thread counts")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     consecutive = frames[:args.warmup + args.frames]
     hard = [(frames[i].image, frames[-1 - i].image) for i in range(args.hard_pairs)]
     results = [bench_keypoints(consecutive, hard, cfg, k, args.warmup, args.segment,
-                               official=not args.no_official)
+                               official=not args.no_official, thread_study=args.thread_study)
                for k in tqdm(budgets, desc="keypoint budgets", disable=args.json)]
     figures = summary(results, given, before)
     figures.update(source=str(args.bag or args.dataset or "synthetic"),
@@ -138,6 +141,8 @@ def format_bench(figures: dict) -> list[str]:
                              if extra else ""))
         lines.append(f"{'':>5} slower stage: {stages['slower_stage']} "
                      f"(overhead {stages['overhead_ms']:.1f} ms)")
+        for name, row in r.get("thread_study", {}).items():
+            lines.append(f"{'':>5} {name}: {row['fps']:.2f} fps (threads {row['threads']})")
         if r["hard_pairs"]:
             h = r["hard_pairs"]
             lines.append(f"{'':>5} hard pairs: LG adapt {h['match_adaptive']['median_ms']:.1f}, "

@@ -77,7 +77,7 @@ def machine() -> dict[str, Any]:
     return {"cores": cores, "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
-# --- the baselines ---------------------------------------------------------------------------------
+# --- the baselines --------------------------------------------------------------------------------
 def kornia_matcher(cfg: Config, device: torch.device) -> Callable[[Features, Features], int]:
     """kornia's LightGlue (the official algorithm) with the official weights this package
     resolves and ``cfg``'s thresholds; for XFeat with LighterGlue's configuration. Returns a
@@ -148,22 +148,29 @@ class OfficialXFeat:
         return Features(out["keypoints"], out["scores"], out["descriptors"], (w, h))
 
 
-# --- the modes -------------------------------------------------------------------------------------
+# --- the modes ------------------------------------------------------------------------------------
 class _Sequential:
     """Tracker.process, one frame after the other."""
 
-    def __init__(self, pipe: Pipeline) -> None:
+    def __init__(self, pipe: Pipeline, threads: int | None = None) -> None:
         self.tracker = Tracker(pipe)
+        self.threads = threads or pipe.config.cpu_threads
         self.frame_ms = Timer()
         self.records: list[FrameRecord] = []
 
     def run(self, frames: list[FrameInput], timed: bool = True) -> None:
-        for f in frames:
-            start = time.perf_counter()
-            record = self.tracker.process(f.image, f.stamp, f.camera, f.depth, f.depth_unit)
-            if timed:
-                self.frame_ms.samples.append(1e3 * (time.perf_counter() - start))
-                self.records.append(record)
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            for f in frames:
+                start = time.perf_counter()
+                record = self.tracker.process(f.image, f.stamp, f.camera, f.depth,
+                                              f.depth_unit)
+                if timed:
+                    self.frame_ms.samples.append(1e3 * (time.perf_counter() - start))
+                    self.records.append(record)
+        finally:
+            torch.set_num_threads(before)
 
 
 class _TwoStage:
@@ -171,8 +178,8 @@ class _TwoStage:
     consecutive outputs of a segment is the time per frame (the first output of a segment also
     waited for the pipeline to fill, so it starts no interval)."""
 
-    def __init__(self, pipe: Pipeline) -> None:
-        self.stages = TwoStageTracker(Tracker(pipe), live=False, name="bench")
+    def __init__(self, pipe: Pipeline, threads: tuple[int, int] | None = None) -> None:
+        self.stages = TwoStageTracker(Tracker(pipe), live=False, threads=threads, name="bench")
         self.interval_ms = Timer()
         self.latency_ms = Timer()
         self.records: list[FrameRecord] = []
@@ -271,20 +278,29 @@ def _stage_profile(records: list[FrameRecord], frame_ms: float, overlapped: bool
 
 def bench_keypoints(frames: list[FrameInput], hard_pairs: list[tuple[np.ndarray, np.ndarray]],
                     cfg: Config, keypoints: int, warmup: int = 2, segment: int = 5,
-                    official: bool = True) -> dict[str, Any]:
-    """Every mode at one keypoint budget; see the module docstring."""
+                    official: bool = True, thread_study: bool = False) -> dict[str, Any]:
+    """Every mode at one keypoint budget; see the module docstring. ``thread_study`` adds the
+    sequential tracker on all cores and the two-stage one with other (extraction, tracking)
+    thread counts, to show what the default split buys."""
     adaptive = Pipeline(cfg.replace(max_keypoints=keypoints))
     cfg = adaptive.config
     full = Pipeline(cfg.replace(depth_confidence=-1.0, width_confidence=-1.0))
     baseline = kornia_matcher(cfg, adaptive.device)
+    cores = machine()["cores"] or 1
     modes: dict[str, Any] = {"two_stage": _TwoStage(adaptive), "sequential": _Sequential(adaptive),
                              "pairwise": _Pairwise(adaptive, full, baseline)}
     if official and cfg.extractor == "xfeat":
         reference = OfficialXFeat(cfg, adaptive.device)
-        cores = machine()["cores"] or 1
         modes["official"] = _Official(reference, cfg.cpu_threads)
         if cores != cfg.cpu_threads:
             modes["official_all_cores"] = _Official(reference, cores)
+    study: dict[str, Any] = {}
+    if thread_study:
+        study[f"sequential_{cores}"] = _Sequential(adaptive, cores)
+        splits = {(cores, cfg.cpu_threads), (cores, cores)} - {(cfg.cpu_threads,) * 2}
+        for split in sorted(splits):
+            study[f"two_stage_{split[0]}_{split[1]}"] = _TwoStage(adaptive, split)
+    modes.update(study)
     try:
         for mode in modes.values():  # warm-up: allocator, threads, lazy inits; trackers start
             mode.run(frames[:warmup], timed=False)
@@ -295,7 +311,9 @@ def bench_keypoints(frames: list[FrameInput], hard_pairs: list[tuple[np.ndarray,
             for mode in runs[k:] + runs[:k]:
                 mode.run(timed[start:start + segment])
     finally:
-        modes["two_stage"].stages.close()
+        for mode in modes.values():
+            if isinstance(mode, _TwoStage):
+                mode.stages.close()
     two, seq, pair = modes["two_stage"], modes["sequential"], modes["pairwise"]
     fps_two, fps_seq = two.interval_ms.fps, seq.frame_ms.fps
     out: dict[str, Any] = {
@@ -323,6 +341,12 @@ def bench_keypoints(frames: list[FrameInput], hard_pairs: list[tuple[np.ndarray,
         "tracking_layers": float(np.mean([r.layers for r in seq.records if r.layers] or [0])),
         "hard_pairs": _hard_pairs(adaptive, full, baseline, hard_pairs),
     }
+    if study:
+        out["thread_study"] = {
+            name: {"fps": (mode.interval_ms if isinstance(mode, _TwoStage) else mode.frame_ms).fps,
+                   "threads": list(mode.stages.threads) if isinstance(mode, _TwoStage)
+                   else mode.threads}
+            for name, mode in study.items()}
     if "official" in modes:
         ref = modes["official"]
         out["official"] = {"threads": ref.threads, "pairwise": ref.t_pair.stats(),

@@ -9,7 +9,7 @@ import csv
 import json
 import logging
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -22,11 +22,17 @@ log = logging.getLogger(__name__)
 
 
 def run_tracker(tracker: Tracker, frames: Iterable[FrameInput], total: int | None = None,
-                progress: bool = True, two_stage: bool = True) -> list[FrameRecord]:
+                progress: bool = True, two_stage: bool = True,
+                bind_reset: Callable[[Callable[[], None]], None] | None = None
+                ) -> list[FrameRecord]:
     """Track every frame in order, with a progress bar: on the two-stage pipeline in offline
     mode (the next frame is extracted while one is tracked; no frame dropped), or with
     ``two_stage=False`` one frame after the other (``Tracker.process``). Both give the same
-    records: the stages are the same functions, in the same order."""
+    records: the stages are the same functions, in the same order.
+
+    ``bind_reset`` receives the function that restarts tracking before the next frame handed
+    in (e.g. for a bag reader that restarts on a stamp going back); calling ``tracker.reset``
+    directly while the pipeline runs would race with the frame being tracked."""
     bar = tqdm(total=total, desc="tracking", unit="frame", disable=not progress)
     records: list[FrameRecord] = []
 
@@ -44,11 +50,15 @@ def run_tracker(tracker: Tracker, frames: Iterable[FrameInput], total: int | Non
 
     with bar:
         if not two_stage:
+            if bind_reset is not None:
+                bind_reset(tracker.reset)
             for frame in frames:
                 done(tracker.process(frame.image, frame.stamp, frame.camera, frame.depth,
                                      frame.depth_unit))
             return records
         with TwoStageTracker(tracker, live=False) as stages:
+            if bind_reset is not None:
+                bind_reset(stages.reset)
             for frame in frames:
                 stages.submit(frame)
                 out(stages.poll())

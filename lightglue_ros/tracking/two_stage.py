@@ -118,10 +118,12 @@ class TwoStageTracker:
     def __init__(self, tracker: Tracker, *, live: bool = True,
                  on_result: Callable[[StageOutput], None] | None = None,
                  prepare: Callable[[Any], FrameInput | None] | None = None,
-                 threads: int | None = None, name: str = "tracker") -> None:
+                 threads: int | tuple[int, int] | None = None, name: str = "tracker") -> None:
         self.tracker = tracker
         self.live = live
-        self.threads = threads or tracker.pipeline.config.cpu_threads
+        threads = threads or tracker.pipeline.config.cpu_threads
+        # torch intra-op threads of (extraction, tracking)
+        self.threads = threads if isinstance(threads, tuple) else (threads, threads)
         self._on_result = on_result
         self._prepare = prepare
         self._results: queue.SimpleQueue[StageOutput] = queue.SimpleQueue()
@@ -236,7 +238,7 @@ class TwoStageTracker:
 
     # --- stage 1: extraction --------------------------------------------------------------------
     def _extract_loop(self) -> None:
-        set_cpu_threads(self.threads)
+        set_cpu_threads(self.threads[0])
         slots = self._slots
         while True:
             with self._cond:
@@ -265,7 +267,7 @@ class TwoStageTracker:
 
     # --- stage 2: tracking ----------------------------------------------------------------------
     def _track_loop(self) -> None:
-        set_cpu_threads(self.threads)
+        set_cpu_threads(self.threads[1])
         slots = self._slots
         while True:
             with self._cond:
