@@ -44,7 +44,7 @@ class Config:
     # --- features -------------------------------------------------------------------------------
     extractor: str = _p("auto", "Feature extractor network; auto: xfeat on a CPU device (real "
                         "time), aliked on CUDA.", group="features",
-                        choices=("auto",) + EXTRACTORS)
+                        choices=EXTRACTORS + ("auto",))
     aliked_model: str = _p("aliked-n16", "ALIKED variant (only used by the aliked extractor).",
                            group="features", choices=ALIKED_MODELS)
     max_keypoints: int = _p(1024, "Maximum keypoints per image (top scores kept).", group="features",

@@ -130,7 +130,7 @@ def test_live_latest_frame_wins_and_drops_are_counted(pipe, frames):
     first, second = collect(stages, 2)
     assert (first.context, second.context) == ("a", "d")
     assert second.frame.stamp == frames[3].stamp and second.record.ref_stamp == frames[0].stamp
-    c = stages.counters
+    c = stages.snapshot()
     assert (c.submitted, c.dropped, c.output) == (4, 2, 2) and stages.in_flight == 0
     assert second.latency_s > 0
     assert stages.close()

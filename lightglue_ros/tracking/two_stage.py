@@ -108,7 +108,6 @@ class _Slots:
     waiting: _Item | None = None  # for extraction
     extracting: _Item | None = None
     handoff: _Item | None = None  # extracted, for tracking
-    tracking: _Item | None = None
     requests: list[_Request] = field(default_factory=list)
 
 
@@ -192,6 +191,11 @@ class TwoStageTracker:
                 out.append(self._results.get_nowait())
             except queue.Empty:
                 return out
+
+    def snapshot(self) -> StageCounters:
+        """A consistent copy of the counters (e.g. for diagnostics)."""
+        with self._cond:
+            return self.counters.snapshot()
 
     @property
     def in_flight(self) -> int:
@@ -280,7 +284,6 @@ class TwoStageTracker:
                     self.counters.discarded += 1
                     self._cond.notify_all()
                     continue
-                slots.tracking = job
                 due = [r for r in slots.requests if r.seq <= job.seq]
                 slots.requests = [r for r in slots.requests if r.seq > job.seq]
                 self._cond.notify_all()
@@ -296,7 +299,6 @@ class TwoStageTracker:
             if deliver and self._on_result is not None:
                 self._emit(output)
             with self._cond:  # counted as it becomes visible: drain() then sees every output
-                slots.tracking = None
                 if deliver:
                     self.counters.output += 1
                     if self._on_result is None:
