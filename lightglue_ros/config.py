@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
-EXTRACTORS = ("aliked", "superpoint", "disk", "xfeat")
+EXTRACTORS = ("aliked", "superpoint", "disk", "xfeat")  # the networks
+# What ``extractor: auto`` means: real time where it matters most. XFeat is built for a CPU
+# (about 10x faster than ALIKED there, see BENCHMARKS.md); on a GPU ALIKED is fast enough and more
+# accurate.
+AUTO_EXTRACTOR = {"cpu": "xfeat", "cuda": "aliked"}
+# What ``ransac_threshold_px: -1`` means per extractor. XFeat's keypoints are whole pixels: on
+# the synthetic sequence its matches' median Sampson error against the true geometry is 0.46 px
+# (ALIKED's 0.06), so 0.5 px rejects about half of its correct matches.
+RANSAC_THRESHOLD_PX = {"aliked": 0.5, "superpoint": 0.5, "disk": 0.5, "xfeat": 0.75}
 ALIKED_MODELS = ("aliked-n16", "aliked-n16rot", "aliked-n32", "aliked-t16")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 QOS_MODES = ("auto", "sensor_data", "reliable", "system_default")
@@ -34,7 +43,9 @@ class Config:
     """All parameters. Groups: features, matcher, inference, tracking, ros."""
 
     # --- features -------------------------------------------------------------------------------
-    extractor: str = _p("aliked", "Feature extractor network.", group="features", choices=EXTRACTORS)
+    extractor: str = _p("auto", "Feature extractor network; auto: xfeat on a CPU device (real "
+                        "time), aliked on CUDA.", group="features",
+                        choices=EXTRACTORS + ("auto",))
     aliked_model: str = _p("aliked-n16", "ALIKED variant (only used by the aliked extractor).",
                            group="features", choices=ALIKED_MODELS)
     max_keypoints: int = _p(1024, "Maximum keypoints per image (top scores kept).", group="features",
@@ -84,18 +95,21 @@ class Config:
                                     group="inference")
     engine_max_image_size: str = _p("1920x1088", "TensorRT: largest image size 'WIDTHxHEIGHT'.",
                                     group="inference")
-    cpu_threads: int = _p(0, "CPU threads of the torch (intra-op) and ONNX Runtime backends; 0 "
-                          "keeps the library default (one per core). Where other processes use "
-                          "the same cores, fewer threads avoid long stalls of threads waiting "
-                          "for each other.", group="inference", lo=0, hi=256)
+    cpu_threads: int = _p(0, "CPU threads of each inference stage (torch intra-op threads of the "
+                          "thread that runs it; ONNX Runtime sessions' intra_op_num_threads); "
+                          "0: half the cores, at least 1, so that the tracker's two stages "
+                          "(extraction, matching) run at once without fighting over the cores.",
+                          group="inference", lo=0, hi=256)
 
     # --- tracking -------------------------------------------------------------------------------
     min_inliers: int = _p(15, "Fewer pose inliers than this and tracking is lost.",
                           group="tracking", lo=6, hi=10000, runtime=True)
     good_inliers: int = _p(60, "At least this many inliers for status ok (between min_inliers "
                            "and this: weak).", group="tracking", lo=6, hi=10000, runtime=True)
-    ransac_threshold_px: float = _p(0.5, "Robust estimator inlier threshold in pixels.",
-                                    group="tracking", lo=0.1, hi=20.0, runtime=True)
+    ransac_threshold_px: float = _p(-1.0, "Robust estimator inlier threshold in pixels; -1 "
+                                    "uses the extractor's (0.5; xfeat 0.75: its keypoints are "
+                                    "whole pixels).", group="tracking", lo=-1.0, hi=20.0,
+                                    runtime=True)
     keyframe_min_inliers: int = _p(150, "Make a new keyframe when fewer inliers than this remain "
                                    "against the current one.", group="tracking", lo=6, hi=10000,
                                    runtime=True)
@@ -179,6 +193,31 @@ class Config:
         new.validate()
         return new
 
+    def resolved(self) -> "Config":
+        """The concrete configuration the networks are built from: ``extractor: auto`` becomes the
+        network it stands for on this device, ``cpu_threads: 0`` a thread count and
+        ``ransac_threshold_px: -1`` the extractor's threshold. Resolved once
+        (Pipeline does it), so weights, exports, logs and figures all name the same network."""
+        changes: dict[str, Any] = {}
+        if self.extractor == "auto":
+            changes["extractor"] = AUTO_EXTRACTOR[self.device.partition(":")[0]]
+        if self.cpu_threads == 0:
+            changes["cpu_threads"] = stage_threads()
+        if self.ransac_threshold_px < 0:
+            changes["ransac_threshold_px"] = RANSAC_THRESHOLD_PX[
+                changes.get("extractor", self.extractor)]
+        return self.replace(**changes) if changes else self
+
+    @property
+    def model(self) -> str:
+        """What runs, in words, for logs and diagnostics, e.g. 'xfeat (auto) + LighterGlue on
+        cpu, torch, 1 thread(s) per stage'; on the config as given, so that 'auto' shows."""
+        concrete = self.resolved()
+        network = concrete.extractor + (" (auto)" if self.extractor == "auto" else "")
+        matcher = "LighterGlue" if concrete.extractor == "xfeat" else "LightGlue"
+        return (f"{network} + {matcher} on {self.device}, {self.backend}, "
+                f"{concrete.cpu_threads} thread(s) per stage")
+
     def validate(self) -> None:
         for f in fields(self):
             check(f.name, getattr(self, f.name))
@@ -211,6 +250,12 @@ class Config:
         return (base or cls()).replace(**dict(values))
 
 
+def stage_threads() -> int:
+    """Threads per stage by default: the cores this process may use, shared by the two stages."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // 2)
+
+
 def coerce(name: str, value: Any) -> Any:
     """Convert a value to the parameter's declared type (ints accepted for floats, not the reverse)."""
     f = Config.param(name)
@@ -231,6 +276,9 @@ def check(name: str, value: Any) -> None:
                           f"got {value!r}")
     if lo is not None and value < lo or hi is not None and value > hi:
         raise ConfigError(f"parameter '{name}' must be in [{lo}, {hi}]; got {value!r}")
+    if name == "ransac_threshold_px" and value != -1 and value < 0.1:
+        raise ConfigError(f"parameter '{name}' must be -1 (the extractor's) or in [0.1, {hi}]; "
+                          f"got {value!r}")
     if name in ("depth_confidence", "width_confidence") and value != -1 and value <= 0:
         raise ConfigError(f"parameter '{name}' must be -1 (off) or in (0, 1]; got {value!r}")
     if name == "device" and not (value in ("cpu", "cuda") or value.startswith("cuda:")):

@@ -1,7 +1,7 @@
 """The public matching API: extract features from an image, match two feature sets, match images.
 
     from lightglue_ros import Pipeline
-    pipe = Pipeline(extractor="aliked")
+    pipe = Pipeline()                   # extractor auto: xfeat on a CPU, aliked on CUDA
     f0, f1 = pipe.extract(img0), pipe.extract(img1)
     matches = pipe.match(f0, f1)        # matches.pairs, matches.layers
 """
@@ -20,11 +20,12 @@ from .inference import Backend, make_backend
 
 
 class Pipeline:
-    """An extractor and LightGlue behind one backend, configured by one Config."""
+    """An extractor and LightGlue behind one backend, configured by one Config (resolved here:
+    ``self.config.extractor`` is the network that runs, never 'auto')."""
 
     def __init__(self, config: Config | None = None, backend: Backend | None = None,
                  **overrides: Any) -> None:
-        self.config = (config or Config()).replace(**overrides)
+        self.config = (config or Config()).replace(**overrides).resolved()
         self.backend = backend or make_backend(self.config)
         self.timings: dict[str, float] = {}  # seconds of the last extract / match call
 

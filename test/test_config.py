@@ -1,15 +1,31 @@
 """The one config object: validation, CLI flags and the YAML file agree."""
 import argparse
+import os
 
 import pytest
 
 from lightglue_ros.config import Config, ConfigError, add_arguments, from_args
 
 
-def test_defaults_validate_and_aliked_is_default():
+def test_defaults_validate_and_the_extractor_is_real_time_on_each_device():
     cfg = Config()
     cfg.validate()
-    assert cfg.extractor == "aliked"
+    assert cfg.extractor == "auto" and cfg.cpu_threads == 0
+    assert cfg.resolved().extractor == "xfeat"  # device cpu
+    assert Config(device="cuda").resolved().extractor == "aliked"
+    assert Config(device="cuda:1").resolved().extractor == "aliked"
+    assert Config(extractor="aliked").resolved().extractor == "aliked"  # one parameter away
+    assert Config(extractor="disk", device="cuda").resolved().extractor == "disk"
+
+
+def test_resolved_is_concrete_and_idempotent_and_the_model_string_shows_auto():
+    cores = len(os.sched_getaffinity(0))
+    cfg = Config().resolved()
+    assert cfg.cpu_threads == max(1, cores // 2) and cfg.resolved() == cfg
+    assert Config(cpu_threads=3).resolved().cpu_threads == 3
+    assert Config().model.startswith("xfeat (auto) + LighterGlue on cpu, torch")
+    assert Config(extractor="aliked").model.startswith("aliked + LightGlue on cpu")
+    assert Config().replace(max_keypoints=512).resolved().max_keypoints == 512
 
 
 @pytest.mark.parametrize("name,value", [("extractor", "sift"), ("max_keypoints", 0),

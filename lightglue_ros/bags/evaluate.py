@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..config import Config
 from ..errors import BagError
@@ -46,7 +46,7 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
     from ..pipeline import Pipeline
     from ..tracking import Tracker
 
-    config = config or Config()
+    config = (config or Config()).resolved()
     out = Path(out_dir)
     gt = Trajectory.read_tum(groundtruth) if isinstance(groundtruth, (str, Path)) \
         else groundtruth
@@ -56,8 +56,12 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
         if gt is not None:
             _check_overlap(frames.stamps, gt, bag_path, groundtruth)
         tracker = Tracker(Pipeline(config))     # after the checks: loading weights takes time
-        frames.on_restart = tracker.reset       # a stamp going back restarts, as in the node
-        records = run_tracker(tracker, frames, frames.total, progress=progress)
+
+        def restart_on_stamps_going_back(reset: Callable[[], None]) -> None:
+            frames.on_restart = reset           # as in the node
+
+        records = run_tracker(tracker, frames, frames.total, progress=progress,
+                              bind_reset=restart_on_stamps_going_back)
         report, storage, topics = frames.report, bag.storage, bag.topics
     if not records:
         raise BagError(f"no frame of {bag_path} could be tracked: "
@@ -124,7 +128,7 @@ def figure_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
                  ("median relative rotation error", f"{f['rel_rot_err_median_deg']:.3f} deg")]
     else:
         rows.append(("accuracy", "no ground truth"))
-    rows += [("mean LightGlue layers", f"{f['mean_layers']:.2f} of 9"),
+    rows += [("mean LightGlue layers", f"{f['mean_layers']:.2f}"),
              ("mean latency", _fmt(f["mean_latency_ms"], ".0f", " ms/frame")),
              ("matches / inliers", f"{f['mean_matches']:.0f} / {f['mean_inliers']:.0f}")]
     if len(f["segment_frames"]) > 1:

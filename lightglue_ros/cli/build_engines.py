@@ -61,7 +61,7 @@ def engine_config(args: argparse.Namespace) -> Config:
         changes["precision"] = "fp16"
     if args.device is None:
         changes["device"] = "cuda"
-    return base.replace(backend="tensorrt", **changes)
+    return base.replace(backend="tensorrt", **changes).resolved()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -34,12 +34,19 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     bag_path = out / "synthetic_bag"
+    given = from_args(args)
+    config = given.resolved()
+    print(f"tracking with {given.model}")
+    if given.extractor == "auto":
+        print(f"  extractor auto: {config.extractor} "
+              + ("(real time on a CPU; --extractor aliked for more accuracy)"
+                 if config.extractor == "xfeat" else f"(on {config.device})"))
     print("[1/3] writing the synthetic sequence as a bag")
     made = make_bag("synthetic", bag_path, "mcap", frames=args.frames, progress=True) \
         if not bag_path.exists() else None
     gt = made.groundtruth if made else bag_path.with_name(bag_path.name + ".gt.txt")
     print("[2/3] offline evaluation (the node's pipeline, frame by frame)")
-    offline = evaluate_bag(bag_path, gt, from_args(args), out_dir=out / "eval",
+    offline = evaluate_bag(bag_path, gt, config, out_dir=out / "eval",
                            depth_topic="/camera/depth/image_raw")
     for name, value in figure_lines(offline):
         print(f"  {name}: {value}")
@@ -47,14 +54,14 @@ def run(args: argparse.Namespace) -> int:
     if args.no_live:
         return 0
     print("[3/3] live: tracker node in its own process, bag replayed into it (wait mode)")
-    live = _live(bag_path, gt, out)
+    live = _live(bag_path, gt, out, config.extractor)
     for key in ("answered", "timeouts", "ate_rmse_m", "rpe_trans_m", "rel_rot_err_median_deg"):
         print(f"  {key}: {live[key]}")
     print(f"  node outputs recorded to {out / 'live_outputs'}; node log {out / 'node.log'}")
     return 0 if live["timeouts"] == 0 else 1
 
 
-def _live(bag: Path, gt: Path, out: Path) -> dict:
+def _live(bag: Path, gt: Path, out: Path, extractor: str) -> dict:
     from ..ros.replay import replay
     from .replay import _evaluate
 
@@ -69,6 +76,7 @@ def _live(bag: Path, gt: Path, out: Path) -> dict:
         node = subprocess.Popen(
             [sys.executable, "-m", "lightglue_ros.node", "--ros-args", "-r", "__ns:=/camera",
              "-p", "input_qos:=reliable", "-p", "use_depth:=true", "-p", "use_sim_time:=true",
+             "-p", f"extractor:={extractor}",  # the network the offline step ran
              "-r", "image:=/camera/image_raw", "-r", "depth:=/camera/depth/image_raw"],
             env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

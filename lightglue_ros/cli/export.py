@@ -28,7 +28,7 @@ def _size(path: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..inference.export import engine_dir_for, export_for_config
 
-    base = from_args(args)
+    base = from_args(args).resolved()
     folder = engine_dir_for(base)
     for extractor in args.extractors or [base.extractor]:
         cfg = base.replace(extractor=extractor)

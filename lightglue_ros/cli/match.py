@@ -31,9 +31,9 @@ def run(args: argparse.Namespace) -> int:
     matches = pipe.match(f0, f1)
     tm = pipe.timings["match"]
     c = pipe.config
-    print(f"extractor {c.extractor} | backend {c.backend} on {pipe.device}")
+    print(f"{from_args(args).model}")
     print(f"keypoints {len(f0)} / {len(f1)}")
-    print(f"matches {len(matches)} | layers {matches.layers} of 9")
+    print(f"matches {len(matches)} | layers {matches.layers}")
     print(f"time extract {1e3 * t0:.1f} + {1e3 * t1:.1f} ms | match {1e3 * tm:.1f} ms")
     if args.viz:
         text = (f"{c.extractor}+LightGlue: {len(matches)} matches, {matches.layers} layers\n"

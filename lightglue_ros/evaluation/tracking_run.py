@@ -7,28 +7,62 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
 
-from ..tracking import FrameRecord, Tracker, TrackingStatus
+from ..tracking import FrameRecord, StageOutput, Tracker, TrackingStatus, TwoStageTracker
 from ..types import FrameInput, Trajectory
 from .trajectory import TrajectoryMetrics, evaluate
 
+log = logging.getLogger(__name__)
+
 
 def run_tracker(tracker: Tracker, frames: Iterable[FrameInput], total: int | None = None,
-                progress: bool = True) -> list[FrameRecord]:
-    """Track every frame in order, with a progress bar."""
-    records = []
-    bar = tqdm(frames, total=total, desc="tracking", unit="frame", disable=not progress)
-    for frame in bar:
-        record = tracker.process(frame.image, frame.stamp, frame.camera, frame.depth,
-                                 frame.depth_unit)
+                progress: bool = True, two_stage: bool = True,
+                bind_reset: Callable[[Callable[[], None]], None] | None = None
+                ) -> list[FrameRecord]:
+    """Track every frame in order, with a progress bar: on the two-stage pipeline in offline
+    mode (the next frame is extracted while one is tracked; no frame dropped), or with
+    ``two_stage=False`` one frame after the other (``Tracker.process``). Both give the same
+    records: the stages are the same functions, in the same order.
+
+    ``bind_reset`` receives the function that restarts tracking before the next frame handed
+    in (e.g. for a bag reader that restarts on a stamp going back); calling ``tracker.reset``
+    directly while the pipeline runs would race with the frame being tracked."""
+    bar = tqdm(total=total, desc="tracking", unit="frame", disable=not progress)
+    records: list[FrameRecord] = []
+
+    def done(record: FrameRecord) -> None:
         records.append(record)
+        bar.update()
         bar.set_postfix(status=record.status.value, inliers=record.num_inliers,
                         layers=record.layers)
+
+    def out(outputs: list[StageOutput]) -> None:
+        for output in outputs:
+            if output.error:
+                log.warning("frame %.6f: %s", output.record.stamp, output.error)
+            done(output.record)
+
+    with bar:
+        if not two_stage:
+            if bind_reset is not None:
+                bind_reset(tracker.reset)
+            for frame in frames:
+                done(tracker.process(frame.image, frame.stamp, frame.camera, frame.depth,
+                                     frame.depth_unit))
+            return records
+        with TwoStageTracker(tracker, live=False) as stages:
+            if bind_reset is not None:
+                bind_reset(stages.reset)
+            for frame in frames:
+                stages.submit(frame)
+                out(stages.poll())
+        out(stages.poll())  # closed and drained: the last frames
     return records
 
 
@@ -114,7 +148,7 @@ def format_figures(figures: dict[str, Any]) -> Iterator[str]:
     yield (f"frames {figures['frames']} (tracked {figures['tracked_frames']}, weak "
            f"{figures['weak_frames']}, lost {figures['lost_frames']}, keyframes "
            f"{figures['keyframes']}), {'metric' if figures['metric'] else 'up to scale'}")
-    yield (f"LightGlue layers {figures['mean_layers']:.2f} of 9 | matches "
+    yield (f"LightGlue layers {figures['mean_layers']:.2f} | matches "
            f"{figures['mean_matches']:.0f} | inliers {figures['mean_inliers']:.0f} | latency "
            f"{figures['mean_latency_ms']:.0f} ms/frame")
     if "ate_rmse_m" in figures:

@@ -48,7 +48,10 @@ class _Captured:
                 fn()
         torch.cuda.current_stream(device).wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, pool=pool):
+        # thread_local: the two-stage tracker captures the extractor on one thread while the
+        # other matches (and synchronises); "global" would fail the capture on that thread's
+        # calls.
+        with torch.cuda.graph(self.graph, pool=pool, capture_error_mode="thread_local"):
             self.outputs = fn()
 
     def replay(self) -> tuple[torch.Tensor, ...]:

@@ -9,6 +9,7 @@ from .devices import set_cpu_threads
 
 def make_backend(cfg: Config) -> Backend:
     """The backend cfg.backend names; a BackendError says what is missing (library, GPU)."""
+    cfg = cfg.resolved()
     set_cpu_threads(cfg.cpu_threads)
     if cfg.backend == "torch":
         from .torch_backend import TorchBackend

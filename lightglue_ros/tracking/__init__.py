@@ -1,5 +1,7 @@
 """The tracking front end: frames in, relative poses, trajectory and per-frame records out."""
 from .records import FrameRecord, TrackingStatus
-from .tracker import Tracker
+from .tracker import ExtractedFrame, Tracker
+from .two_stage import StageCounters, StageOutput, TwoStageTracker
 
-__all__ = ["FrameRecord", "Tracker", "TrackingStatus"]
+__all__ = ["ExtractedFrame", "FrameRecord", "StageCounters", "StageOutput", "Tracker",
+           "TrackingStatus", "TwoStageTracker"]

@@ -8,6 +8,11 @@ first camera's frame: metric with depth, up to scale without (the unit is then t
 first keyframe pair). Nothing here raises on bad frames: they come back as LOST records with a
 reason, and the next good frame recovers (against the old keyframe if it still overlaps, otherwise
 by starting a new keyframe at the last pose).
+
+A frame goes through two stages: ``extract`` (image to features; it reads no tracker state, so the
+next frame's extraction may run on another thread while this one is tracked, see
+:mod:`.two_stage`) and ``track`` (matching, pose and state update, one frame at a time, in order).
+``process`` runs both, one after the other.
 """
 from __future__ import annotations
 
@@ -16,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import Config
+from ..config import Config, ConfigError
 from ..errors import ImageError
+from ..features import Features
 from ..geometry.camera import CameraModel
 from ..geometry.covariance import compose_pose_covariance, invert_pose_covariance, lost_covariance
 from ..geometry.pnp import PnPConfig, estimate_pose_pnp
@@ -25,9 +31,25 @@ from ..geometry.se3 import invert_transform, make_transform
 from ..geometry.triangulation import triangulate
 from ..geometry.two_view import TwoViewConfig, estimate_relative_pose
 from ..pipeline import Pipeline
+from ..types import FrameInput
 from .frames import TrackedFrame
 from .keyframes import KeyframePolicy
 from .records import FrameRecord, TrackingStatus
+
+
+@dataclass
+class ExtractedFrame:
+    """What the extraction stage hands to the tracking stage: the frame with its features, or
+    the reason it has none (an unusable image)."""
+
+    frame: FrameInput
+    features: Features | None
+    reason: str = ""
+    seconds: float = 0.0  # extraction time
+
+    @property
+    def stamp(self) -> float:
+        return self.frame.stamp
 
 
 @dataclass
@@ -53,11 +75,16 @@ class _Estimate:
 
 
 class Tracker:
-    """The tracking front end; see the module docstring. Not thread-safe: one caller at a time."""
+    """The tracking front end; see the module docstring. ``track`` (and ``reset``,
+    ``update_config``) one caller at a time; ``extract`` may run beside them on another thread."""
+
+    # What a frame's tracking changes; restored when tracking a frame fails half-way.
+    STATE = ("keyframe", "previous", "recovery", "pose", "pose_covariance", "initialised_scale",
+             "metres_per_flow_px")
 
     def __init__(self, pipeline: Pipeline, config: Config | None = None) -> None:
         self.pipeline = pipeline
-        self.config = config or pipeline.config
+        self.config = (config or pipeline.config).resolved()
         self.reset()
 
     def reset(self) -> None:
@@ -70,9 +97,25 @@ class Tracker:
         self.initialised_scale = False  # monocular: first keyframe pair triangulated
         self.metres_per_flow_px = 0.0  # monocular fallback: translation per pixel of motion
 
+    def check_config(self, config: Config) -> Config:
+        """``config`` resolved, or ConfigError when it changes a parameter that cannot change
+        while running (the network, the backend, ...)."""
+        new = config.resolved()
+        fixed = [f.name for f in Config.params() if not f.metadata["runtime"]
+                 and getattr(new, f.name) != getattr(self.config, f.name)]
+        if fixed:
+            raise ConfigError(f"parameter(s) {', '.join(fixed)} cannot change at run time")
+        return new
+
     def update_config(self, config: Config) -> None:
-        """Apply changed tracking parameters (matcher thresholds go through the pipeline)."""
-        self.config = config
+        """Apply changed run-time parameters: the matcher thresholds and the tracking ones."""
+        new = self.check_config(config)
+        names = ("depth_confidence", "width_confidence", "filter_threshold")
+        thresholds = {k: getattr(new, k) for k in names if getattr(new, k) !=
+                      getattr(self.pipeline.config, k)}
+        if thresholds:
+            self.pipeline.set_thresholds(**thresholds)
+        self.config = new
 
     # --- public ---------------------------------------------------------------------------------
     def reference_stamps(self) -> set[float]:
@@ -83,18 +126,44 @@ class Tracker:
     def process(self, image: np.ndarray, stamp: float, camera: CameraModel,
                 depth: np.ndarray | None = None, depth_unit: float | None = None) -> FrameRecord:
         """Track one frame. ``depth`` (16UC1 mm or 32FC1 m, registered to ``image``) is optional."""
-        timings: dict[str, float] = {}
+        return self.track(self.extract(FrameInput(stamp, image, camera, depth, depth_unit)))
+
+    def extract(self, frame: FrameInput) -> ExtractedFrame:
+        """Stage 1: the frame's features. Reads no tracker state (only the networks)."""
         start = time.perf_counter()
         try:
-            features = self.pipeline.extract(image)
+            features = self.pipeline.extract(frame.image)
         except ImageError as exc:
-            return self._lost(stamp, f"unusable image: {exc}", timings)
-        timings["extract"] = time.perf_counter() - start
-        frame = TrackedFrame(stamp, camera, features)
+            return ExtractedFrame(frame, None, f"unusable image: {exc}")
+        return ExtractedFrame(frame, features, seconds=time.perf_counter() - start)
+
+    def track(self, extracted: ExtractedFrame) -> FrameRecord:
+        """Stage 2: match against the keyframe (or the previous frame), estimate the pose and
+        update the state. Frames must come in stamp order. Should it raise, the state is as
+        before the frame."""
+        saved = {name: getattr(self, name) for name in self.STATE}
+        try:
+            return self._track(extracted)
+        except Exception:
+            self.__dict__.update(saved)
+            raise
+
+    def lost(self, stamp: float, reason: str) -> FrameRecord:
+        """The record of a frame that could not be tracked at all: the last pose, lost."""
+        return self._lost(stamp, reason, {})
+
+    def _track(self, extracted: ExtractedFrame) -> FrameRecord:
+        stamp, features, timings = extracted.stamp, extracted.features, {}
+        if features is None:
+            return self._lost(stamp, extracted.reason, timings)
+        timings["extract"] = extracted.seconds
+        source = extracted.frame
+        frame = TrackedFrame(stamp, source.camera, features)
         reason = ""
-        if depth is not None:
+        if source.depth is not None:
             try:
-                frame.set_depth(depth, depth_unit, self.config.depth_min_m, self.config.depth_max_m)
+                frame.set_depth(source.depth, source.depth_unit, self.config.depth_min_m,
+                                self.config.depth_max_m)
             except ValueError as exc:
                 reason = f"depth ignored: {exc}"
         if len(features) < self.config.min_inliers:

@@ -10,7 +10,8 @@ from matplotlib.figure import Figure
 
 
 def plot_bench(figures: dict[str, Any], path: str | Path) -> Path:
-    """Matching time per mode and frames per second, per keypoint budget."""
+    """Matching time per mode and frames per second (tracking end to end), per keypoint
+    budget."""
     budgets = figures["budgets"]
     labels = [str(b["keypoints"]) for b in budgets]
     x = np.arange(len(budgets))
@@ -26,9 +27,15 @@ def plot_bench(figures: dict[str, Any], path: str | Path) -> Path:
     ax_match.set(xticks=x, xticklabels=labels, xlabel="keypoints", ylabel="median ms per pair",
                  title="LightGlue matching, consecutive frames")
     ax_match.legend(fontsize=8)
-    for i, (key, label) in enumerate((("fps_tracking", "tracking (extract once)"),
-                                      ("fps_pairwise", "pairwise (extract both)"))):
-        ax_fps.bar(x + (i - 0.5) * 0.4, [b[key] for b in budgets], 0.4, label=label)
+    rates = [("fps_two_stage", "tracking, two stages"),
+             ("fps_tracking", "tracking, sequential"),
+             ("fps_pairwise", "pairwise (extract both)")]
+    if all("official" in b for b in budgets):
+        rates.append(("official", "official pairwise code"))
+    width = 0.8 / len(rates)
+    for i, (key, label) in enumerate(rates):
+        values = [b[key]["fps"] if key == "official" else b[key] for b in budgets]
+        ax_fps.bar(x + (i - (len(rates) - 1) / 2) * width, values, width, label=label)
     ax_fps.set(xticks=x, xticklabels=labels, xlabel="keypoints", ylabel="frames per second",
                title=f"end to end, {figures['extractor']} on {figures['device']}")
     ax_fps.legend(fontsize=8)
