@@ -17,7 +17,7 @@ import pytest
 from conftest import GOLDEN, ROOT, needs_shared, textured_image
 from lightglue_ros.files import sha256_file
 from lightglue_ros.gpucheck import bundle as B
-from lightglue_ros.gpucheck.golden import all_pairs, golden_view, subset_within
+from lightglue_ros.gpucheck.golden import golden_view, subset_within
 from lightglue_ros.gpucheck.parts import Part
 from lightglue_ros.gpucheck.runner import run_all, run_part
 from lightglue_ros.gpucheck.tables import BEGIN, END, render, replace_section

@@ -563,7 +563,8 @@ def robot(ros_session):
     extrinsic = " ".join(f"{v:.17g}" for v in [*T_BASE_CAM[:3, 3],
                                                *rotation_to_quaternion(T_BASE_CAM[:3, :3])])
     node = ros_session.start_node(
-        "robot", {"use_depth": True, "base_frame": "base_link", "base_to_camera": extrinsic,
+        "robot", {"extractor": "aliked",  # the bounds below are ALIKED's sub-pixel accuracy
+                  "use_depth": True, "base_frame": "base_link", "base_to_camera": extrinsic,
                   "max_keypoints": 256, "keyframe_min_inliers": 30, "stale_after_s": 60.0,
                   "depth_wait_s": 0.5, "diagnostics_period_s": 0.5},
         inputs=("image", "camera_info", "depth"), camera=camera)

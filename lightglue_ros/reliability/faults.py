@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..config import Config
 from ..ros.health import LEVEL_NAMES
 from .camera import NS, Shot, StampClock, SyntheticCamera
 from .messages import depth_msg, diagnostic_dict, image_msg, raw_image_msg, stamp_key
@@ -602,13 +603,22 @@ class StartupResult:
         return {**asdict(self), "passed": self.passed}
 
 
+def default_weights() -> str:
+    """The checkpoint of the node's default extractor (on this machine's default device)."""
+    from ..weights.registry import extractor_key
+
+    cfg = Config().resolved()
+    return extractor_key(cfg.extractor, cfg.aliked_model)
+
+
 def _weights_file(work: Path, damage: Callable[[bytes], bytes], explicit: bool = False
                   ) -> dict[str, Any]:
-    """A damaged copy of the ALIKED checkpoint in a weights cache (or as an explicit path)."""
+    """A damaged copy of the default extractor's checkpoint in a weights cache (or as an
+    explicit path)."""
     from ..weights.registry import WEIGHTS
     from ..weights.resolve import package_file
 
-    spec = WEIGHTS["aliked-n16"]
+    spec = WEIGHTS[default_weights()]
     cache = work / f"weights_{damage.__name__}{'_explicit' if explicit else ''}"
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
@@ -631,10 +641,10 @@ def startup_cases() -> list[StartupCase]:
     does = ("refused before loading (sha256 differs from the pin): the node exits with status "
             "2 and one line naming the file and how to get a good one")
     return [StartupCase("truncated weights file in the weights cache",
-                        "is not the expected 'aliked-n16' checkpoint", does,
+                        f"is not the expected '{default_weights()}' checkpoint", does,
                         lambda work: _weights_file(work, truncated)),
             StartupCase("tampered weights file (same size) in the weights cache",
-                        "is not the expected 'aliked-n16' checkpoint", does,
+                        f"is not the expected '{default_weights()}' checkpoint", does,
                         lambda work: _weights_file(work, tampered)),
             StartupCase("tampered weights file given as an explicit path",
                         "is corrupt: the checksum of its entry",

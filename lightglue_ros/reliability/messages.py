@@ -45,7 +45,6 @@ def _header(stamp, frame_id: str):
 def image_msg(rgb: np.ndarray, encoding: str, stamp, frame_id: str = "camera_optical"):
     """A sensor_msgs/Image of an RGB uint8 picture in ``encoding`` (IMAGE_ENCODINGS)."""
     import cv2
-    from sensor_msgs.msg import Image
 
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
     alpha = np.full(rgb.shape[:2] + (1,), 255, np.uint8)

@@ -93,6 +93,11 @@ class Health:
             self.arrivals.append(time.monotonic())
             self.counters["received"] += 1
 
+    def set_values(self, **values: object) -> None:
+        """Key values for /diagnostics that are not per frame (e.g. the network that runs)."""
+        with self._lock:
+            self.last.update(values)
+
     def processed(self, latency_ms: float, **values: object) -> None:
         with self._lock:
             self.latency_ms.append(latency_ms)

@@ -1,8 +1,10 @@
 """The tracker node: camera images in; odometry, relative poses, matches, diagnostics and TF out.
 
-Thin on purpose: messages are converted (``conversions``) and handed to the core ``Tracker``.
-Frames are processed latest-first on a worker thread: when inference is slower than the camera, an
-unprocessed frame is replaced by the newer one and counted as dropped, so latency stays bounded.
+Thin on purpose: messages are converted (``conversions``) and handed to the core tracker, which
+runs as two stages on two threads (``tracking.two_stage``): frame t+1 is decoded and its features
+extracted while frame t is matched, its pose estimated and its outputs published. Each stage holds
+one frame: when inference is slower than the camera, a frame waiting for extraction is replaced by
+the newer one and counted as dropped, so latency stays bounded.
 Input QoS follows the publishers (``qos``), odometry is of the camera or of the robot base
 (``geometry.frames``, extrinsic from a parameter or TF), TF goes through a guard (``tf``).
 """
@@ -12,6 +14,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -26,7 +29,7 @@ from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_srvs.srv import Trigger
 
-from ..config import Config, ConfigError, parse_pose
+from ..config import ConfigError, parse_pose
 from ..errors import LightGlueRosError
 from ..geometry.frames import base_covariance, base_pose, pose_matrix
 from ..geometry.pnp import depth_coverage
@@ -35,6 +38,8 @@ from ..pipeline import Pipeline
 from ..tracking import FrameRecord, Tracker, TrackingStatus
 from ..tracking.reference_stamps import ReferenceStamps
 from ..tracking.stamps import StampEvent, StampMonitor
+from ..tracking.two_stage import StageOutput, TwoStageTracker
+from ..types import FrameInput
 from ..viz.matches import draw_flow
 from . import conversions as conv
 from .health import ERROR, WARN, Health
@@ -62,14 +67,11 @@ class TrackerNode(Node):
         self.health = Health(self.get_logger(), hold_s=self.config.diagnostics_period_s)
         self.tracker = Tracker(Pipeline(self.config))
         self._lock = threading.Condition()
-        self._pending: tuple[object, float] | None = None
         self._camera: CameraInfo | None = None
         self._depths: OrderedDict[float, Image] = OrderedDict()
         self._stamps: ReferenceStamps[Time] = ReferenceStamps()
+        self._in_flight: set[float] = set()  # stamps of frames between prepare and publish
         self._stamp_rule = StampMonitor()
-        self._reset_requested = False
-        self._new_config: Config | None = None
-        self._running = True
         self.tf = TfBridge(self) if tf2_available() and (self.config.publish_tf or needs_lookup) \
             else None
         mode, depth = self.config.input_qos, self.config.input_depth
@@ -94,11 +96,11 @@ class TrackerNode(Node):
         self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.add_on_set_parameters_callback(self._on_parameters)
-        self._worker = threading.Thread(target=self._work, name="tracker", daemon=True)
-        self._worker.start()
+        self.stages = TwoStageTracker(self.tracker, live=True, prepare=self._prepare,
+                                      on_result=self._on_result)
+        self.health.set_values(extractor=self.config.model)
         self.get_logger().info(
-            f"tracking with {self.config.extractor} + LightGlue ({self.config.backend} on "
-            f"{self.config.device}), input QoS {self.config.input_qos}, odometry of "
+            f"tracking with {self.config.model}, input QoS {self.config.input_qos}, odometry of "
             f"{self.config.base_frame or 'the camera frame'}")
         self._say_tf_unavailable()
 
@@ -109,12 +111,12 @@ class TrackerNode(Node):
 
     # --- callbacks (executor thread) ------------------------------------------------------------
     def _on_image(self, msg: Image | CompressedImage) -> None:
+        received = time.monotonic()
         self.health.arrived()
-        with self._lock:
-            if self._pending is not None:
-                self.health.count("dropped")
-            self._pending = (msg, time.monotonic())
-            self._lock.notify()
+        if not self._check_stamp(msg.header.stamp, received):
+            return
+        if self.stages.submit(msg, context=received):
+            self.health.count("dropped")
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         with self._lock:
@@ -129,17 +131,16 @@ class TrackerNode(Node):
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response
                   ) -> Trigger.Response:
-        with self._lock:
-            self._reset_requested = True
+        self.stages.reset()
         self.health.count("resets")
+        self.get_logger().info("tracking reset (service call)")
         response.success, response.message = True, "tracking resets before the next frame"
         return response
 
     def _on_parameters(self, params):
         config, result = validate_change(self.config, params)
         if config is not None:
-            with self._lock:
-                self._new_config = config
+            self.stages.update_config(config)
             turned_on = config.publish_tf and not self.config.publish_tf
             self.config = config
             if turned_on:
@@ -151,43 +152,16 @@ class TrackerNode(Node):
             self.get_logger().warning(f"parameter change rejected: {result.reason}")
         return result
 
-    # --- worker thread ---------------------------------------------------------------------------
-    def _work(self) -> None:
-        while self._running:
-            with self._lock:
-                while self._pending is None and self._running:
-                    self._lock.wait(0.5)
-                if not self._running:
-                    return
-                (msg, received), self._pending = self._pending, None
-                camera_msg, reset = self._camera, self._reset_requested
-                self._reset_requested = False
-                new_config, self._new_config = self._new_config, None
-            try:
-                if new_config is not None:
-                    self._apply(new_config)
-                if reset:
-                    self.tracker.reset()
-                    self.get_logger().info("tracking reset (service call)")
-                self._process(msg, received, camera_msg)
-                self.health.clear("internal")
-            except Exception as exc:  # the node must outlive any single frame
-                self.health.fault("internal", ERROR, f"{exc.__class__.__name__}: {exc}")
-
-    def _apply(self, config: Config) -> None:
-        self.tracker.pipeline.set_thresholds(depth_confidence=config.depth_confidence,
-                                             width_confidence=config.width_confidence,
-                                             filter_threshold=config.filter_threshold)
-        self.tracker.update_config(config)
-
-    def _process(self, msg, received: float, camera_msg: CameraInfo | None) -> None:
+    # --- stage 1 (extraction thread): decode and check a frame ---------------------------------
+    def _prepare(self, msg: Image | CompressedImage) -> FrameInput | None:
+        """The frame to track, or None (counted, reported) for a message that cannot be used."""
+        with self._lock:
+            camera_msg = self._camera
         if camera_msg is None:
             self.health.count("rejected")
             self.health.fault("camera_info", ERROR, "no camera_info received yet: frames are "
                               "dropped until it arrives")
-            return
-        stamp_msg = msg.header.stamp
-        stamp = decode.stamp_seconds(stamp_msg)
+            return None
         try:
             image = (decode.compressed_to_array(msg) if isinstance(msg, CompressedImage)
                      else decode.image_to_array(msg))
@@ -196,26 +170,45 @@ class TrackerNode(Node):
             self.health.count("rejected")
             key = "camera_info" if isinstance(exc, ValueError) else "image"
             self.health.fault(key, ERROR, str(exc))
-            return
+            return None
         self.health.clear("image")
         if (camera.width, camera.height) != (image.shape[1], image.shape[0]):
             self.health.count("rejected")
             self.health.fault("camera_info", ERROR,
                               f"camera_info is {camera.width}x{camera.height} but the image is "
                               f"{image.shape[1]}x{image.shape[0]}")
-            return
+            return None
         self.health.clear("camera_info")
-        if not self._check_stamp(stamp_msg, received):
-            return
-        camera_frame = self.config.camera_frame or msg.header.frame_id or "camera"
-        if not self._have_extrinsic(camera_frame):
-            return
+        if not self._have_extrinsic(self._camera_frame(msg)):
+            return None
+        stamp = decode.stamp_seconds(msg.header.stamp)
         depth, unit = self._depth_for(stamp, image.shape[:2]) if self.config.use_depth \
             else (None, None)
-        self._stamps.add(stamp, stamp_msg)
-        record = self.tracker.process(image, stamp, camera, depth, unit)
-        self._publish(record, stamp_msg, camera_frame, image)
-        self._stamps.retain(self.tracker.reference_stamps())
+        with self._lock:
+            self._stamps.add(stamp, msg.header.stamp)
+            self._in_flight.add(stamp)
+        return FrameInput(stamp, image, camera, depth, unit)
+
+    # --- stage 2 (tracking thread): publish what the tracker made of it -------------------------
+    def _on_result(self, out: StageOutput) -> None:
+        if out.frame is None and not out.error:
+            return  # rejected in _prepare, already counted and reported
+        try:
+            if out.error:
+                raise RuntimeError(out.error)
+            self._publish_frame(out.item, out.frame, out.record, out.context)
+            self.health.clear("internal")
+        except Exception as exc:  # the node must outlive any single frame
+            self.health.fault("internal", ERROR, f"{exc.__class__.__name__}: {exc}")
+        finally:
+            if out.frame is not None:
+                with self._lock:
+                    self._in_flight.discard(out.frame.stamp)
+                    self._stamps.retain(self.tracker.reference_stamps() | self._in_flight)
+
+    def _publish_frame(self, msg: Any, frame: FrameInput, record: FrameRecord,
+                       received: float) -> None:
+        self._publish(record, msg.header.stamp, self._camera_frame(msg), frame.image)
         latency = 1e3 * (time.monotonic() - received)
         if record.status is TrackingStatus.LOST:  # logged once, not once per lost frame
             self.health.fault("tracking", WARN, f"lost ({record.reason or 'no pose'})",
@@ -226,6 +219,9 @@ class TrackerNode(Node):
                               keypoints=record.num_keypoints, matches=record.num_matches,
                               inliers=record.num_inliers, layers=record.layers,
                               metric=record.metric, last_reason=record.reason or "-")
+
+    def _camera_frame(self, msg: Any) -> str:
+        return self.config.camera_frame or msg.header.frame_id or "camera"
 
     def _have_extrinsic(self, camera_frame: str) -> bool:
         """With base_frame: the camera's pose in it, from the parameter or (once) from TF;
@@ -258,7 +254,7 @@ class TrackerNode(Node):
             self.health.fault("stamp", WARN, f"stamp went back from {check.previous_s:.3f} to "
                               f"{stamp:.3f} (bag loop or clock reset): tracking restarted")
             self.health.count("restarts")
-            self.tracker.reset()
+            self.stages.reset()
         elif check.event is StampEvent.FORWARD_JUMP:
             self.health.fault("stamp", WARN, f"stamp jumped forward by {check.step_s:.3f} s in "
                               f"{check.received_step_s:.3f} s (clock step or bag skip): "
@@ -322,7 +318,8 @@ class TrackerNode(Node):
                 self.health.fault("tf", WARN, f"not broadcast: {refused}")
             else:
                 self.health.clear("tf")
-        ref_stamp = self._stamps.get(record.ref_stamp)
+        with self._lock:
+            ref_stamp = self._stamps.get(record.ref_stamp)
         if record.T_ref_cam is None or ref_stamp is None:
             return
         self.pub_relative.publish(conv.relative_pose_msg(record, stamp, ref_stamp, camera_frame))
@@ -371,10 +368,7 @@ class TrackerNode(Node):
         self.pub_diag.publish(array)
 
     def shutdown(self) -> None:
-        with self._lock:
-            self._running = False
-            self._lock.notify_all()
-        self._worker.join(timeout=5.0)
+        self.stages.close(drain=False, timeout=5.0)
 
 
 def main(args: list[str] | None = None) -> int:
