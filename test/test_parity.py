@@ -241,9 +241,8 @@ def test_parity_text_names_flips_bit_identity_bars_and_skips(small_golden):
                   "max score diff", "bit-identical", "(1 pairs)"):
         assert words in full, (words, full)
     assert "  bars: all met" in lines
-    if "xfeat" not in EXTRACTORS:
-        assert any(line.startswith("xfeat: skipped: extractor 'xfeat' is not in this build")
-                   for line in lines)
+    # the XFeat folder holds only its README.json: nothing to judge, said so
+    assert any(line.startswith("xfeat: skipped: no golden features or matches") for line in lines)
 
 
 def test_parity_without_images_is_a_clear_error(tmp_path):

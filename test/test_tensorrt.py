@@ -458,8 +458,11 @@ def test_a_folder_of_tensorrt_type_stubs_is_no_tensorrt(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
     importlib.invalidate_caches()
-    with pytest.raises(BackendError, match="type stubs") as err:
-        require_tensorrt()
+    try:
+        with pytest.raises(BackendError, match="type stubs") as err:
+            require_tensorrt()
+    finally:  # the namespace package it imported must not outlive the test
+        sys.modules.pop("tensorrt", None)
     assert str(tmp_path / "tensorrt") in str(err.value)
 
 

@@ -60,11 +60,11 @@ def test_missing_superpoint_says_how_to_fetch_it(isolated):
 
 def test_missing_and_corrupt_explicit_paths(isolated):
     with pytest.raises(WeightsError, match="nowhere.pth for .aliked-n16. does not exist"):
-        build_extractor(Config(extractor_weights=str(isolated / "nowhere.pth")))
+        build_extractor(Config(extractor="aliked", extractor_weights=str(isolated / "nowhere.pth")))
     bad = isolated / "bad.pth"
     bad.write_bytes(b"PK\x03\x04 definitely not a checkpoint")
     with pytest.raises(WeightsError, match="cannot read weights file .*bad.pth"):
-        build_extractor(Config(extractor_weights=str(bad)))
+        build_extractor(Config(extractor="aliked", extractor_weights=str(bad)))
 
 
 def test_explicit_file_modified_after_saving_is_refused_by_its_checksums(isolated):
@@ -76,16 +76,16 @@ def test_explicit_file_modified_after_saving_is_refused_by_its_checksums(isolate
     bad.write_bytes(bytes(data))
     with pytest.raises(WeightsError, match=r"fine_tuned.pth is corrupt: the checksum of its "
                                            r"entry 'aliked-n16/data/\d+' does not match"):
-        build_extractor(Config(extractor_weights=str(bad)))
+        build_extractor(Config(extractor="aliked", extractor_weights=str(bad)))
     good = isolated / "copy.pth"
     shutil.copy(package_file(WEIGHTS["aliked-n16"]), good)
-    build_extractor(Config(extractor_weights=str(good)))  # an intact file still loads
+    build_extractor(Config(extractor="aliked", extractor_weights=str(good)))  # an intact file still loads
 
 
 def test_weights_of_another_network_are_refused_with_the_file_name(isolated):
     wrong = str(package_file(WEIGHTS["aliked-n16"]))
     with pytest.raises(WeightsError, match="aliked-n16.pth does not fit LightGlue"):
-        build_matcher(Config(matcher_weights=wrong))
+        build_matcher(Config(extractor="aliked", matcher_weights=wrong))
 
 
 class _Payload:

@@ -15,13 +15,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "pose error, matches and inlier ratios.")
     p.add_argument("--pairs", required=True, type=Path, help="SuperGlue-format pairs file")
     p.add_argument("--images", required=True, type=Path, help="folder holding the images")
+    p.add_argument("--reference", type=Path, metavar="GOLDEN_DIR",
+                   help="also report the official implementation's matches from this golden "
+                        "folder (e.g. ../shared/golden/aliked) with the OpenCV reference "
+                        "estimator (RANSAC essential matrix, 0.5 px): the figure to beat")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     add_arguments(p, ("features", "matcher", "inference"), names=("ransac_threshold_px",))
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation.pairs import evaluate_pairs, read_pairs
+    from ..evaluation.pairs import evaluate_pairs, golden_reference_auc, read_pairs
     from ..pipeline import Pipeline
 
     pipe = Pipeline(from_args(args))
@@ -31,12 +35,19 @@ def run(args: argparse.Namespace) -> int:
         return (f0.keypoints.numpy()[m.pairs[:, 0]].astype(float),
                 f1.keypoints.numpy()[m.pairs[:, 1]].astype(float))
 
-    result = evaluate_pairs(read_pairs(args.pairs), args.images, matcher,
-                            pipe.config.ransac_threshold_px)
+    pairs = read_pairs(args.pairs)
+    result = evaluate_pairs(pairs, args.images, matcher, pipe.config.ransac_threshold_px)
+    result["model"] = pipe.config.model
+    if args.reference is not None:
+        result["reference"] = golden_reference_auc(pairs, args.reference)
     if args.json:
         print(json.dumps(result))
         return 0
     print(f"{result['pairs']} pairs | AUC@5 {result['auc@5']:.2f} | AUC@10 "
           f"{result['auc@10']:.2f} | AUC@20 {result['auc@20']:.2f} | matches "
           f"{result['mean_matches']:.0f} | inlier ratio {result['mean_inlier_ratio']:.2f}")
+    if "reference" in result:
+        ref = result["reference"]
+        print(f"official matches + OpenCV reference: AUC@5 {ref['auc@5']:.2f} | AUC@10 "
+              f"{ref['auc@10']:.2f} | AUC@20 {ref['auc@20']:.2f}")
     return 0

@@ -10,7 +10,7 @@ from ..config import ConfigError
 from ..errors import LightGlueRosError
 
 # Subcommand modules; each has register(subparsers) and keeps heavy imports inside its run().
-COMMANDS = ("demo", "match", "track", "eval_pairs", "make_bag", "eval_bag", "replay", "bench",
+COMMANDS = ("demo", "match", "track", "eval_pairs", "eval_homography", "make_bag", "eval_bag", "replay", "bench",
             "stress", "parity", "weights", "config_cmd", "export", "build_engines",
             "bench_runtimes", "gpu_check")
 

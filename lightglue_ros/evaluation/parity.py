@@ -238,6 +238,10 @@ def run_parity(golden: Path, base: Config | None = None, perturb_units: float = 
             continue
         gold = GoldenSet(golden, extractor, images)
         readme, modes = gold.readme(), gold.modes()
+        if not gold.feature_files() and not modes:
+            report[extractor] = {"skipped": f"no golden features or matches in "
+                                            f"{golden / extractor}"}
+            continue
         try:
             pipe = Pipeline(config_for(readme, extractor, modes[0] if modes else "", base))
         except WeightsError as exc:

@@ -75,6 +75,7 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], source: 
 
 def build_extractor(cfg: Config, weights: bool = True) -> Extractor:
     """The extractor in eval mode on CPU; weights=False leaves it randomly initialised (tests)."""
+    cfg = cfg.resolved()
     model = extractor_class(cfg.extractor)(extractor_conf(cfg))
     if weights:
         path = resolve(extractor_key(cfg.extractor, cfg.aliked_model), cfg.extractor_weights,
@@ -84,6 +85,7 @@ def build_extractor(cfg: Config, weights: bool = True) -> Extractor:
 
 
 def build_matcher(cfg: Config, weights: bool = True) -> LightGlue:
+    cfg = cfg.resolved()
     model = LightGlue.for_extractor(cfg.extractor, **matcher_conf(cfg))
     if weights:
         path = resolve(matcher_key(cfg.extractor), cfg.matcher_weights, cfg.weights_dir)
