@@ -49,11 +49,44 @@ def run_cli_json(*args: str) -> dict:
     return json.loads(proc.stdout)
 
 
-def parity_report(*args: str) -> dict:
-    """``lightglue-ros parity --json`` (it exits 1 when a bar is missed: the report still comes)."""
-    proc = run_cli("parity", *args, "--json", check=False)
-    assert proc.returncode in (0, 1), f"parity failed ({proc.returncode}):\n{proc.stderr}"
-    return json.loads(proc.stdout)
+PARITY_RUNS = {  # the whole-golden-set parity runs of the suite: name -> the test that reads it
+    "torch": "test_parity_meets_the_bars",
+    "onnxruntime-1": "test_parity_cli_with_onnxruntime_meets_the_bars[1]",
+    "onnxruntime-2": "test_parity_cli_with_onnxruntime_meets_the_bars[2]",
+}
+
+
+class ParityRuns:
+    """``lightglue-ros parity --json`` on the whole golden set, once per backend and thread count.
+    The runs the session's tests read are started together, each in its own process (and engine
+    folder): one of them is single-threaded, so on two cores they overlap instead of waiting for
+    each other. A run exits 1 when a bar is missed; its report still comes."""
+
+    def __init__(self, folder: Path, wanted: set[str]) -> None:
+        self.procs = {}
+        for name in sorted(wanted):
+            args = ["parity", "--golden", str(GOLDEN), "--json"]
+            if name.startswith("onnxruntime"):
+                args += ["--backend", "onnxruntime", "--engine-dir", str(folder / name),
+                         "--cpu-threads", name.rsplit("-", 1)[1]]
+            out = open(folder / f"{name}.json", "w+")
+            proc = subprocess.Popen([sys.executable, "-m", "lightglue_ros.cli.main", *args],
+                                    cwd=ROOT, stdout=out, stderr=subprocess.PIPE, text=True)
+            self.procs[name] = (proc, out)
+
+    def report(self, name: str) -> dict:
+        proc, out = self.procs[name]
+        _, stderr = proc.communicate(timeout=1800)
+        assert proc.returncode in (0, 1), f"parity {name} failed ({proc.returncode}):\n{stderr}"
+        out.seek(0)
+        return json.loads(out.read())
+
+
+@pytest.fixture(scope="session")
+def parity_runs(request, tmp_path_factory) -> ParityRuns:
+    selected = {item.name for item in request.session.items}
+    return ParityRuns(tmp_path_factory.mktemp("parity"),
+                      {run for run, test in PARITY_RUNS.items() if test in selected})
 
 
 def assert_parity_meets_the_bars(report: dict) -> None:

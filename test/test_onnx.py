@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import (GOLDEN, assert_parity_meets_the_bars, needs_shared, parity_report, run_cli,
+from conftest import (GOLDEN, assert_parity_meets_the_bars, needs_shared, run_cli,
                       tensorrt_parser_problems, textured_image)
 from lightglue_ros.config import Config
 from lightglue_ros.errors import BackendError, WeightsError
@@ -425,10 +425,8 @@ def test_export_cli_writes_and_lists_the_graphs(engine_dir):
 
 @needs_shared
 @pytest.mark.parametrize("threads", [1, 2])
-def test_parity_cli_with_onnxruntime_meets_the_bars(engine_dir, threads):
+def test_parity_cli_with_onnxruntime_meets_the_bars(parity_runs, threads):
     """`parity --backend onnxruntime --cpu-threads N` on the whole golden set (every extractor and
     mode, extraction and matching), one process per thread count: some of ONNX Runtime's kernels
     split their reductions by thread, so the sums come in another order."""
-    assert_parity_meets_the_bars(parity_report(
-        "--golden", str(GOLDEN), "--backend", "onnxruntime", "--engine-dir", str(engine_dir),
-        "--cpu-threads", str(threads)))
+    assert_parity_meets_the_bars(parity_runs.report(f"onnxruntime-{threads}"))

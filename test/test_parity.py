@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import GOLDEN, assert_parity_meets_the_bars, needs_shared, parity_report, run_cli
+from conftest import GOLDEN, assert_parity_meets_the_bars, needs_shared, run_cli
 from lightglue_ros.config import EXTRACTORS, Config
 from lightglue_ros.evaluation.match_trace import matcher_stages, traced_match
 from lightglue_ros.evaluation.near_ties import SCORE_TOLERANCE, compare_pair
@@ -205,8 +205,9 @@ def test_the_traced_match_is_the_pipelines_match():
 
 # --- the command ----------------------------------------------------------------------------------
 @needs_shared
-def test_parity_meets_the_bars():
-    assert_parity_meets_the_bars(parity_report("--golden", str(GOLDEN)))
+def test_parity_meets_the_bars(parity_runs):
+    """``lightglue-ros parity --golden ../shared/golden`` (torch, CPU float32)."""
+    assert_parity_meets_the_bars(parity_runs.report("torch"))
 
 
 @pytest.fixture
