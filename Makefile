@@ -10,7 +10,8 @@ SHARED ?= ../shared
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 TRT_STUBS := $(VENV)/tensorrt-stubs
 
-.PHONY: venv demo test parity bench typecheck gpu-check gpu-wheels gpu-bundle gpu-tables clean
+.PHONY: venv demo test parity typecheck figures figures-parity figures-accuracy figures-bench \
+	figures-reliability figures-demo gpu-check gpu-wheels gpu-bundle gpu-tables clean
 
 venv: $(STAMP)
 
@@ -39,6 +40,78 @@ typecheck: venv
 
 parity: venv
 	$(BIN)/lightglue-ros parity --golden ../shared/golden
+
+# --- figures ---------------------------------------------------------------------------------------
+# `make figures`: every figure of README.md, BENCHMARKS.md and RELIABILITY.md, each command writing
+# the JSON the documents quote into docs/ (about 2 hours on 2 cores; run on a quiet machine). Each
+# group also runs alone: make figures-parity, figures-accuracy, figures-bench, figures-reliability,
+# figures-demo.
+LR := $(BIN)/lightglue-ros
+GOLDEN := $(SHARED)/golden
+FR2 := $(SHARED)/data/tum_fr2_desk
+figures: figures-parity figures-accuracy figures-bench figures-reliability figures-demo
+
+figures-parity: venv
+	mkdir -p docs/parity
+	$(LR) parity --golden $(GOLDEN) --json > docs/parity/torch.json
+	$(LR) parity --golden $(GOLDEN) --json --backend onnxruntime --cpu-threads 1 \
+		> docs/parity/onnxruntime_1thread.json
+	$(LR) parity --golden $(GOLDEN) --json --backend onnxruntime --cpu-threads 2 \
+		> docs/parity/onnxruntime_2threads.json
+	ATEN_CPU_CAPABILITY=avx2 $(LR) parity --golden $(GOLDEN) --json --cpu-threads 1 \
+		> docs/parity/torch_avx2_1thread.json
+	ATEN_CPU_CAPABILITY=default $(LR) parity --golden $(GOLDEN) --json --matcher-only \
+		> docs/parity/torch_noSIMD_matcher.json
+	for u in 16 64; do $(LR) parity --golden $(GOLDEN) --json --matcher-only --perturb $$u \
+		> docs/parity/perturb_$$u.json || exit 1; done
+
+figures-accuracy: venv
+	mkdir -p docs/accuracy
+	for e in xfeat aliked; do \
+		$(LR) track $(FR2) --preset fr2 --extractor $$e --json --out $(OUT)/figures/fr2_$$e \
+			> docs/accuracy/tum_fr2_desk_$$e.json && \
+		$(LR) track synthetic --extractor $$e --json --out $(OUT)/figures/syn_$$e \
+			> docs/accuracy/synthetic_$${e}_rgbd.json && \
+		$(LR) track synthetic --no-depth --extractor $$e --json --out $(OUT)/figures/mono_$$e \
+			> docs/accuracy/synthetic_$${e}_mono.json && \
+		$(LR) eval-pairs --extractor $$e --pairs $(SHARED)/data/scannet_pairs_with_gt.txt \
+			--images $(SHARED)/data/images/scannet --reference $(GOLDEN)/aliked --json \
+			> docs/accuracy/scannet_$$e.json || exit 1; done
+	for e in aliked disk xfeat; do $(LR) eval-homography $(SHARED)/data/hpatches_v_churchill \
+		--extractor $$e --json > docs/accuracy/hpatches_$$e.json || exit 1; done
+	$(LR) eval-homography $(SHARED)/data/hpatches_v_churchill --extractor aliked \
+		--protocol defaults --json > docs/accuracy/hpatches_aliked_defaults.json
+
+figures-bench: venv
+	$(LR) bench --keypoints 512,1024 --frames 20 --hard-pairs 3 \
+		--out docs/benchmarks/cpu_xfeat_two_stage.json --plot docs/benchmarks/cpu_xfeat_two_stage.png
+	$(LR) bench --keypoints 512 --frames 20 --hard-pairs 0 --thread-study \
+		--out docs/benchmarks/cpu_xfeat_thread_study.json
+	$(LR) bench --extractor aliked --keypoints 1024 --frames 12 --segment 3 --hard-pairs 0 \
+		--out docs/benchmarks/cpu_aliked_two_stage.json
+	$(LR) bench --extractor aliked --keypoints 1024 --frames 9 --segment 3 --hard-pairs 0 \
+		--thread-study --out docs/benchmarks/cpu_aliked_thread_study.json
+	$(LR) bench --extractor aliked --keypoints 512,1024,2048 --frames 12 --hard-pairs 3 \
+		--cpu-threads 1 --out docs/benchmarks/cpu_torch.json --plot docs/benchmarks/cpu_torch.png
+	$(LR) bench --extractor aliked --backend onnxruntime --keypoints 512,1024,2048 --frames 12 \
+		--hard-pairs 3 --cpu-threads 1 --out docs/benchmarks/cpu_onnxruntime.json \
+		--plot docs/benchmarks/cpu_onnxruntime.png
+	$(LR) bench-runtimes --extractors xfeat,aliked --keypoints 512,1024 --threads 1 --repeats 25 \
+		--save docs/benchmarks/cpu_runtimes.json
+
+figures-reliability: venv
+	mkdir -p docs/reliability
+	$(LR) stress --json --out $(OUT)/stress > docs/reliability/stress.json
+	$(LR) stress --phases baseline --width 640 --height 480 --max-keypoints 512 --json \
+		--out $(OUT)/stress_vga > docs/reliability/vga_xfeat512_baseline.json
+	$(LR) stress --phases baseline,overload --sustained-hz 10 --overload 1 --seconds 30 \
+		--width 640 --height 480 --max-keypoints 512 --json --out $(OUT)/stress_vga10 \
+		> docs/reliability/vga_xfeat512_10hz.json
+
+figures-demo: venv
+	mkdir -p docs/demo
+	$(LR) demo --out $(OUT)/figures/demo
+	cp $(OUT)/figures/demo/figures.json docs/demo/figures.json
 
 # --- GPU -------------------------------------------------------------------------------------------
 # `make gpu-check`: every GPU claim in one run (<= 8 min on one H100/H200), one JSON object on

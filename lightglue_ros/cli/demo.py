@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -51,14 +52,25 @@ def run(args: argparse.Namespace) -> int:
     for name, value in figure_lines(offline):
         print(f"  {name}: {value}")
     print(f"  report: {offline['report']}")
+    figures = {"model": given.model, "frames": args.frames, "offline": offline}
     if args.no_live:
-        return 0
+        return _save(figures, out)
     print("[3/3] live: tracker node in its own process, bag replayed into it (wait mode)")
     live = _live(bag_path, gt, out, config.extractor)
     for key in ("answered", "timeouts", "ate_rmse_m", "rpe_trans_m", "rel_rot_err_median_deg"):
         print(f"  {key}: {live[key]}")
     print(f"  node outputs recorded to {out / 'live_outputs'}; node log {out / 'node.log'}")
+    figures["live"] = live
+    _save(figures, out)
     return 0 if live["timeouts"] == 0 else 1
+
+
+def _save(figures: dict, out: Path) -> int:
+    """Both steps' figures in one file, ``OUT/figures.json``."""
+    path = out / "figures.json"
+    path.write_text(json.dumps(figures, indent=1, default=str))
+    print(f"figures: {path}")
+    return 0
 
 
 def _live(bag: Path, gt: Path, out: Path, extractor: str) -> dict:
