@@ -95,6 +95,8 @@ figures-bench: venv
 		--out docs/benchmarks/cpu_aliked_two_stage.json
 	$(LR) bench --extractor aliked --keypoints 1024 --frames 9 --segment 3 --hard-pairs 0 \
 		--thread-study --out docs/benchmarks/cpu_aliked_thread_study.json
+	$(LR) bench --extractor aliked --backend onnxruntime --keypoints 1024 --frames 9 --segment 3 \
+		--hard-pairs 0 --thread-study --out docs/benchmarks/cpu_aliked_onnxruntime_thread_study.json
 	$(LR) bench --extractor aliked --keypoints 512,1024,2048 --frames 12 --hard-pairs 3 \
 		--cpu-threads 1 --out docs/benchmarks/cpu_torch.json --plot docs/benchmarks/cpu_torch.png
 	$(LR) bench --extractor aliked --backend onnxruntime --keypoints 512,1024,2048 --frames 12 \
