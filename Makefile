@@ -85,6 +85,14 @@ figures-accuracy: venv
 		--protocol defaults --json > docs/accuracy/hpatches_aliked_defaults.json
 	$(LR) track synthetic --frames 45 --no-depth --extractor aliked --json \
 		--out $(OUT)/figures/mono45_aliked > docs/accuracy/synthetic45_aliked_mono.json
+	mkdir -p $(OUT)/figures/sweep
+	for k in 1024 512; do for t in 0.5 0.6 0.75 0.9; do $(LR) track $(FR2) --preset fr2 \
+		--extractor xfeat --max-keypoints $$k --ransac-threshold-px $$t --json \
+		--out $(OUT)/figures/sweep_$${k}_$$t > $(OUT)/figures/sweep/$${k}_$$t.json || exit 1; done; done
+	$(LR) track $(FR2) --preset fr2 --extractor xfeat --max-keypoints 2048 --json \
+		--out $(OUT)/figures/sweep_2048 > $(OUT)/figures/sweep/2048_default.json
+	$(BIN)/python tools/collect_sweep.py $(OUT)/figures/sweep \
+		> docs/accuracy/tum_fr2_desk_xfeat_ransac_sweep.json
 
 figures-bench: venv
 	$(LR) bench --keypoints 512,1024 --frames 20 --hard-pairs 3 \
@@ -104,6 +112,8 @@ figures-bench: venv
 		--plot docs/benchmarks/cpu_onnxruntime.png
 	$(LR) bench-runtimes --extractors xfeat,aliked --keypoints 512,1024 --threads 1 --repeats 25 \
 		--save docs/benchmarks/cpu_runtimes.json
+	$(LR) bench-runtimes --extractors xfeat --threads 1,2 --repeats 20 \
+		--save docs/benchmarks/cpu_runtimes_threads.json
 
 figures-reliability: venv
 	mkdir -p docs/reliability
