@@ -43,9 +43,10 @@ that near-tie and stays within 8.9e-5 elsewhere.
 
 The tolerance. ``SCORE_TOLERANCE = 1e-3``: every stage rounding differently by about 100 u (a
 reordered sum of 10^4 terms at sqrt(K) u), more than five times what any kernel variant above
-changed for ALIKED and DISK, and 2.8 times for XFeat, whose margin is the smallest. It bounds the probabilities that decide exits and pruning as well (they move less). The
-golden outputs are bit-identical to this machine's torch run with AVX-512 kernels (1 or 2
-threads).
+changed for ALIKED and DISK, and 2.8 times for XFeat, whose margin is the smallest. It bounds
+the probabilities that decide exits and pruning as well (they move less). The golden ALIKED and
+DISK matches are bit-identical to this machine's torch run with AVX-512 kernels (1 or 2 threads);
+XFeat's golden outputs, made elsewhere, are not.
 
 Near-ties. A point's decision may differ from the reference's (a flip) only where some run whose
 every value lies within the tolerance of ours gives the reference's output: its mutual nearest
