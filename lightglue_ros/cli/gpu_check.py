@@ -1,6 +1,5 @@
 """``lightglue-ros gpu-check``: every GPU claim in one time-boxed run that prints one JSON object
-(``run``), the bundles that carry it to a lent GPU machine (``wheels``, ``bundle``), and the
-Markdown tables of its JSON (``tables``)."""
+(``run``), and the Markdown tables of its JSON (``tables``)."""
 from __future__ import annotations
 
 import argparse
@@ -15,18 +14,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "it imports), FP16 keypoint loss, CUDA graphs speed and the "
                                    "bench at each keypoint budget, each part in its own "
                                    "time-boxed process; prints one JSON object (progress on "
-                                   "stderr). bundle/wheels: what one call of a lent GPU "
-                                   "machine carries. tables: the JSON as Markdown tables.")
+                                   "stderr). tables: the JSON as Markdown tables.")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = actions.add_parser("run", help="run every part and print one JSON object")
-    where = run.add_mutually_exclusive_group(required=True)
-    where.add_argument("--golden", type=Path, help="golden folder, e.g. ../shared/golden")
-    where.add_argument("--bundle", type=Path, help="a bundle made by `gpu-check bundle` "
-                       "(verified first; its weights and golden subset are used)")
+    run.add_argument("--golden", type=Path, required=True,
+                     help="folder of the official golden outputs (README.json, <extractor>/...)")
     run.add_argument("--device", default="cuda", help="cuda (default), cuda:N, or cpu (parts "
                      "that need CUDA are then reported skipped)")
-    run.add_argument("--extractors", help=f"comma-separated (default {DEFAULT_EXTRACTORS}, or "
-                     "the bundle's)")
+    run.add_argument("--extractors", default=DEFAULT_EXTRACTORS,
+                     help=f"comma-separated (default {DEFAULT_EXTRACTORS})")
     run.add_argument("--budgets", default="512,1024,2048,4096", help="bench keypoint budgets")
     run.add_argument("--frames", type=int, default=30, help="bench: consecutive frames")
     run.add_argument("--hard-pairs", type=int, default=5, help="bench: far-apart pairs")
@@ -39,19 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--work", type=Path, help="folder for golden views, engines and partial "
                      "results (default: a temporary one)")
     run.set_defaults(run=_run)
-
-    wheels = actions.add_parser("wheels", help="download the pinned wheels the device lacks")
-    wheels.add_argument("--dest", type=Path, default=Path(".gpu/wheels"))
-    wheels.set_defaults(run=_wheels)
-
-    bundle = actions.add_parser("bundle", help="make one extractor's bundle for a device call")
-    bundle.add_argument("--extractor", required=True)
-    bundle.add_argument("--golden", type=Path, default=Path("../shared/golden"))
-    bundle.add_argument("--wheels", type=Path, default=Path(".gpu/wheels"))
-    bundle.add_argument("--out", type=Path, help="bundle folder (default .gpu/<extractor>)")
-    bundle.add_argument("--budget-s", type=int, default=240,
-                        help="the device run's budget (its call's timeout is 60 s more)")
-    bundle.set_defaults(run=_bundle)
 
     tables = actions.add_parser("tables", help="Markdown tables of gpu-check JSON files")
     tables.add_argument("json", type=Path, nargs="+")
@@ -68,61 +51,26 @@ def _run(args: argparse.Namespace) -> int:
     import tempfile
     import time
 
-    from ..gpucheck.bundle import verify_bundle
     from ..gpucheck.golden import golden_view
     from ..gpucheck.parts import Settings, plan
     from ..gpucheck.runner import run_all
-    from ..weights.resolve import ENV_WEIGHTS_DIR
 
-    env = dict(os.environ)
     report: dict = {"gpu_check": 1, "command": shlex.join(["lightglue-ros", *sys.argv[1:]]),
                     "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "device": args.device,
-                    "budget_s": args.budget_s}
-    if args.bundle is not None:
-        manifest = verify_bundle(args.bundle)
-        golden = args.bundle / "golden"
-        env[ENV_WEIGHTS_DIR] = str((args.bundle / "weights").resolve())
-        report["bundle"] = {k: manifest[k] for k in ("extractor", "golden", "wheels", "bytes")}
-        extractors = args.extractors or manifest["extractor"]
-    else:
-        golden = args.golden
-        extractors = args.extractors or DEFAULT_EXTRACTORS
-    report["golden"] = str(golden)
-    settings = Settings([e for e in extractors.split(",") if e], args.device,
+                    "budget_s": args.budget_s, "golden": str(args.golden)}
+    settings = Settings([e for e in args.extractors.split(",") if e], args.device,
                         tuple(int(k) for k in args.budgets.split(",")), args.frames,
                         args.hard_pairs, args.graph_rounds,
                         tuple(int(v) for v in args.bench_size.lower().split("x")))
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        views = {e: golden_view(golden, e, work / "golden" / e) for e in settings.extractors}
-        run_all(plan(views, settings, work), args.budget_s, args.device, env, work, report,
-                args.out, progress=sys.stderr)
+        views = {e: golden_view(args.golden, e, work / "golden" / e)
+                 for e in settings.extractors}
+        run_all(plan(views, settings, work), args.budget_s, args.device, dict(os.environ), work,
+                report, args.out, progress=sys.stderr)
     print(json.dumps(report))
     return 1 if report["summary"]["error"] or report["summary"]["timeout"] else 0
-
-
-def _wheels(args: argparse.Namespace) -> int:
-    from ..gpucheck.bundle import fetch_wheels
-
-    for path in fetch_wheels(args.dest):
-        print(path)
-    return 0
-
-
-def _bundle(args: argparse.Namespace) -> int:
-    from ..gpucheck.bundle import BUNDLE_ROOT, make_bundle
-
-    repo = Path(__file__).resolve().parents[2]
-    dest = args.out or repo / BUNDLE_ROOT / args.extractor
-    m = make_bundle(args.extractor, dest, args.golden, args.wheels, repo, args.budget_s)
-    mib = 2 ** 20
-    print(f"{dest}: {m['bytes'] / mib:.1f} MiB + tree {m['tree_bytes'] / mib:.1f} MiB of "
-          f"{m['limit_bytes'] / mib:.0f} MiB; golden {m['golden']['pairs']} of "
-          f"{m['golden']['of_pairs']} pairs ({m['golden']['images']} images)")
-    print(f"device run: carry={m['device']['carry']} timeout_s={m['device']['timeout_s']}")
-    print(f"  {m['device']['command']}")
-    return 0
 
 
 def _tables(args: argparse.Namespace) -> int:

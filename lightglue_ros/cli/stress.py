@@ -4,7 +4,8 @@ The node runs in its own process (``python -m lightglue_ros.node``) in a DDS dom
 discovery limited to this machine, and this process drives it over real rclpy with the embedded
 synthetic RGB-D sequence: a baseline (unloaded latency, highest rate sustained without drops),
 overload at multiples of that rate, a soak of many frames, and every fault case while frames
-flow. See ``lightglue_ros.reliability.stress``.
+flow. See ``lightglue_ros_tools.reliability.stress`` (loaded only when the command runs: the
+product never imports its test machinery).
 
 On 2 CPU cores a 640x480 frame at 1024 keypoints takes about a second through the node (0.7 s at
 512), so the stress defaults are small frames and few keypoints (160x120, 128 keypoints) for a
@@ -39,7 +40,7 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def _phases(text: str) -> tuple[str, ...]:
-    from ..reliability.stress import PHASES
+    from lightglue_ros_tools.reliability.stress import PHASES
 
     phases = tuple(p.strip() for p in text.split(",") if p.strip())
     unknown = [p for p in phases if p not in PHASES]
@@ -76,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reliability.stress import StressOptions, run_stress
+    from lightglue_ros_tools.reliability.stress import StressOptions, run_stress
 
     if args.soak_frames < 1 or args.baseline_frames < 1 or args.seconds <= 0:
         raise LightGlueRosError("--soak-frames and --baseline-frames must be at least 1, "

@@ -111,7 +111,7 @@ def camera_info_msg(camera, stamp, frame_id: str = "camera_optical"):
 @functools.lru_cache(maxsize=4)
 def synthetic(num_frames: int, width: int = 640, height: int = 480):
     """(camera, frames) of the embedded synthetic RGB-D sequence, rendered once per session."""
-    from ..synthetic import make_sequence
+    from lightglue_ros.synthetic import make_sequence
 
     seq = make_sequence(num_frames, width, height)
     return seq.camera, tuple(seq)

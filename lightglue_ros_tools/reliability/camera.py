@@ -2,8 +2,8 @@
 or one frame at a time, with a hook that turns any frame into a fault.
 
 ``SyntheticCamera`` runs in the stress driver's process on a thread, through a ``TrackerProcess``'s
-input publishers. ``python -m lightglue_ros.reliability.camera`` runs the same camera as a process
-of its own (the publisher that dies and comes back).
+input publishers. ``python -m lightglue_ros_tools.reliability.camera`` runs the same camera as a
+process of its own (the publisher that dies and comes back).
 
 Every frame is a ``Shot`` (camera_info, depth, image and their stamp) built from messages made once
 per content frame; ``mutate`` (a function of the shot) may replace, drop (None) or restamp them
@@ -188,8 +188,8 @@ class SyntheticCamera:
 
 # --- the camera as a process of its own ----------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    """``python -m lightglue_ros.reliability.camera --namespace /camera --rate 5``: publish the
-    synthetic sequence on ``<namespace>/image``, ``camera_info`` (and ``depth``) with reliable
+    """``python -m lightglue_ros_tools.reliability.camera --namespace /camera --rate 5``: publish
+    the synthetic sequence on ``<namespace>/image``, ``camera_info`` (and ``depth``) with reliable
     QoS until killed, in the domain of the environment."""
     import rclpy
     from rclpy.node import Node

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..ros.health import ERROR as ERROR_LEVEL, OK as OK_LEVEL, WARN as WARN_LEVEL
+from lightglue_ros.ros.health import ERROR as ERROR_LEVEL, OK as OK_LEVEL, WARN as WARN_LEVEL
 from .messages import camera_info_msg, compressed_msg, depth_msg, diagnostic_dict, frame_stamp, \
     image_msg, stamp_key
 

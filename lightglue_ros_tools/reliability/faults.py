@@ -31,8 +31,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..config import Config
-from ..ros.health import LEVEL_NAMES
+from lightglue_ros.config import Config
+from lightglue_ros.ros.health import LEVEL_NAMES
 from .camera import NS, Shot, StampClock, SyntheticCamera
 from .messages import depth_msg, diagnostic_dict, image_msg, raw_image_msg, stamp_key
 from .session import ERROR_LEVEL, OK_LEVEL, WARN_LEVEL, RosSession, TrackerProcess, wait_until
@@ -359,7 +359,7 @@ def _publisher_dies(bench: FaultBench) -> None:
 
     def start() -> tuple[subprocess.Popen, float]:
         mark = log_path.read_text() if log_path.exists() else ""
-        cmd = [sys.executable, "-m", "lightglue_ros.reliability.camera", "--namespace",
+        cmd = [sys.executable, "-m", "lightglue_ros_tools.reliability.camera", "--namespace",
                node.namespace, "--rate", str(bench.rate_hz), "--width", str(bench.width),
                "--height", str(bench.height), "--depth", "--go-on-signal", "--bounce",
                "--start-ns", str(bench.clock.next_ns), "--start-frame", str(bench.camera.index)]
@@ -605,7 +605,7 @@ class StartupResult:
 
 def default_weights() -> str:
     """The checkpoint of the node's default extractor (on this machine's default device)."""
-    from ..weights.registry import extractor_key
+    from lightglue_ros.weights.registry import extractor_key
 
     cfg = Config().resolved()
     return extractor_key(cfg.extractor, cfg.aliked_model)
@@ -615,8 +615,8 @@ def _weights_file(work: Path, damage: Callable[[bytes], bytes], explicit: bool =
                   ) -> dict[str, Any]:
     """A damaged copy of the default extractor's checkpoint in a weights cache (or as an
     explicit path)."""
-    from ..weights.registry import WEIGHTS
-    from ..weights.resolve import package_file
+    from lightglue_ros.weights.registry import WEIGHTS
+    from lightglue_ros.weights.resolve import package_file
 
     spec = WEIGHTS[default_weights()]
     cache = work / f"weights_{damage.__name__}{'_explicit' if explicit else ''}"

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Config
+from lightglue_ros.config import Config
 from .camera import StampClock, SyntheticCamera
 from .messages import stamp_key
 from .procstat import Sampler, growth_pct, sample
