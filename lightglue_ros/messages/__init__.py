@@ -1,2 +1,2 @@
-"""sensor_msgs decoded without rclpy, so that the node (rclpy messages) and the bag reader
-(rosbags messages) share one decoder."""
+"""Messages without rclpy: sensor_msgs decoded (``decode``, shared by the node and the bag reader)
+and what the published pose covariances mean (``covariance``)."""

@@ -1,0 +1,33 @@
+# The ROS 2 wheels on PyPI were built in a manylinux image: their exported CMake targets (e.g.
+# *__rosidl_generator_pyExport.cmake) name /opt/python/<abi>/include/python3.x and that build's
+# numpy include folder. Where those folders do not exist, CMake refuses to generate. At the end of
+# configuring, each imported target's missing /opt/python/... include folder is replaced by this
+# interpreter's (numpy's for numpy's). A no-op on a ROS install, where no target names them.
+function(_lightglue_ros_msgs_fix_wheel_includes)
+  get_directory_property(_targets DIRECTORY "${CMAKE_SOURCE_DIR}" IMPORTED_TARGETS)
+  foreach(_target IN LISTS _targets)
+    get_target_property(_dirs ${_target} INTERFACE_INCLUDE_DIRECTORIES)
+    if(NOT _dirs)
+      continue()
+    endif()
+    set(_fixed "")
+    set(_changed FALSE)
+    foreach(_dir IN LISTS _dirs)
+      if(_dir MATCHES "^/opt/python/" AND NOT EXISTS "${_dir}")
+        set(_changed TRUE)
+        if(_dir MATCHES "numpy" AND Python3_NumPy_INCLUDE_DIRS)
+          list(APPEND _fixed ${Python3_NumPy_INCLUDE_DIRS})
+        elseif(Python3_INCLUDE_DIRS)
+          list(APPEND _fixed ${Python3_INCLUDE_DIRS})
+        endif()
+      else()
+        list(APPEND _fixed "${_dir}")
+      endif()
+    endforeach()
+    if(_changed)
+      list(REMOVE_DUPLICATES _fixed)
+      set_target_properties(${_target} PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${_fixed}")
+    endif()
+  endforeach()
+endfunction()
+cmake_language(DEFER DIRECTORY "${CMAKE_SOURCE_DIR}" CALL _lightglue_ros_msgs_fix_wheel_includes)
