@@ -18,10 +18,15 @@ def load_image(path: str | Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageError(f"cannot read image {path} (missing or not an image)")
+    return from_opencv(image)
+
+
+def from_opencv(image: np.ndarray) -> np.ndarray:
+    """An image as OpenCV decodes files (BGR or BGRA) in the channel order of the core (RGB)."""
     if image.ndim == 3 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     return image
 
 

@@ -19,7 +19,7 @@ from lightglue_ros.evaluation.tracking_run import run_tracker
 from lightglue_ros.evaluation.parity import GoldenSet, keypoint_agreement
 from lightglue_ros.images import load_image, to_tensor
 from lightglue_ros.models.factory import build_matcher, extractor_conf, load_weights
-from lightglue_ros.models.lightglue import LightGlue, pruning_min_keypoints
+from lightglue_ros.models.lightglue import AdaptiveConf, LightGlue, pruning_min_keypoints
 from lightglue_ros.models.xfeat import XFeat, resize_to_multiple
 from lightglue_ros.pipeline import Pipeline
 from lightglue_ros.synthetic import make_sequence
@@ -180,11 +180,13 @@ def test_factory_maps_the_config_onto_the_official_options():
 
 
 # --- LighterGlue --------------------------------------------------------------------------------
-def test_lighterglue_defaults_and_the_official_pruning_thresholds():
+def test_lighterglue_shape_the_config_thresholds_and_the_official_pruning_thresholds():
     model = LightGlue.for_extractor("xfeat")
-    assert {k: model.conf[k] for k in ("depth_confidence", "width_confidence",
-                                       "filter_threshold")} == {
-        "depth_confidence": -1, "width_confidence": 0.95, "filter_threshold": 0.1}
+    assert (model.n_layers, model.conf["num_heads"], model.conf["descriptor_dim"]) == (6, 1, 96)
+    config = Config()  # the one declaration of the thresholds, for every extractor
+    assert model.adaptive_conf(torch.device("cpu")) == AdaptiveConf(
+        config.depth_confidence, config.width_confidence, config.filter_threshold,
+        pruning_min_keypoints(torch.device("cpu")))
     assert LightGlue.for_extractor("xfeat", depth_confidence=0.9).conf["depth_confidence"] == 0.9
     with pytest.raises(ValueError, match="no LightGlue for extractor 'sift'"):
         LightGlue.for_extractor("sift")

@@ -52,7 +52,8 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
         else groundtruth
     with open_bag(bag_path) as bag:
         frames = bag.camera_frames(image_topic, camera_info_topic, depth_topic,
-                                   config.depth_sync_s, gap_s, jump_s)
+                                   config.depth_sync_s, gap_s, jump_s,
+                                   depth_range_m=(config.depth_min_m, config.depth_max_m))
         if gt is not None:
             _check_overlap(frames.stamps, gt, bag_path, groundtruth)
         tracker = Tracker(Pipeline(config))     # after the checks: loading weights takes time

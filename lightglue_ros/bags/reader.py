@@ -11,7 +11,9 @@ live node sees them:
 - each image uses the latest camera_info received before it; images before the first one are
   skipped and counted (a bag with no camera_info at all is an error);
 - a frame's stamp is its header stamp, never the receive time;
-- depth is paired by nearest header stamp within ``depth_sync_s`` (the node's parameter);
+- depth is paired by nearest header stamp within ``depth_sync_s`` (the node's parameter), and a
+  depth image the node would not use (undecodable, of another size, no pixel in range) is counted
+  and its frame tracked without depth: ``messages.assembly``, the node's own code;
 - images the node would reject (undecodable, size differing from camera_info, invalid
   calibration) and duplicate stamps are skipped and counted; a stamp going backwards restarts
   tracking (``on_restart``, the node calls ``Tracker.reset()``) and is counted; gaps (no image
@@ -23,7 +25,6 @@ the wrong type and a bag without camera_info raise ``BagError`` saying which.
 """
 from __future__ import annotations
 
-import bisect
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +33,10 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from rosbags.highlevel import AnyReader
 
+from ..config import Config
 from ..errors import BagError, LightGlueRosError
-from ..messages import decode
-from ..tracking.stamps import (DEFAULT_GAP_S, DEFAULT_JUMP_S, NS, StampEvent, StampMonitor,
-                               seconds)
+from ..messages import assembly, decode
+from ..tracking.stamps import DEFAULT_GAP_S, DEFAULT_JUMP_S, StampEvent, StampMonitor, seconds
 from ..types import FrameInput
 from .messages import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, TYPESTORE, header_stamp_ns
 
@@ -63,7 +64,8 @@ class BagReport:
     duplicate_stamps: int = 0             # the node ignores a frame stamped as the one before
     depth_topic: bool = False
     frames_with_depth: int = 0
-    depth_errors: int = 0                 # depth images that could not be decoded
+    depth_errors: int = 0                 # paired depth images not used (bad, size, range)
+    depth_reasons: list[str] = field(default_factory=list)      # first few, distinct
     gaps: list[tuple[float, float]] = field(default_factory=list)   # (stamp before, length s)
     stamp_jumps_back: list[tuple[float, float]] = field(default_factory=list)     # (from, to)
     stamp_jumps_forward: list[tuple[float, float]] = field(default_factory=list)  # (from, to)
@@ -71,8 +73,11 @@ class BagReport:
 
     def reject(self, reason: str) -> None:
         self.rejected_images += 1
-        if reason not in self.rejected_reasons and len(self.rejected_reasons) < 5:
-            self.rejected_reasons.append(reason)
+        _note(self.rejected_reasons, reason)
+
+    def depth_error(self, reason: str) -> None:
+        self.depth_errors += 1
+        _note(self.depth_reasons, reason)
 
     def summary(self) -> dict[str, Any]:
         """Counts for JSON output."""
@@ -104,11 +109,13 @@ class BagReport:
         if self.duplicate_stamps:
             lines.append(f"{self.duplicate_stamps} images with the stamp of the image before were "
                          "ignored")
-        if self.depth_topic and self.frames_with_depth < self.frames:
-            lines.append(f"{self.frames - self.frames_with_depth} of {self.frames} frames had no "
-                         "depth image within the sync tolerance (tracked without depth)")
+        unpaired = self.frames - self.frames_with_depth - self.depth_errors
+        if self.depth_topic and unpaired:
+            lines.append(f"{unpaired} of {self.frames} frames had no depth image within the sync "
+                         "tolerance (tracked without depth)")
         if self.depth_errors:
-            lines.append(f"{self.depth_errors} depth images could not be decoded")
+            lines.append(f"{self.depth_errors} depth images not used, as the node would not "
+                         "(tracked without depth): " + "; ".join(self.depth_reasons))
         if self.gaps:
             longest = max(self.gaps, key=lambda g: g[1])
             count = f"{len(self.gaps)} gap{'s' if len(self.gaps) > 1 else ''}"
@@ -121,6 +128,12 @@ class BagReport:
             lines.append(f"header clock jumped forward from {before:.3f} to {after:.3f} "
                          f"({after - before:.3f} s) while the bag's receive time did not")
         return lines
+
+
+def _note(reasons: list[str], reason: str) -> None:
+    """Keep the first few distinct reasons."""
+    if reason not in reasons and len(reasons) < 5:
+        reasons.append(reason)
 
 
 class Bag:
@@ -174,12 +187,16 @@ class Bag:
 
     def camera_frames(self, image_topic: str = DEFAULT_IMAGE_TOPIC,
                       camera_info_topic: str = DEFAULT_CAMERA_INFO_TOPIC,
-                      depth_topic: str | None = None, depth_sync_s: float = 0.02,
+                      depth_topic: str | None = None,
+                      depth_sync_s: float = Config.depth_sync_s,
                       gap_s: float = DEFAULT_GAP_S, jump_s: float = DEFAULT_JUMP_S,
-                      on_restart: Callable[[], None] | None = None) -> "CameraFrames":
+                      on_restart: Callable[[], None] | None = None,
+                      depth_range_m: tuple[float, float] = (Config.depth_min_m,
+                                                            Config.depth_max_m)
+                      ) -> "CameraFrames":
         """The frames of an image topic; see the module docstring. Topics are checked here."""
         return CameraFrames(self, image_topic, camera_info_topic, depth_topic, depth_sync_s,
-                            gap_s, jump_s, on_restart)
+                            gap_s, jump_s, on_restart, depth_range_m)
 
     def messages(self, topics: list[str]) -> Iterator[tuple[str, str, int, bytes]]:
         """(topic, msgtype, receive time ns, raw CDR) of the topics, in bag order; a broken file
@@ -257,7 +274,7 @@ class CameraFrames:
 
     def __init__(self, bag: Bag, image_topic: str, camera_info_topic: str,
                  depth_topic: str | None, depth_sync_s: float, gap_s: float, jump_s: float,
-                 on_restart: Callable[[], None] | None):
+                 on_restart: Callable[[], None] | None, depth_range_m: tuple[float, float]):
         self.bag = bag
         self.image_topic = bag.topic(image_topic, IMAGE_TYPES, "image").name
         self.image_type = bag.topics[image_topic].msgtype
@@ -270,6 +287,7 @@ class CameraFrames:
         if not depth_sync_s >= 0 or not gap_s > 0 or not jump_s > 0:
             raise ValueError("depth_sync_s must be >= 0, gap_s and jump_s positive")
         self.depth_sync_s, self.gap_s, self.jump_s = depth_sync_s, gap_s, jump_s
+        self.depth_range_m = depth_range_m
         self.on_restart = on_restart
         self.report = BagReport(depth_topic=self.depth_topic is not None)
         self._image_ns, self._depth_of = self._first_pass()
@@ -286,8 +304,7 @@ class CameraFrames:
         for topic, msgtype, _, raw in self.bag.messages(topics):
             ns = header_stamp_ns(raw)
             if ns is None:
-                stamp = self.bag.deserialize(raw, msgtype, topic).header.stamp
-                ns = stamp.sec * NS + stamp.nanosec
+                ns = decode.stamp_ns(self.bag.deserialize(raw, msgtype, topic).header.stamp)
             (image_ns if topic == self.image_topic else depth_ns).append(ns)
         if not image_ns:
             raise BagError(f"image topic {self.image_topic} in {self.bag.path} has no messages")
@@ -295,12 +312,9 @@ class CameraFrames:
         if depth_ns:
             order = sorted(range(len(depth_ns)), key=depth_ns.__getitem__)
             stamps = [depth_ns[j] for j in order]
-            tolerance = round(self.depth_sync_s * NS)
             for i, ns in enumerate(image_ns):
-                k = bisect.bisect_left(stamps, ns)
-                near = [c for c in (k - 1, k) if 0 <= c < len(stamps)]
-                best = min(near, key=lambda c: (abs(stamps[c] - ns), c))
-                if abs(stamps[best] - ns) <= tolerance:
+                best = assembly.nearest_depth(stamps, ns, self.depth_sync_s)
+                if best is not None:
                     depth_of[i] = order[best]
         return image_ns, depth_of
 
@@ -378,19 +392,10 @@ class CameraFrames:
         report = self.report
         msg = self.bag.deserialize(item.raw, item.msgtype, self.image_topic)
         try:
-            image = (decode.compressed_to_array(msg) if item.msgtype == COMPRESSED_IMAGE
-                     else decode.image_to_array(msg))
-        except LightGlueRosError as err:
-            report.reject(f"image: {err}")
-            return None
-        try:
-            camera = self._camera(item.camera_msg)
-        except ValueError as err:
-            report.reject(f"camera_info: {err}")
-            return None
-        if (camera.width, camera.height) != (image.shape[1], image.shape[0]):
-            report.reject(f"camera_info is {camera.width}x{camera.height} but the image is "
-                          f"{image.shape[1]}x{image.shape[0]}")
+            image, camera = assembly.image_and_camera(
+                msg, item.camera_msg, item.msgtype == COMPRESSED_IMAGE, self._camera)
+        except assembly.FrameError as err:
+            report.reject(f"{err.source}: {err}")
             return None
         stamp = decode.stamp_seconds(msg.header.stamp)
         if not self._check_stamp(item.stamp_ns, item.receive_ns, stamp):
@@ -398,11 +403,12 @@ class CameraFrames:
         depth = unit = None
         if depth_msg is not None:
             try:
-                depth, unit = decode.depth_to_array(
-                    self.bag.deserialize(depth_msg[1], depth_msg[0], self.depth_topic))
+                depth, unit = assembly.checked_depth(
+                    self.bag.deserialize(depth_msg[1], depth_msg[0], self.depth_topic),
+                    image.shape[:2], *self.depth_range_m)
                 report.frames_with_depth += 1
-            except LightGlueRosError:
-                report.depth_errors += 1
+            except assembly.FrameError as err:
+                report.depth_error(str(err))
         report.frames += 1
         return FrameInput(stamp, image, camera, depth, unit)
 

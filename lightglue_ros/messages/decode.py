@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import ImageError
 from ..geometry.camera import CameraModel
+from ..images import from_opencv
 
 # encoding -> (numpy dtype, channels, order of colour channels as the core wants them)
 ENCODINGS: dict[str, tuple[type, int, str]] = {
@@ -26,6 +27,11 @@ DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 
 def stamp_seconds(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def stamp_ns(stamp) -> int:
+    """A header stamp in integer nanoseconds: exact, for pairing messages by stamp."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def image_to_array(msg, allowed: tuple[str, ...] = COLOUR_ENCODINGS) -> np.ndarray:
@@ -65,11 +71,7 @@ def compressed_to_array(msg) -> np.ndarray:
     if image is None:
         raise ImageError(f"cannot decode compressed image (format '{msg.format}', "
                          f"{len(msg.data)} bytes)")
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    return image
+    return from_opencv(image)
 
 
 def depth_to_array(msg) -> tuple[np.ndarray, float]:

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import Config
+
 N_LAYERS = 9
 
 # A set is pruned only while it holds more keypoints than this: the official table (pruning costs
@@ -243,11 +245,11 @@ class Stages(Protocol):
 
 @dataclass
 class AdaptiveConf:
-    """The matcher's thresholds; the ones the official LightGlue uses by default."""
+    """The matcher's thresholds, by default the Config's (which are the official LightGlue's)."""
 
-    depth_confidence: float = 0.95  # -1 disables early exit
-    width_confidence: float = 0.99  # -1 disables pruning
-    filter_threshold: float = 0.1
+    depth_confidence: float = Config.depth_confidence  # -1 disables early exit
+    width_confidence: float = Config.width_confidence  # -1 disables pruning
+    filter_threshold: float = Config.filter_threshold
     pruning_min_keypoints: int = -1  # a set is pruned only while larger than this
 
 
@@ -341,19 +343,19 @@ class LightGlue(nn.Module):
         "descriptor_dim": 256,
         "n_layers": N_LAYERS,
         "num_heads": 4,
-        "depth_confidence": 0.95,
-        "width_confidence": 0.99,
-        "filter_threshold": 0.1,
+        "depth_confidence": AdaptiveConf.depth_confidence,
+        "width_confidence": AdaptiveConf.width_confidence,
+        "filter_threshold": AdaptiveConf.filter_threshold,
         "pruning_min_keypoints": None,  # None: the official value for the device
     }
-    # Per extractor, what differs from default_conf: the descriptor size, and for XFeat the whole
-    # of LighterGlue (trained with glue-factory) with its official thresholds.
+    # Per extractor, what differs from default_conf: the descriptor size, and for XFeat the shape
+    # of LighterGlue (trained with glue-factory). The thresholds are the Config's for every
+    # extractor (LighterGlue's official ones are a parity mode of the golden set, not a default).
     features: dict[str, dict[str, Any]] = {
         "superpoint": {"input_dim": 256},
         "aliked": {"input_dim": 128},
         "disk": {"input_dim": 128},
-        "xfeat": {"input_dim": 64, "descriptor_dim": 96, "n_layers": 6, "num_heads": 1,
-                  "depth_confidence": -1, "width_confidence": 0.95, "filter_threshold": 0.1},
+        "xfeat": {"input_dim": 64, "descriptor_dim": 96, "n_layers": 6, "num_heads": 1},
     }
     input_dims = {name: conf["input_dim"] for name, conf in features.items()}
 

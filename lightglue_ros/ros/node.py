@@ -32,8 +32,7 @@ from std_srvs.srv import Trigger
 from ..config import ConfigError, parse_pose
 from ..errors import LightGlueRosError
 from ..geometry.frames import base_covariance, base_pose, pose_matrix
-from ..geometry.pnp import depth_coverage
-from ..messages import decode
+from ..messages import assembly, decode
 from ..pipeline import Pipeline
 from ..tracking import FrameRecord, Tracker, TrackingStatus
 from ..tracking.reference_stamps import ReferenceStamps
@@ -68,7 +67,7 @@ class TrackerNode(Node):
         self.tracker = Tracker(Pipeline(self.config))
         self._lock = threading.Condition()
         self._camera: CameraInfo | None = None
-        self._depths: OrderedDict[float, Image] = OrderedDict()
+        self._depths: OrderedDict[int, Image] = OrderedDict()  # by header stamp (ns)
         self._stamps: ReferenceStamps[Time] = ReferenceStamps()
         self._in_flight: set[float] = set()  # stamps of frames between prepare and publish
         self._stamp_rule = StampMonitor()
@@ -124,7 +123,7 @@ class TrackerNode(Node):
 
     def _on_depth(self, msg: Image) -> None:
         with self._lock:
-            self._depths[decode.stamp_seconds(msg.header.stamp)] = msg
+            self._depths[decode.stamp_ns(msg.header.stamp)] = msg
             while len(self._depths) > 30:
                 self._depths.popitem(last=False)
             self._lock.notify()
@@ -157,33 +156,22 @@ class TrackerNode(Node):
         """The frame to track, or None (counted, reported) for a message that cannot be used."""
         with self._lock:
             camera_msg = self._camera
-        if camera_msg is None:
-            self.health.count("rejected")
-            self.health.fault("camera_info", ERROR, "no camera_info received yet: frames are "
-                              "dropped until it arrives")
-            return None
         try:
-            image = (decode.compressed_to_array(msg) if isinstance(msg, CompressedImage)
-                     else decode.image_to_array(msg))
-            camera = decode.camera_model(camera_msg)
-        except (LightGlueRosError, ValueError) as exc:
+            image, camera = assembly.image_and_camera(msg, camera_msg,
+                                                      isinstance(msg, CompressedImage))
+        except assembly.FrameError as exc:
             self.health.count("rejected")
-            key = "camera_info" if isinstance(exc, ValueError) else "image"
-            self.health.fault(key, ERROR, str(exc))
+            self.health.fault(exc.source, ERROR, str(exc))
+            if exc.source == "camera_info" and camera_msg is not None:
+                self.health.clear("image")  # the image itself was fine
             return None
         self.health.clear("image")
-        if (camera.width, camera.height) != (image.shape[1], image.shape[0]):
-            self.health.count("rejected")
-            self.health.fault("camera_info", ERROR,
-                              f"camera_info is {camera.width}x{camera.height} but the image is "
-                              f"{image.shape[1]}x{image.shape[0]}")
-            return None
         self.health.clear("camera_info")
         if not self._have_extrinsic(self._camera_frame(msg)):
             return None
         stamp = decode.stamp_seconds(msg.header.stamp)
-        depth, unit = self._depth_for(stamp, image.shape[:2]) if self.config.use_depth \
-            else (None, None)
+        depth, unit = self._depth_for(decode.stamp_ns(msg.header.stamp), image.shape[:2]) \
+            if self.config.use_depth else (None, None)
         with self._lock:
             self._stamps.add(stamp, msg.header.stamp)
             self._in_flight.add(stamp)
@@ -263,14 +251,16 @@ class TrackerNode(Node):
             self.health.clear("stamp")
         return True
 
-    def _depth_for(self, stamp: float, shape: tuple[int, int]
+    def _depth_for(self, stamp_ns: int, shape: tuple[int, int]
                    ) -> tuple[np.ndarray | None, float | None]:
+        """The depth image paired with a frame (waiting up to depth_wait_s for it), checked."""
         deadline = time.monotonic() + self.config.depth_wait_s
         with self._lock:
             while True:
-                best = min(self._depths, key=lambda s: abs(s - stamp), default=None)
-                if best is not None and abs(best - stamp) <= self.config.depth_sync_s:
-                    msg = self._depths[best]
+                stamps = sorted(self._depths)
+                best = assembly.nearest_depth(stamps, stamp_ns, self.config.depth_sync_s)
+                if best is not None:
+                    msg = self._depths[stamps[best]]
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -280,20 +270,12 @@ class TrackerNode(Node):
                     return None, None
                 self._lock.wait(remaining)
         try:
-            depth, unit = decode.depth_to_array(msg)
-        except LightGlueRosError as exc:
-            self.health.fault("depth", ERROR, f"bad depth image: {exc}")
+            depth, unit = assembly.checked_depth(msg, shape, self.config.depth_min_m,
+                                                 self.config.depth_max_m)
+        except assembly.FrameError as exc:
+            self.health.fault("depth", WARN if exc.warning else ERROR, str(exc))
             return None, None
-        if depth.shape != shape:
-            self.health.fault("depth", ERROR, f"depth image is {depth.shape[1]}x{depth.shape[0]} "
-                              f"but the image is {shape[1]}x{shape[0]}: tracked without depth")
-            return None, None
-        if depth_coverage(depth, unit, self.config.depth_min_m, self.config.depth_max_m) == 0:
-            self.health.fault("depth", WARN, "depth image has no valid pixel (NaN, Inf, 0 or "
-                              f"outside [{self.config.depth_min_m:g}, "
-                              f"{self.config.depth_max_m:g}] m): tracked without depth")
-            return None, None
-        self.health.clear("depth")  # invalid pixels (NaN, Inf, 0) are ignored one by one
+        self.health.clear("depth")
         return depth, unit
 
     def _odometry(self, record: FrameRecord, camera_frame: str

@@ -438,7 +438,8 @@ def _bad_parameters(bench: FaultBench) -> None:
                for name, (value, _, _) in REJECTED.items()}
     accepted = node.set_parameters(filter_threshold=0.2)["filter_threshold"]
     time.sleep(FAULT_SECONDS)
-    node.set_parameters(filter_threshold=float(bench.params.get("filter_threshold", 0.1)))
+    node.set_parameters(filter_threshold=float(bench.params.get("filter_threshold",
+                                                                Config.filter_threshold)))
     bench.marks.update(before=before, results=results, accepted=accepted.successful,
                        after=node.get_parameters(*REJECTED))
 
