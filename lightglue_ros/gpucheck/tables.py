@@ -148,7 +148,7 @@ def status_rows(parts: dict[str, tuple[Path, dict[str, Any]]]) -> list[list[str]
 
 
 def render(reports: list[tuple[Path, Report]]) -> str:
-    """The GPU section's Markdown for one or more gpu-check reports (e.g. one per device call)."""
+    """The GPU section's Markdown for one or more gpu-check reports (e.g. one per machine)."""
     parts = _parts(reports)
     lines: list[str] = []
     for path, report in reports:
