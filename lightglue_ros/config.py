@@ -153,9 +153,12 @@ class Config:
                              group="ros", lo=0.0, hi=1.0, runtime=True)
     depth_wait_s: float = _p(0.1, "How long (s) a frame waits for its depth image.",
                              group="ros", lo=0.0, hi=1.0, runtime=True)
-    odom_frame: str = _p("odom", "Frame of the odometry (REP 105): the pose of base_frame, or "
-                         "of the camera without base_frame, at the first tracked frame.",
-                         group="ros")
+    odom_frame: str = _p("", "Frame of the odometry (REP 105): the pose of base_frame, or of "
+                         "the camera without base_frame, at the first tracked frame. Empty: "
+                         "'odom' with base_frame; without it '<camera frame>_odom', which has "
+                         "the camera's optical axes and is deliberately not 'odom' (an EKF "
+                         "whose world frame is odom would take the camera's pose for the "
+                         "robot's).", group="ros")
     camera_frame: str = _p("", "Camera optical frame; empty uses the image header's frame_id.",
                            group="ros")
     base_frame: str = _p("", "Robot base frame (REP 105, e.g. base_link): odometry and TF give "
@@ -232,7 +235,7 @@ class Config:
         if any(sorted(d) != d for d in ([s[0] for s in sizes], [s[1] for s in sizes])):
             raise ConfigError("engine image sizes must satisfy engine_min_image_size <= "
                               "engine_image_size <= engine_max_image_size in width and height")
-        if self.base_frame and self.base_frame in (self.odom_frame, self.camera_frame):
+        if self.base_frame and self.base_frame in (self.odom_frame or "odom", self.camera_frame):
             raise ConfigError(f"base_frame '{self.base_frame}' must differ from odom_frame and "
                               "camera_frame")
 

@@ -104,13 +104,17 @@ def test_launch_arguments_are_node_parameters(name):
 # --- colcon build ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def colcon_install(tmp_path_factory) -> Path:
-    """`colcon build` of this repository into a temporary workspace: its install prefix."""
+    """`colcon build` of this repository (lightglue_ros and, nested in it, the interface package
+    lightglue_ros_msgs, which a crawl stops short of: both are named) into a temporary
+    workspace: its install prefix. The venv first on PATH, as after sourcing a ROS install: CMake
+    finds the ament/rosidl wheels there."""
     work = tmp_path_factory.mktemp("colcon")
     proc = subprocess.run(
         [str(BIN / "colcon"), "--log-base", str(work / "log"), "build", "--base-paths",
-         str(ROOT), "--build-base", str(work / "build"), "--install-base", str(work / "install"),
-         "--event-handlers", "console_direct-"],
-        cwd=work, capture_output=True, text=True, timeout=600)
+         str(ROOT), str(ROOT / "lightglue_ros_msgs"), "--build-base", str(work / "build"),
+         "--install-base", str(work / "install"), "--event-handlers", "console_direct-"],
+        cwd=work, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return work / "install"
 
@@ -140,6 +144,21 @@ def test_colcon_build_installs_the_package(colcon_install):
         assert os.access(prefix / "lib" / "lightglue_ros" / name, os.X_OK), name
     site = next((prefix / "lib").glob("python3*/site-packages"))
     assert (site / "lightglue_ros" / "ros" / "node.py").is_file()
+    msgs = colcon_install / "lightglue_ros_msgs"
+    assert (msgs / "share" / "lightglue_ros_msgs" / "msg" / "KeyframeEdge.msg").is_file()
+    assert next((msgs / "lib").glob("python3*/site-packages/lightglue_ros_msgs/msg/"
+                                    "_keyframe_edge.py"))
+
+
+def test_colcon_built_messages_import_from_the_install(installed_env, colcon_install):
+    """`. install/setup.sh` alone makes the typed messages importable (typesupport included)."""
+    proc = subprocess.run([sys.executable, "-c", "import lightglue_ros_msgs.msg as m, sys; "
+                           "e = m.KeyframeEdge(model=m.KeyframeEdge.MODEL_ESSENTIAL); "
+                           "print(m.__file__, e.model)"],
+                          env=installed_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(str(colcon_install)) and proc.stdout.split()[-1] == "2", \
+        proc.stdout
 
 
 def ros2(env: dict[str, str], *args: str, timeout: float = CLI_TIMEOUT_S) -> str:
@@ -223,7 +242,9 @@ def test_ros2_topic_sees_odometry_and_ok_diagnostics(tracker_launch, installed_e
     for stamp, odom in node.track(node.frames[:3], node.camera):
         assert stamp_key(odom.header.stamp) == stamp_key(stamp)
     text = echoed(echo)
-    assert "frame_id: odom" in text and "child_frame_id: camera_optical" in text, text
+    # without base_frame the odom frame has the camera's axes, so it is not named 'odom'
+    assert "frame_id: camera_optical_odom" in text, text
+    assert "child_frame_id: camera_optical" in text, text
     diag = echo_once(installed_env, "/diagnostics", "diagnostic_msgs/msg/DiagnosticArray")
     text = echoed(diag)
     assert "name: 'lightglue_ros: tracker'" in text, text
@@ -252,10 +273,10 @@ def test_ros2_service_call_resets_tracking(tracker_launch, installed_env):
     node = tracker_launch
     out = ros2(installed_env, "service", "call", f"{NODE}/reset", "std_srvs/srv/Trigger")
     assert "success=True" in out, out
+    before = node.odometry.messages[-1].pose.pose
     stamp = node.send_frame(node.frames[4], node.camera)
     odom = node.odometry.wait_stamp(stamp, alive=node.alive)
-    p = odom.pose.pose.position
-    assert (p.x, p.y, p.z) == (0.0, 0.0, 0.0)  # the new odom origin
+    assert odom.pose.pose == before  # odom stays continuous: the last pose, not the origin
 
 
 @needs_ros2cli

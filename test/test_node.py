@@ -85,8 +85,19 @@ def rgbd(ros_session, vga):
         "rgbd", {"use_depth": True, "stale_after_s": 60.0, "depth_wait_s": 0.5,
                  "diagnostics_period_s": 0.5},
         inputs=("image", "camera_info", "depth"), camera=vga[0])
+    subscribe_edges(node)
     yield node
     node.stop()
+
+
+def subscribe_edges(node) -> None:
+    """``node.edges``: the node's ~/edges (lightglue_ros_msgs/KeyframeEdge), which names the
+    reference frame of each relative pose; matched before any frame is sent."""
+    msgs = pytest.importorskip("lightglue_ros_msgs.msg", reason="lightglue_ros_msgs is not "
+                               "built: `make venv` builds it into the venv")
+    node.edges = node.subscribe(msgs.KeyframeEdge, "~/edges")
+    wait_until(lambda: node.edges.subscription.get_publisher_count() > 0, 30, "~/edges",
+               node.alive)
 
 
 @pytest.fixture(scope="class")
@@ -123,7 +134,8 @@ class TestRgbdNode:
         for stamp, odom in rgbd_run["odometry"]:
             i = rgbd_run["frame_of"][stamp_key(stamp)]
             assert stamp_key(odom.header.stamp) == stamp_key(stamp)
-            assert odom.header.frame_id == "odom"  # REP 105: the first camera pose
+            # the first camera pose, with optical axes: not named 'odom' without base_frame
+            assert odom.header.frame_id == f"{CAMERA_FRAME}_odom"
             assert odom.child_frame_id == CAMERA_FRAME  # the image's optical frame
             T = pose_matrix(odom.pose.pose)
             T_gt = invert_transform(T0) @ frames[i].T_world_cam
@@ -145,11 +157,13 @@ class TestRgbdNode:
         for stamp, _ in rgbd_run["odometry"][1:]:
             rel = rgbd.relative_pose.wait_stamp(stamp)
             cloud = rgbd.matches.wait_stamp(stamp)
-            for msg in (rel, cloud):
-                frame, ref_stamp = conversions.parse_reference_frame_id(msg.header.frame_id)
-                assert frame == CAMERA_FRAME
-                assert stamp_key(ref_stamp) in sent and stamp_key(ref_stamp) < stamp_key(stamp)
-            assert rel.header.frame_id == cloud.header.frame_id
+            edge = rgbd.edges.wait_stamp(stamp)
+            for msg in (rel, cloud, edge):  # a TF frame, no '@<stamp>'
+                assert msg.header.frame_id == CAMERA_FRAME
+            ref_stamp = edge.reference_stamp  # the edge names the reference
+            assert stamp_key(ref_stamp) in sent and stamp_key(ref_stamp) < stamp_key(stamp)
+            assert pose_matrix(edge.pose.pose) == pytest.approx(pose_matrix(rel.pose.pose))
+            assert list(edge.pose.covariance) == list(rel.pose.covariance)
             ref = rgbd_run["frame_of"][stamp_key(ref_stamp)]
             cur = rgbd_run["frame_of"][stamp_key(stamp)]
             # the relative pose is T_ref_cur of the named reference frame
@@ -274,23 +288,27 @@ class TestRgbdNode:
         assert rgbd.get_parameters("use_sim_time") == {"use_sim_time": True}
         assert rgbd.set_parameters(use_sim_time=False)["use_sim_time"].successful
 
-    def test_reset_service_restarts_at_identity(self, rgbd, rgbd_run, vga):
+    def test_reset_service_keeps_odom_continuous(self, rgbd, rgbd_run, vga):
+        """REP 105: odom is continuous. The first frame after ~/reset starts again at the last
+        pose (not the origin) with no velocity measured; tracking then goes on from it."""
         _, frames = vga
+        before = rgbd.odometry.messages[-1]
         response = rgbd.reset()
         assert response.success and response.message
         stamp, index = send_next(rgbd, rgbd_run, vga)
         odom = rgbd.odometry.wait_stamp(stamp, alive=rgbd.alive)
-        assert np.allclose(pose_matrix(odom.pose.pose), np.eye(4), atol=1e-9)
-        assert np.allclose(covariance(odom.pose.covariance), 0.0)
+        T = pose_matrix(odom.pose.pose)
+        assert np.allclose(T, pose_matrix(before.pose.pose), atol=1e-9)
+        assert np.all(np.diag(covariance(odom.pose.covariance)) >=
+                      np.diag(covariance(before.pose.covariance)) - 1e-12)
+        assert np.allclose(covariance(odom.twist.covariance), np.eye(6) * 1e3)  # not measured
         rgbd.wait_log("tracking reset (service call)")
-        # the new origin is the frame after the reset
         stamp2, index2 = send_next(rgbd, rgbd_run, vga)
         odom2 = rgbd.odometry.wait_stamp(stamp2, alive=rgbd.alive)
         T_gt = invert_transform(frames[index].T_world_cam) @ frames[index2].T_world_cam
-        dt, dr = pose_error(pose_matrix(odom2.pose.pose), T_gt)
+        dt, dr = pose_error(invert_transform(T) @ pose_matrix(odom2.pose.pose), T_gt)
         assert dt < 0.02 and dr < 0.5
-        rel = rgbd.relative_pose.wait_stamp(stamp2)  # matched against the frame after the reset
-        assert conversions.parse_reference_frame_id(rel.header.frame_id)[1] == stamp
+        assert rgbd.edges.wait_stamp(stamp2).reference_stamp == stamp  # the frame after it
         assert rgbd.alive() and "no depth image" not in rgbd.log()
 
 
@@ -321,8 +339,9 @@ class TestCompressedInput:
             stamp = compressed.send_frame(frame, camera, compressed=fmt)
             odom = compressed.odometry.wait_stamp(stamp, alive=compressed.alive)
             assert odom.child_frame_id == "cam_b_optical"  # the camera_frame parameter wins
+            assert odom.header.frame_id == "cam_b_optical_odom"
         rel = compressed.relative_pose.wait_stamp(stamp)
-        assert conversions.parse_reference_frame_id(rel.header.frame_id)[0] == "cam_b_optical"
+        assert rel.header.frame_id == "cam_b_optical"
         m = conversions.matches_from_msg(compressed.matches.wait_stamp(stamp))
         assert m["inlier"].sum() > 50
         status = compressed.fresh_status()
@@ -569,6 +588,7 @@ def robot(ros_session):
                   "depth_wait_s": 0.5, "diagnostics_period_s": 0.5},
         inputs=("image", "camera_info", "depth"), camera=camera)
     node.camera, node.frames = camera, frames
+    subscribe_edges(node)
     yield node
     node.stop()
 
@@ -602,8 +622,8 @@ class TestRobot:
             robot.odometry.wait_stamp(stamp, alive=robot.alive)
             rel = robot.relative_pose.wait_stamp(stamp, timeout=10)
             cloud = robot.matches.wait_stamp(stamp, timeout=10)
-            ref = stamp_key(conversions.parse_reference_frame_id(rel.header.frame_id)[1])
-            assert cloud.header.frame_id == rel.header.frame_id
+            ref = stamp_key(robot.edges.wait_stamp(stamp, timeout=10).reference_stamp)
+            assert cloud.header.frame_id == rel.header.frame_id == CAMERA_FRAME
             assert conversions.matches_from_msg(cloud)["inlier"].sum() > 30
             T_gt = invert_transform(frames[index_of[ref]].T_world_cam) @ \
                 frames[still].T_world_cam

@@ -1,5 +1,8 @@
-"""Build the node's output messages (nav_msgs, geometry_msgs, sensor_msgs) from tracker records.
+"""Build the node's standard output messages (nav_msgs, geometry_msgs, sensor_msgs) from tracker
+records; the typed ones (lightglue_ros_msgs) are in ``backend_msgs``.
 
+Every frame_id is a TF frame. ~/relative_pose and ~/matches carry the current frame's stamp; the
+reference frame they were measured against is named by the KeyframeEdge of the same stamp.
 Decoding of input messages lives in ``decode`` (no rclpy import, shared with the bag reader).
 """
 from __future__ import annotations
@@ -11,9 +14,9 @@ from nav_msgs.msg import Odometry
 from sensor_msgs.msg import Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from ..geometry.covariance import LARGE_VARIANCE
 from ..geometry.se3 import rotation_to_quaternion
 from ..tracking import FrameRecord
+from .odometry import OdometryOutput
 
 
 def array_to_image(image: np.ndarray, header: Header) -> Image:
@@ -23,24 +26,6 @@ def array_to_image(image: np.ndarray, header: Header) -> Image:
     msg.step = image.shape[1] * (3 if image.ndim == 3 else 1)
     msg.data = np.ascontiguousarray(image, np.uint8).tobytes()
     return msg
-
-
-def reference_frame_id(camera_frame: str, stamp: Time) -> str:
-    """frame_id naming the camera at the reference frame's time: ``<frame>@<sec>.<nanosec>``.
-
-    ~/relative_pose and ~/matches carry the current frame's stamp in header.stamp and the
-    reference (keyframe or previous frame) stamp here, so each message alone names both frames.
-    """
-    return f"{camera_frame}@{stamp.sec}.{stamp.nanosec:09d}"
-
-
-def parse_reference_frame_id(frame_id: str) -> tuple[str, Time]:
-    """(camera frame, reference stamp) of a ``reference_frame_id``."""
-    frame, _, stamp = frame_id.rpartition("@")
-    sec, _, nanosec = stamp.partition(".")
-    if not frame or not sec.isdigit() or not nanosec.isdigit():
-        raise ValueError(f"'{frame_id}' is not '<frame>@<sec>.<nanosec>'")
-    return frame, Time(sec=int(sec), nanosec=int(nanosec))
 
 
 def _pose(T: np.ndarray) -> Pose:
@@ -56,26 +41,28 @@ def _covariance(cov: np.ndarray) -> list[float]:
     return [float(v) for v in np.asarray(cov, np.float64).reshape(36)]
 
 
-def odometry_msg(T: np.ndarray, cov: np.ndarray, stamp: Time, odom_frame: str, child_frame: str
+def odometry_msg(odom: OdometryOutput, stamp: Time, odom_frame: str, child_frame: str
                  ) -> Odometry:
-    """Pose ``T`` (child in odom) with its covariance. The twist is not estimated: zero with
-    LARGE_VARIANCE."""
+    """Pose (child in odom) and twist (in child) with their covariances (see ``odometry``)."""
     msg = Odometry()
     msg.header.stamp, msg.header.frame_id = stamp, odom_frame
     msg.child_frame_id = child_frame
-    msg.pose.pose = _pose(T)
-    msg.pose.covariance = _covariance(cov)
-    msg.twist.covariance = _covariance(np.eye(6) * LARGE_VARIANCE)
+    msg.pose.pose = _pose(odom.T)
+    msg.pose.covariance = _covariance(odom.pose_covariance)
+    v = [float(x) for x in odom.twist]
+    twist = msg.twist.twist
+    twist.linear.x, twist.linear.y, twist.linear.z = v[:3]
+    twist.angular.x, twist.angular.y, twist.angular.z = v[3:]
+    msg.twist.covariance = _covariance(odom.twist_covariance)
     return msg
 
 
-def relative_pose_msg(record: FrameRecord, stamp: Time, ref_stamp: Time, camera_frame: str
+def relative_pose_msg(record: FrameRecord, stamp: Time, camera_frame: str
                       ) -> PoseWithCovarianceStamped:
-    """Pose of the current camera in the reference camera frame (T_ref_cam), see
-    ``reference_frame_id``."""
+    """Pose of the current camera in the reference camera's frame (T_ref_cam) with its
+    covariance; frame_id the camera frame."""
     msg = PoseWithCovarianceStamped()
-    msg.header.stamp = stamp
-    msg.header.frame_id = reference_frame_id(camera_frame, ref_stamp)
+    msg.header.stamp, msg.header.frame_id = stamp, camera_frame
     msg.pose.pose = _pose(record.T_ref_cam)
     msg.pose.covariance = _covariance(record.relative_covariance)
     return msg
@@ -89,8 +76,7 @@ _MATCH_DTYPE = np.dtype({"names": [n for n, _ in MATCH_FIELDS],
                          "offsets": [0, 4, 8, 12, 16, 20], "itemsize": 24})
 
 
-def matches_msg(record: FrameRecord, stamp: Time, ref_stamp: Time, camera_frame: str
-                ) -> PointCloud2:
+def matches_msg(record: FrameRecord, stamp: Time, camera_frame: str) -> PointCloud2:
     """Matched keypoints as an unorganised PointCloud2 with named fields: x0 y0 (pixels in the
     reference frame), x1 y1 (current frame), score (LightGlue confidence), inlier (1 when the pose
     estimate used it)."""
@@ -99,8 +85,7 @@ def matches_msg(record: FrameRecord, stamp: Time, ref_stamp: Time, camera_frame:
     points["x1"], points["y1"] = record.cur_points[:, 0], record.cur_points[:, 1]
     points["score"], points["inlier"] = record.match_scores, record.inliers
     msg = PointCloud2()
-    msg.header.stamp = stamp
-    msg.header.frame_id = reference_frame_id(camera_frame, ref_stamp)
+    msg.header.stamp, msg.header.frame_id = stamp, camera_frame
     msg.height, msg.width = 1, len(points)
     msg.fields = [PointField(name=n, offset=int(_MATCH_DTYPE.fields[n][1]), datatype=t, count=1)
                   for n, t in MATCH_FIELDS]

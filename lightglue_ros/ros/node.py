@@ -31,7 +31,7 @@ from std_srvs.srv import Trigger
 
 from ..config import ConfigError, parse_pose
 from ..errors import LightGlueRosError
-from ..geometry.frames import base_covariance, base_pose, pose_matrix
+from ..geometry.frames import pose_matrix
 from ..messages import assembly, decode
 from ..pipeline import Pipeline
 from ..tracking import FrameRecord, Tracker, TrackingStatus
@@ -40,8 +40,10 @@ from ..tracking.stamps import StampEvent, StampMonitor
 from ..tracking.two_stage import StageOutput, TwoStageTracker
 from ..types import FrameInput
 from ..viz.matches import draw_flow
+from . import backend_msgs
 from . import conversions as conv
 from .health import ERROR, WARN, Health
+from .odometry import OdometryEstimator
 from .params import declare, validate_change
 from .qos import InputSubscription
 from .tf import TfBridge, tf2_available
@@ -88,6 +90,17 @@ class TrackerNode(Node):
         self.pub_odom = self.create_publisher(Odometry, "~/odometry", 10)
         self.pub_relative = self.create_publisher(PoseWithCovarianceStamped, "~/relative_pose", 10)
         self.pub_matches = self.create_publisher(PointCloud2, "~/matches", 10)
+        self.odometry = OdometryEstimator()
+        self._indices: ReferenceStamps[int] = ReferenceStamps()  # frame_index by stamp
+        self._next_index = 0
+        self._typed_unavailable = backend_msgs.unavailable()
+        if self._typed_unavailable is None:
+            from lightglue_ros_msgs.msg import KeyframeEdge, TrackedMatches
+
+            self.pub_edges = self.create_publisher(KeyframeEdge, "~/edges", 10)
+            self.pub_tracks = self.create_publisher(TrackedMatches, "~/tracks", 10)
+        else:
+            self.get_logger().warning(self._typed_unavailable)
         self.pub_debug = self.create_publisher(Image, "~/debug_image", 1)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
@@ -97,10 +110,11 @@ class TrackerNode(Node):
         self.add_on_set_parameters_callback(self._on_parameters)
         self.stages = TwoStageTracker(self.tracker, live=True, prepare=self._prepare,
                                       on_result=self._on_result)
-        self.health.set_values(extractor=self.config.model)
+        self.health.set_values(extractor=self.config.model,
+                               typed_messages=self._typed_unavailable or "~/edges, ~/tracks")
         self.get_logger().info(
             f"tracking with {self.config.model}, input QoS {self.config.input_qos}, odometry of "
-            f"{self.config.base_frame or 'the camera frame'}")
+            f"{self.config.base_frame or 'the camera optical frame (no base_frame)'}")
         self._say_tf_unavailable()
 
     def _say_tf_unavailable(self) -> None:
@@ -193,6 +207,7 @@ class TrackerNode(Node):
                 with self._lock:
                     self._in_flight.discard(out.frame.stamp)
                     self._stamps.retain(self.tracker.reference_stamps() | self._in_flight)
+                    self._indices.retain(self.tracker.reference_stamps())
 
     def _publish_frame(self, msg: Any, frame: FrameInput, record: FrameRecord,
                        received: float) -> None:
@@ -278,34 +293,41 @@ class TrackerNode(Node):
         self.health.clear("depth")
         return depth, unit
 
-    def _odometry(self, record: FrameRecord, camera_frame: str
-                  ) -> tuple[np.ndarray, np.ndarray, str]:
-        """(pose, covariance, child frame) of the odometry: the camera optical frame, or the
-        base (REP 105) with the extrinsic."""
-        if not self.config.base_frame:
-            return record.T_odom_cam, record.covariance, camera_frame
-        cov = record.covariance if record.status is TrackingStatus.LOST else \
-            base_covariance(record.T_odom_cam, record.covariance, self._extrinsic)
-        return base_pose(record.T_odom_cam, self._extrinsic), cov, self.config.base_frame
+    def _odom_frame(self, camera_frame: str) -> str:
+        """odom_frame, or by default 'odom' for the base's odometry and '<camera frame>_odom'
+        for the camera's: a pose with optical axes is never published in a frame named like
+        the robot's odom (robot_localization would fuse it as the base's pose)."""
+        if self.config.odom_frame:
+            return self.config.odom_frame
+        return "odom" if self.config.base_frame else f"{camera_frame}_odom"
 
     def _publish(self, record: FrameRecord, stamp: Time, camera_frame: str,
                  image: np.ndarray) -> None:
-        odom_frame = self.config.odom_frame
-        T, cov, child = self._odometry(record, camera_frame)
-        self.pub_odom.publish(conv.odometry_msg(T, cov, stamp, odom_frame, child))
+        odom_frame = self._odom_frame(camera_frame)
+        child = self.config.base_frame or camera_frame
+        odom = self.odometry.update(record, self._extrinsic if self.config.base_frame else None)
+        self.pub_odom.publish(conv.odometry_msg(odom, stamp, odom_frame, child))
         if self.config.publish_tf and self.tf is not None and \
                 record.status is not TrackingStatus.LOST:
-            refused = self.tf.send(conv.transform_msg(T, stamp, odom_frame, child))
+            refused = self.tf.send(conv.transform_msg(odom.T, stamp, odom_frame, child))
             if refused:
                 self.health.fault("tf", WARN, f"not broadcast: {refused}")
             else:
                 self.health.clear("tf")
+        index, self._next_index = self._next_index, self._next_index + 1
+        self._indices.add(record.stamp, index)  # a lost frame may still become the keyframe
         with self._lock:
             ref_stamp = self._stamps.get(record.ref_stamp)
-        if record.T_ref_cam is None or ref_stamp is None:
+        ref_index = self._indices.get(record.ref_stamp)
+        if record.T_ref_cam is None or ref_stamp is None or ref_index is None:
             return
-        self.pub_relative.publish(conv.relative_pose_msg(record, stamp, ref_stamp, camera_frame))
-        self.pub_matches.publish(conv.matches_msg(record, stamp, ref_stamp, camera_frame))
+        self.pub_relative.publish(conv.relative_pose_msg(record, stamp, camera_frame))
+        self.pub_matches.publish(conv.matches_msg(record, stamp, camera_frame))
+        if self._typed_unavailable is None:
+            self.pub_edges.publish(backend_msgs.edge_msg(record, stamp, ref_stamp, index,
+                                                         ref_index, camera_frame))
+            self.pub_tracks.publish(backend_msgs.tracks_msg(record, stamp, ref_stamp, index,
+                                                            ref_index, camera_frame))
         if self.pub_debug.get_subscription_count() > 0:
             self._publish_debug(record, stamp, camera_frame, image)
 
