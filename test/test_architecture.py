@@ -33,7 +33,7 @@ LAYERS: list[set[str]] = [
 SHELL = {"ros", "node", "cli"}
 ROS_PACKAGES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "sensor_msgs",
                 "geometry_msgs", "nav_msgs", "diagnostic_msgs", "std_srvs", "tf2_ros", "tf2_msgs",
-                "launch", "launch_ros"}
+                "launch", "launch_ros", "lightglue_ros_msgs"}
 
 
 def module_name(path: Path) -> str:

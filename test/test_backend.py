@@ -149,3 +149,18 @@ def _pose3_from_msg(p, q) -> np.ndarray:
 
     return make_transform(quaternion_to_rotation([q.x, q.y, q.z, q.w]), [p.x, p.y, p.z])
 
+
+
+def test_a_node_without_the_messages_says_why(monkeypatch):
+    import importlib.util as util
+
+    from lightglue_ros.ros import backend_msgs
+
+    real = util.find_spec
+    monkeypatch.setattr(util, "find_spec",
+                        lambda name, *a: None if name == "lightglue_ros_msgs" else real(name, *a))
+    reason = backend_msgs.unavailable()
+    assert reason and "lightglue_ros_msgs is not installed" in reason and "~/edges" in reason
+    monkeypatch.undo()
+    assert (backend_msgs.unavailable() is None) == (util.find_spec("lightglue_ros_msgs")
+                                                    is not None)
