@@ -152,3 +152,21 @@ def test_metric_twist_follows_the_true_velocity():
         truths.append(truth)
     mean, true_mean = np.mean(twists, axis=0), np.mean(truths, axis=0)
     assert np.linalg.norm(mean[:3] - true_mean[:3]) < 0.05 * np.linalg.norm(true_mean[:3])
+
+
+def test_with_a_base_frame_the_twist_is_the_bases():
+    """A base driving forward at 1 m/s, its camera looking forward (optical z = base x): the
+    records say the camera moved along its z; the odometry says the base moved along its x."""
+    B = np.eye(4)  # T_base_cam: optical axes in base axes, 0.2 m ahead and 0.5 m up
+    B[:3, :3] = [[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]
+    B[:3, 3] = [0.2, 0.0, 0.5]
+    step = make_transform(np.eye(3), [0.0, 0.0, 0.1])  # the camera, 0.1 m along z in 0.1 s
+    est = OdometryEstimator()
+    est.update(_record(0.0, np.eye(4)), B)
+    out = est.update(_record(0.1, step, ref_stamp=0.0, T_ref_cam=step, metric=True,
+                             relative_covariance=np.diag([1e-4, 1e-4, 4e-4, 1e-6, 1e-6, 1e-6])),
+                     B)
+    assert np.allclose(out.twist, [1.0, 0, 0, 0, 0, 0], atol=1e-9)
+    assert np.allclose(out.T[:3, 3], [0.1, 0, 0])
+    # the camera's z variance is the base's x variance (over dt^2)
+    assert np.isclose(out.twist_covariance[0, 0], 4e-4 / 0.01, rtol=1e-3)
