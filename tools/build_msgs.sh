@@ -8,7 +8,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=$(cd "${1:?usage: build_msgs.sh VENV}" && pwd)
 for tool in cmake g++ make; do
-  command -v $tool >/dev/null || { echo "build_msgs.sh: needs $tool (Debian: apt-get install -y cmake g++ make)"; exit 2; }
+  command -v $tool >/dev/null || {
+    echo "build_msgs.sh: needs $tool (Debian: apt-get install -y cmake g++ make)"; exit 2; }
 done
 BUILD="$VENV/build/lightglue_ros_msgs"
 # the venv first on PATH: CMake finds the wheels' share/*/cmake and the venv's interpreter

@@ -1,4 +1,4 @@
-"""What ``~/odometry`` says for each frame, under the rules of the backends that read it. Pure numpy.
+"""What ``~/odometry`` says for each frame, under the rules of the backends that read it (numpy).
 
 The pose is the tracker's (of the camera, or of the base with the extrinsic). The twist is the
 velocity over the last frame interval: the constant body-frame velocity that moves the last
