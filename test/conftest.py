@@ -1,4 +1,5 @@
-"""Shared test helpers: the ../shared test data, the CLI, and generated images."""
+"""Shared test helpers: the ../shared test data, the CLI, generated images, pose errors, and which
+tests are slow (``make test-fast`` leaves them out)."""
 from __future__ import annotations
 
 import json
@@ -22,6 +23,19 @@ needs_tum_fr2 = pytest.mark.skipif(
     not (TUM_FR2 / "rgb.txt").is_file(),
     reason=f"test data {TUM_FR2} is absent (../shared sits beside the clone in CI; "
            "see shared/README.md)")
+
+
+# A test that uses one of these is slow whatever it asserts: node processes (weights, DDS
+# discovery), a colcon build, the whole golden set (one parity process per run), the gpu-check run.
+# A test module adds its own expensive fixtures in a SLOW_FIXTURES of its own.
+SLOW_FIXTURES = {"ros_session", "colcon_install", "parity_runs", "cpu_report"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        slow = SLOW_FIXTURES | getattr(item.module, "SLOW_FIXTURES", set())
+        if slow & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -122,6 +136,22 @@ def textured_image(h: int = 240, w: int = 320, seed: int = 0) -> np.ndarray:
         img += cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)[:h, :w]
     img = (img - img.min()) / (img.max() - img.min())
     return (img * 255).astype(np.uint8)
+
+
+def textured_tensor(h: int = 240, w: int = 320, seed: int = 0, channels: int = 3):
+    """``textured_image`` as a (1, C, H, W) float tensor in [0, 1]; one channel is the mean."""
+    import torch
+
+    img = torch.from_numpy(textured_image(h, w, seed)).permute(2, 0, 1)[None].float() / 255
+    return img.mean(1, keepdim=True) if channels == 1 else img
+
+
+def pose_error(T: np.ndarray, T_gt: np.ndarray) -> tuple[float, float]:
+    """(translation error m, rotation error deg) of a 4x4 pose against its ground truth."""
+    from lightglue_ros.geometry.se3 import invert_transform, rotation_angle_deg
+
+    D = invert_transform(T_gt) @ T
+    return float(np.linalg.norm(D[:3, 3])), rotation_angle_deg(D[:3, :3])
 
 
 def tensorrt_parser_problems(path: Path) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import SHARED
+from conftest import SHARED, textured_tensor
 from lightglue_ros.models.aliked import ALIKED, VARIANTS
 from lightglue_ros.models.deform_conv import DeformConv2d, deform_conv2d
 
@@ -42,14 +42,6 @@ def n16(weights_dir: Path) -> ALIKED:
     return load_model(weights_dir, **GOLDEN_CONF)
 
 
-def textured_image(height: int, width: int, seed: int = 0) -> torch.Tensor:
-    """A smooth random RGB pattern (1, 3, H, W) in [0, 1]: blobs with plenty of corners."""
-    generator = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(1, 3, height // 8 + 2, width // 8 + 2, generator=generator)
-    return F.interpolate(coarse, size=(height, width), mode="bicubic",
-                         align_corners=False).clamp(0, 1)
-
-
 def read_rgb(path: Path) -> torch.Tensor:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     rgb = np.ascontiguousarray(bgr[:, :, ::-1]).astype(np.float32) / 255.0
@@ -58,6 +50,7 @@ def read_rgb(path: Path) -> torch.Tensor:
 
 # --- parity with the official implementation -------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("image_set", ["freiburg", "scannet"])
 def test_parity_with_official_outputs(n16: ALIKED, image_set: str) -> None:
     if not GOLDEN.is_dir():
@@ -96,7 +89,7 @@ def test_parity_with_official_outputs(n16: ALIKED, image_set: str) -> None:
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_official_checkpoints_load_strictly_and_run(weights_dir: Path, variant: str) -> None:
     model = load_model(weights_dir, model_name=variant, max_num_keypoints=256)
-    out = model(textured_image(96, 128))
+    out = model(textured_tensor(96, 128))
     n = out["keypoints"].shape[1]
     assert 0 < n <= 256
     assert model.descriptor_dim == VARIANTS[variant].dim
@@ -108,7 +101,7 @@ def test_official_checkpoints_load_strictly_and_run(weights_dir: Path, variant: 
 
 def test_odd_image_size_is_padded_and_keypoints_stay_inside(n16: ALIKED) -> None:
     height, width = 479, 641
-    keypoints = n16(textured_image(height, width))["keypoints"][0]
+    keypoints = n16(textured_tensor(height, width))["keypoints"][0]
     assert len(keypoints) > 0
     assert (keypoints >= 0).all()
     assert (keypoints[:, 0] <= width - 1).all() and (keypoints[:, 1] <= height - 1).all()
@@ -116,7 +109,7 @@ def test_odd_image_size_is_padded_and_keypoints_stay_inside(n16: ALIKED) -> None
 
 def test_top_k_mode_returns_the_k_best(weights_dir: Path) -> None:
     model = load_model(weights_dir, max_num_keypoints=50, detection_threshold=-1)
-    scores = model(textured_image(120, 160))["keypoint_scores"][0]
+    scores = model(textured_tensor(120, 160))["keypoint_scores"][0]
     assert len(scores) == 50
 
 
@@ -132,7 +125,7 @@ def test_blank_image_gives_no_keypoints(n16: ALIKED) -> None:
 def test_tiny_images_do_not_crash(weights_dir: Path, size: tuple[int, int],
                                   threshold: float) -> None:
     model = load_model(weights_dir, max_num_keypoints=1024, detection_threshold=threshold)
-    out = model(textured_image(*size))
+    out = model(textured_tensor(*size))
     n = out["keypoints"].shape[1]
     assert out["keypoint_scores"].shape == (1, n)
     assert out["descriptors"].shape == (1, n, 128)

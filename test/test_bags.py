@@ -53,6 +53,7 @@ def track_fr2(tmp_path_factory):
     return run_cli_json("track", str(TUM_FR2), "--preset", "fr2", "--out", str(out)), out
 
 
+@pytest.mark.slow
 @needs_tum_fr2
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
 def test_eval_of_tum_bag_gives_the_figures_of_track(track_fr2, storage, tmp_path):
@@ -95,6 +96,7 @@ def test_eval_of_tum_bag_gives_the_figures_of_track(track_fr2, storage, tmp_path
 
 # --- synthetic bag with depth: a metric run --------------------------------------------------
 
+@pytest.mark.slow
 def test_synthetic_bag_with_depth_is_metric_and_accurate(tmp_path):
     bag = tmp_path / "synthetic"
     made = run_cli_json("make-bag", "synthetic", str(bag), "--frames", "6", "--storage", "mcap")
@@ -358,6 +360,7 @@ def test_groundtruth_that_does_not_overlap(small_bags, tmp_path):
     assert not (tmp_path / "o").exists()      # refused before tracking anything
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_line_with_exit_code_2(small_bags, tmp_path):
     far = tmp_path / "far.txt"
     Trajectory(np.array([500.0, 500.1, 500.2]), np.tile(np.eye(4), (3, 1, 1))).write_tum(far)

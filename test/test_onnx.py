@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import (GOLDEN, assert_parity_meets_the_bars, needs_shared, run_cli,
-                      tensorrt_parser_problems, textured_image)
+                      tensorrt_parser_problems, textured_image, textured_tensor)
 from lightglue_ros.config import Config
 from lightglue_ros.errors import BackendError, WeightsError
 from lightglue_ros.inference.graphs import (GraphExtractor, GraphStages, TorchGraphRunner,
@@ -29,11 +29,6 @@ from lightglue_ros.inference.export import (export_extractor, export_matcher,  #
 from lightglue_ros.inference.onnxruntime_backend import OnnxRuntimeBackend, OrtRunner  # noqa
 
 
-def image_tensor(h: int, w: int, channels: int, seed: int = 0) -> torch.Tensor:
-    img = torch.from_numpy(textured_image(h, w, seed)).permute(2, 0, 1)[None].float() / 255
-    return img.mean(1, keepdim=True) if channels == 1 else img
-
-
 def real_models(extractor: str, **changes) -> tuple:
     cfg = Config(extractor=extractor, **changes)
     try:
@@ -45,6 +40,9 @@ def real_models(extractor: str, **changes) -> tuple:
 @pytest.fixture(scope="module")
 def engine_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("engines")
+
+
+SLOW_FIXTURES = {"aliked"}  # the real ALIKED and its LightGlue exported to ONNX: about a minute
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +64,7 @@ def canonical(features: dict) -> dict:
     return {key: v[:, order] for key, v in features.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extractor,changes", [
     ("superpoint", {}), ("superpoint", {"max_keypoints": 40}), ("aliked", {}),
     ("aliked", {"max_keypoints": 30}), ("aliked", {"detection_threshold": 0.0,
@@ -77,7 +76,7 @@ def test_graph_extractor_reproduces_the_model_bit_for_bit(extractor, changes):
     model = build_extractor(cfg, weights=False)  # random weights: the code path is what matters
     graphs = GraphExtractor(model, TorchGraphRunner(extractor_graphs(model), torch.device("cpu")))
     for h, w in ((96, 128), (121, 87)):  # landscape and portrait, not multiples of 8/16/32
-        img = image_tensor(h, w, model.input_channels, seed=h)
+        img = textured_tensor(h, w, h, model.input_channels)
         with torch.inference_mode():
             ref, out = model(img), graphs(img)
         # the same scores in the same order; exactly tied keypoints may come in either order
@@ -95,6 +94,7 @@ def by_position(features: dict) -> dict:
 
 
 # --- extractor graphs through ONNX Runtime --------------------------------------------------------
+@pytest.mark.slow
 def test_superpoint_export_with_random_weights_has_dynamic_image_size(engine_dir):
     cfg = Config(extractor="superpoint", max_keypoints=64)
     torch.manual_seed(0)
@@ -106,12 +106,12 @@ def test_superpoint_export_with_random_weights_has_dynamic_image_size(engine_dir
     assert session.get_inputs()[0].shape[2:] == ["height", "width"]
     runner = ort_runner(exported)
     for h, w in ((64, 80), (97, 161), (16, 24)):
-        desc_map, values, indices = runner.run("dense", image_tensor(h, w, 1))
+        desc_map, values, indices = runner.run("dense", textured_tensor(h, w, channels=1))
         assert desc_map.shape == (1, 256, h // 8, w // 8)
         assert values.shape == indices.shape == (65,)  # max_keypoints + 1 candidates
         assert bool((values[:-1] >= values[1:]).all())  # best first
     graphs = GraphExtractor(model, runner)
-    img = image_tensor(97, 161, 1)
+    img = textured_tensor(97, 161, channels=1)
     with torch.inference_mode():
         ref, out = model(img), graphs(img)
     assert out["keypoints"].shape == ref["keypoints"].shape
@@ -138,7 +138,7 @@ def test_extractor_graphs_agree_with_torch_at_dynamic_sizes(extractor, engine_di
         exported = export_extractor(model, engine_dir)
     graphs = GraphExtractor(model, ort_runner(exported))
     for h, w in ((120, 160), (150, 110)):  # both ALIKED orientation graphs
-        img = image_tensor(h, w, 3, seed=w)
+        img = textured_tensor(h, w, w)
         with torch.inference_mode():
             ref, out = model(img), graphs(img)
         within, cosine = _agreement(ref, out)
@@ -356,7 +356,7 @@ def test_fp32_graphs_lose_no_keypoints_against_torch(aliked):
 
     _, model, _, exported, _ = aliked
     graphs = GraphExtractor(model, ort_runner(exported))
-    images = [image_tensor(120, 160, 3, seed=s) for s in (3, 4)]
+    images = [textured_tensor(120, 160, s) for s in (3, 4)]
     report = keypoint_check(graphs, model, images)
     assert report["ok"], report
 
@@ -390,7 +390,7 @@ def test_torch_cuda_graph_paths_run_eagerly_on_cpu():
     plain = TorchBackend(cfg)
     padded = TorchBackend(cfg)
     padded._enable_cuda_graphs(use_graphs=False)
-    img = image_tensor(120, 160, 3)
+    img = textured_tensor(120, 160)
     a, b = plain.extract(img), padded.extract(img)
     assert all(torch.equal(a[k], b[k]) for k in a)
     f0, f1, _ = _golden_pair("aliked", "adaptive", 2)
@@ -412,6 +412,7 @@ def test_torch_cuda_graph_paths_run_eagerly_on_cpu():
 
 
 # --- CLI ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_export_cli_writes_and_lists_the_graphs(engine_dir):
     real_models("disk")
     proc = run_cli("export", "--extractor", "disk", "--engine-dir", str(engine_dir))

@@ -9,6 +9,7 @@ from lightglue_ros.evaluation.pairs import read_pairs
 PAIRS = SHARED / "data/scannet_pairs_with_gt.txt"
 
 
+@pytest.mark.slow
 @needs_shared
 def test_scannet_auc_is_at_least_the_official_reference():
     ours = run_cli_json("eval-pairs", "--extractor", "aliked", "--pairs", str(PAIRS),
@@ -29,6 +30,7 @@ def test_pairs_file_errors(tmp_path):
         read_pairs(bad)
 
 
+@pytest.mark.slow
 @needs_shared
 @pytest.mark.parametrize("extractor", ["aliked", "disk"])
 def test_hpatches_churchill_corner_error(extractor):

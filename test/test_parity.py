@@ -230,6 +230,7 @@ def small_golden(tmp_path):
     return root
 
 
+@pytest.mark.slow
 @needs_shared
 def test_parity_text_names_flips_bit_identity_bars_and_skips(small_golden):
     proc = run_cli("parity", "--golden", str(small_golden), check=False)

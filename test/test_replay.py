@@ -11,7 +11,8 @@ import pytest
 from conftest import ROOT, run_cli_json
 from ros_harness import ros_available, ros_environment, session_domain_id
 
-pytestmark = pytest.mark.skipif(not ros_available(), reason="rclpy is not installed")
+pytestmark = [pytest.mark.skipif(not ros_available(), reason="rclpy is not installed"),
+              pytest.mark.slow]  # the replay command: a node process and a player
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import pytest
 from conftest import ROOT
 from ros_harness import ros_available
 
-pytestmark = pytest.mark.skipif(not ros_available(), reason="rclpy is not installed")
+pytestmark = [pytest.mark.skipif(not ros_available(), reason="rclpy is not installed"),
+              pytest.mark.slow]  # the stress command: a node process through four phases
 
 ARGS = ("--phases", "baseline,overload,soak", "--overload", "2,5", "--seconds", "4",
         "--soak-frames", "40", "--baseline-frames", "8", "--search-seconds", "2",
@@ -48,10 +49,20 @@ def test_summary_keys(stress):
     assert stress["frames"] >= sent > 0  # plus the warm-up frames
     assert stress["drops"] == sum(o["drops"] for o in overload.values())
     assert stress["p99_ratio"] == max(o["p99_ratio"] for o in overload.values()) > 0
-    assert isinstance(stress["rss_growth_pct"], float)
+    growths = [o["rss_growth_pct"] for o in overload.values()] + [soak["rss_growth_pct"]]
+    assert stress["rss_growth_pct"] == max(g for g in growths if g is not None)
     assert stress["node"] == {"alive_at_end": True, "returncode": 0, "traceback": False,
                               "internal_errors": 0}
-    assert stress["bars"]["no_crash"] and not stress["bars"]["soak_10000_frames"]
+    # each bar is its rule applied to the figures it names (a 40-frame soak is not 10,000)
+    bars = stress["bars"]
+    assert bars["no_crash"]
+    assert bars["soak_10000_frames"] == (soak["frames"] >= 10_000)
+    assert bars["soak_rss_growth_lt_5pct"] == (soak["rss_growth_pct"] < 5.0)
+    assert bars["overload_5x_p99_ratio_le_2"] == (overload[5.0]["p99_ratio"] <= 2.0)
+    for factor in (2, 5):
+        growth = overload[float(factor)]["rss_growth_pct"]
+        assert bars[f"overload_{factor}x_rss_growth_lt_5pct"] == (growth is not None
+                                                                  and growth < 5.0)
 
 
 def test_baseline_is_unloaded_and_finds_a_rate(stress):

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SHARED, needs_tum_fr2, run_cli_json, textured_image
+from conftest import SHARED, needs_tum_fr2, pose_error, run_cli_json, textured_image
 from lightglue_ros.datasets.frames import synthetic_frames
 from lightglue_ros.evaluation.tracking_run import evaluate_records, run_tracker, summarize
 from lightglue_ros.types import Trajectory
@@ -16,6 +16,9 @@ from lightglue_ros.tracking import Tracker, TrackingStatus
 @pytest.fixture(scope="module")
 def pipe():
     return Pipeline()  # the default: xfeat on this CPU
+
+
+SLOW_FIXTURES = {"aliked"}  # ALIKED tracking whole synthetic sequences: a minute or more each
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +41,10 @@ def gt_of(seq):
     return Trajectory(seq.stamps, seq.poses)
 
 
-def pose_error(record, seq, index):
+def odom_error(record, seq, index):
     """Translation (m) and rotation (deg) error of a record against ground truth, both
     expressed relative to the first frame (the odom origin)."""
-    T_gt = invert_transform(seq.poses[0]) @ seq.poses[index]
-    delta = invert_transform(T_gt) @ record.T_odom_cam
-    return float(np.linalg.norm(delta[:3, 3])), rotation_angle_deg(delta[:3, :3])
+    return pose_error(record.T_odom_cam, invert_transform(seq.poses[0]) @ seq.poses[index])
 
 
 def test_with_depth_the_trajectory_is_metric_and_within_one_percent(aliked, seq, frames):
@@ -55,9 +56,10 @@ def test_with_depth_the_trajectory_is_metric_and_within_one_percent(aliked, seq,
     assert metrics.ate_rmse_m <= 0.01 * seq.path_length()
     assert metrics.rel_rot_err_median_deg <= 0.05
     # the odometry is metric without any alignment, too
-    assert max(pose_error(r, seq, i)[0] for i, r in enumerate(records)) < 0.03
+    assert max(odom_error(r, seq, i)[0] for i, r in enumerate(records)) < 0.03
 
 
+@pytest.mark.slow
 def test_xfeat_with_depth_is_metric_and_within_one_percent(pipe, seq, frames):
     """The CPU default. XFeat's keypoints are whole pixels, so its rotations are about half as
     precise as ALIKED's (median relative error ~0.05 deg here against ~0.02)."""
@@ -68,7 +70,7 @@ def test_xfeat_with_depth_is_metric_and_within_one_percent(pipe, seq, frames):
     metrics = evaluate_records(records, gt_of(seq))
     assert metrics.ate_rmse_m <= 0.01 * seq.path_length()
     assert metrics.rel_rot_err_median_deg <= 0.1
-    assert max(pose_error(r, seq, i)[0] for i, r in enumerate(records)) < 0.03
+    assert max(odom_error(r, seq, i)[0] for i, r in enumerate(records)) < 0.03
 
 
 def test_without_depth_relative_rotation_is_within_a_tenth_of_a_degree(aliked, seq, frames):
@@ -121,7 +123,7 @@ def test_black_and_unrelated_frames_are_lost_then_tracking_recovers(pipe, seq, f
     # the next good frame still matches the old keyframe: no jump in the trajectory
     back = tracker.process(frames[7].image, frames[7].stamp, frames[7].camera, frames[7].depth)
     assert back.status is TrackingStatus.OK and not back.reinitialized
-    assert pose_error(back, seq, 7)[0] < 0.01
+    assert odom_error(back, seq, 7)[0] < 0.01
     # an unrelated view cannot be placed: lost, and tracking restarts from it
     other = cv2.resize(textured_image(240, 320, seed=5), (640, 480))
     lost = tracker.process(other, frames[8].stamp, frames[8].camera)
@@ -129,7 +131,7 @@ def test_black_and_unrelated_frames_are_lost_then_tracking_recovers(pipe, seq, f
     # back to the scene: the keyframe from before the restart is found again
     again = tracker.process(frames[9].image, frames[9].stamp, frames[9].camera, frames[9].depth)
     assert again.status is TrackingStatus.OK
-    assert pose_error(again, seq, 9)[0] < 0.01
+    assert odom_error(again, seq, 9)[0] < 0.01
 
 
 def test_intrinsics_that_change_and_depth_with_holes(aliked, seq, frames):
@@ -149,7 +151,7 @@ def test_intrinsics_that_change_and_depth_with_holes(aliked, seq, frames):
         record = tracker.process(image, f.stamp, camera, depth)
         assert record.status is not TrackingStatus.LOST, record.reason
         assert record.metric
-        trans, rot = pose_error(record, seq, i)
+        trans, rot = odom_error(record, seq, i)
         assert trans < 0.03 and rot < 0.3, (i, trans, rot)
 
 
@@ -170,13 +172,14 @@ def test_distorted_camera_is_handled_by_undistorting_keypoints(aliked):
     assert metrics.rel_rot_err_median_deg <= 0.05
 
 
+@pytest.mark.slow
 def test_pure_rotation_selects_the_homography_model(pipe):
     seq = make_sequence(num_frames=12, motion="rotation")
     records = run_tracker(Tracker(pipe), synthetic_frames(seq, use_depth=False),
                           progress=False)
     assert {r.model for r in records[1:]} == {"homography"}
     for i, r in enumerate(records):
-        assert pose_error(r, seq, i)[1] < 0.1
+        assert odom_error(r, seq, i)[1] < 0.1
         assert np.linalg.norm(r.T_odom_cam[:3, 3]) < 1e-6  # no translation invented
 
 
@@ -197,6 +200,7 @@ def test_summary_figures(pipe, frames):
     assert 1 <= figures["mean_layers"] <= 9 and figures["mean_latency_ms"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "data/tum_fr2_desk/rgb.txt").is_file(),
                     reason=f"{SHARED}/data/tum_fr2_desk is absent (see shared/README.md)")
 def test_tum_fr2_desk_relative_rotation_matches_the_official_reference(tmp_path):
@@ -209,6 +213,7 @@ def test_tum_fr2_desk_relative_rotation_matches_the_official_reference(tmp_path)
     assert all(p.endswith(".png") for p in figures["pictures"]) and len(figures["pictures"]) == 3
 
 
+@pytest.mark.slow
 @needs_tum_fr2
 def test_tum_fr2_desk_xfeat_beats_the_official_pairwise_reference_by_a_fifth(tmp_path):
     """The CPU default against the official XFeat + LighterGlue pairwise reference on the same

@@ -26,6 +26,7 @@ def mypy(*args: str) -> subprocess.CompletedProcess:
                                                        "PATH": "/usr/bin:/bin"})
 
 
+@pytest.mark.slow
 def test_mypy_passes_on_the_tensorrt_code():
     proc = mypy()
     assert proc.returncode == 0, proc.stdout + proc.stderr

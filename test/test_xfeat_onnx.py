@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import GOLDEN, needs_shared, run_cli, tensorrt_parser_problems, textured_image
+from conftest import (GOLDEN, needs_shared, run_cli, tensorrt_parser_problems, textured_image,
+                      textured_tensor)
 from lightglue_ros.config import Config
 from lightglue_ros.errors import WeightsError
 from lightglue_ros.inference.graphs import (GraphExtractor, GraphStages, TorchGraphRunner,
@@ -35,8 +36,7 @@ from lightglue_ros.inference.onnxruntime_backend import OrtRunner  # noqa: E402
 SIZES = ((480, 640), (250, 330), (330, 250))
 
 
-def image_tensor(h: int, w: int, seed: int = 0) -> torch.Tensor:
-    return torch.from_numpy(textured_image(h, w, seed)).permute(2, 0, 1)[None].float() / 255
+SLOW_FIXTURES = {"xfeat"}  # the real XFeat and LighterGlue exported to ONNX
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def xfeat(tmp_path_factory):
 def test_graph_extractor_reproduces_xfeat_bit_for_bit(xfeat, top_k):
     model = build_extractor(xfeat.cfg.replace(max_keypoints=top_k))
     graphs = GraphExtractor(model, TorchGraphRunner(extractor_graphs(model), torch.device("cpu")))
-    images = [image_tensor(h, w, seed=h) for h, w in SIZES + ((96, 64),)]
+    images = [textured_tensor(h, w, seed=h) for h, w in SIZES + ((96, 64),)]
     images.append(images[1].mean(dim=1, keepdim=True))  # gray input
     for img in images:
         with torch.inference_mode():
@@ -71,7 +71,7 @@ def test_graph_extractor_reproduces_xfeat_bit_for_bit(xfeat, top_k):
         assert 0 < ref["keypoints"].shape[1] <= top_k
         for key in ("keypoints", "keypoint_scores", "descriptors"):
             assert torch.equal(ref[key], out[key]), (tuple(img.shape), key)
-    tiny = image_tensor(31, 64)
+    tiny = textured_tensor(31, 64)
     assert graphs(tiny)["keypoints"].shape == (1, 0, 2) == model(tiny)["keypoints"].shape
 
 
@@ -84,7 +84,7 @@ def test_dense_graph_has_a_dynamic_image_size_and_a_threshold_input(xfeat):
         [1, 1, "height", "width"]
     assert [d.dim_value for d in threshold.type.tensor_type.shape.dim] == [1]
     runner = xfeat.runner
-    gray = image_tensor(64, 96).mean(1, keepdim=True)
+    gray = textured_tensor(64, 96).mean(1, keepdim=True)
     strict = runner.run("dense", gray, torch.tensor([0.05]))[1]
     loose = runner.run("dense", gray, torch.tensor([0.0]))[1]
     assert int((loose > 0).sum()) > int((strict > 0).sum())  # the threshold acts in the graph
@@ -102,7 +102,7 @@ def _same_pixels(ref: dict, out: dict) -> tuple[torch.Tensor, torch.Tensor]:
 def test_xfeat_graph_agrees_with_torch_at_dynamic_sizes(xfeat, height, width):
     model = xfeat.model
     graphs = GraphExtractor(model, xfeat.runner)
-    img = image_tensor(height, width, seed=width)
+    img = textured_tensor(height, width, seed=width)
     with torch.inference_mode():
         ref, out = model(img), graphs(img)
     assert out["keypoints"].shape[1] == ref["keypoints"].shape[1] == 1024
