@@ -124,9 +124,20 @@ class Config:
                                   "the up-to-scale trajectory.", group="tracking", lo=1.0,
                                   hi=1000.0, runtime=True)
     mono_two_view_flow_px: float = _p(10.0, "Monocular: from this median motion (pixels) on, the "
-                                      "rotation comes from the essential matrix instead of PnP "
-                                      "on triangulated points.", group="tracking", lo=0.0,
-                                      hi=1000.0, runtime=True)
+                                      "rotation since the previous frame comes from their "
+                                      "essential matrix (the map's points give the translation "
+                                      "its length).", group="tracking", lo=0.0, hi=1000.0,
+                                      runtime=True)
+    map_window: int = _p(8, "Keyframes of the local map adjusted together (windowed bundle "
+                         "adjustment at each new keyframe); their points are what later frames "
+                         "are located against.", group="tracking", lo=2, hi=50, runtime=True)
+    keypoint_sigma_px: float = _p(1.0, "Keypoint position noise (pixels, 1 sigma) the bundle "
+                                  "adjustment weights observations by.", group="tracking",
+                                  lo=0.05, hi=10.0, runtime=True)
+    depth_noise: float = _p(0.0015, "Depth sensor noise coefficient a: sigma_z = a z^2 (metres; "
+                            "structured light about 0.0015-0.003); 0 leaves depth out of the "
+                            "bundle adjustment.", group="tracking", lo=0.0, hi=1.0,
+                            runtime=True)
     match_previous: bool = _p(True, "When the keyframe match fails, try the previous frame too.",
                               group="tracking", runtime=True)
     depth_min_m: float = _p(0.1, "Depth values below this (metres) are invalid.",

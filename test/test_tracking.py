@@ -183,13 +183,17 @@ def test_pure_rotation_selects_the_homography_model(pipe):
         assert np.linalg.norm(r.T_odom_cam[:3, 3]) < 1e-6  # no translation invented
 
 
-def test_reset_restarts_at_the_origin(pipe, frames):
+def test_reset_keeps_odom_continuous_and_can_restart_at_the_origin(pipe, frames):
     tracker = Tracker(pipe)
     for f in frames[:4]:
-        tracker.process(f.image, f.stamp, f.camera, f.depth)
+        last = tracker.process(f.image, f.stamp, f.camera, f.depth)
+    assert np.linalg.norm(last.T_odom_cam[:3, 3]) > 0.01  # the camera moved
     tracker.reset()
     record = tracker.process(frames[10].image, frames[10].stamp, frames[10].camera)
     assert record.keyframe and record.model == "init"
+    assert np.allclose(record.T_odom_cam, last.T_odom_cam)  # no jump: REP 105 odom
+    tracker.reset(to_origin=True)
+    record = tracker.process(frames[12].image, frames[12].stamp, frames[12].camera)
     assert np.allclose(record.T_odom_cam, np.eye(4))
 
 

@@ -159,6 +159,10 @@ def format_figures(figures: dict[str, Any]) -> Iterator[str]:
                f"{figures['path_length_m']:.2f} m, {figures['align']} aligned) | RPE "
                f"{figures['rpe_trans_m']:.4f} m, {figures['rpe_rot_deg']:.3f} deg")
         yield f"median relative rotation error {figures['rel_rot_err_median_deg']:.3f} deg"
+        drifts = [f"{k[len('drift_'):-len('_percent')]} {v:.2f}%" for k, v in figures.items()
+                  if k.startswith("drift_") and v is not None]
+        if drifts:
+            yield "segment drift " + ", ".join(drifts)
 
 
 __all__ = ["estimated_trajectory", "evaluate_records", "format_figures", "is_metric", "run_tracker",

@@ -19,6 +19,7 @@ from ..geometry.se3 import rotation_angle_deg
 from ..types.trajectory import Trajectory, TrajectoryError, associate
 
 MIN_MATCHED = 3     # fewer associated poses fix no alignment (Umeyama needs 3 non-collinear)
+DRIFT_SEGMENTS_M = (25.0, 50.0)  # KITTI's segment lengths scaled to clips of about 100 m
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,12 +38,18 @@ class TrajectoryMetrics:
     align: str
     aligned: Trajectory             # the associated estimate after alignment, for plots
     ate_errors_m: np.ndarray        # (matched,) translation error of each aligned pose
+    # KITTI-style drift: mean translation error of the relative pose over every segment of this
+    # ground-truth length, in percent of it (None where the path is shorter)
+    segment_drift_percent: dict[float, float | None]
 
-    def summary(self) -> dict[str, float | int | str]:
+    def summary(self) -> dict[str, float | int | str | None]:
         """The scalar results, for JSON reports and logs."""
-        return {name: getattr(self, name) for name in (
+        out: dict[str, float | int | str | None] = {name: getattr(self, name) for name in (
             "ate_rmse_m", "ate_mean_m", "ate_max_m", "rpe_trans_m", "rpe_rot_deg",
             "rel_rot_err_median_deg", "path_length_m", "matched", "scale", "align")}
+        for length, drift in self.segment_drift_percent.items():
+            out[f"drift_{length:g}m_percent"] = drift
+        return out
 
 
 def evaluate(est: Trajectory, gt: Trajectory, align: Literal["se3", "sim3", "none"] = "se3",
@@ -103,7 +110,28 @@ def evaluate(est: Trajectory, gt: Trajectory, align: Literal["se3", "sim3", "non
         align=align,
         aligned=Trajectory(est_m.stamps, np.array(moved.poses_se3)),
         ate_errors_m=np.asarray(ape.error, dtype=np.float64),
+        segment_drift_percent={length: segment_drift_percent(np.array(moved.poses_se3),
+                                                             gt_m.poses, length)
+                               for length in DRIFT_SEGMENTS_M},
     )
+
+
+def segment_drift_percent(est: np.ndarray, gt: np.ndarray, length_m: float) -> float | None:
+    """Mean translation error of the relative pose across each ground-truth segment of
+    ``length_m`` (one starting at every pose), in percent of the length; KITTI's odometry
+    metric. ``est`` (aligned, with the Sim(3) scale for monocular runs) and ``gt`` are associated
+    (N, 4, 4) camera-to-world poses. None when no segment is that long."""
+    dist = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(gt[:, :3, 3], axis=0),
+                                                           axis=1))])
+    errors = []
+    for i in range(len(gt)):
+        j = int(np.searchsorted(dist, dist[i] + length_m))
+        if j >= len(gt):
+            break
+        rel_gt = np.linalg.inv(gt[i]) @ gt[j]
+        rel_est = np.linalg.inv(est[i]) @ est[j]
+        errors.append(np.linalg.norm((np.linalg.inv(rel_gt) @ rel_est)[:3, 3]) / length_m)
+    return 100 * float(np.mean(errors)) if errors else None
 
 
 def relative_rotation_error_median(est: Trajectory, gt: Trajectory) -> float:

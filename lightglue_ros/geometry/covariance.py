@@ -44,6 +44,18 @@ def lost_covariance() -> np.ndarray:
     return np.eye(6) * LARGE_VARIANCE
 
 
+# What the motion of a lost stretch may have been, added once to the pose covariance when
+# tracking restarts at the last pose: 1 m and about 18 degrees (1 sigma). Large enough to free a
+# backend's estimate, far below the variances backends read as "no estimate" (rtabmap: 9999).
+RESTART_VARIANCE_M2 = 1.0
+RESTART_VARIANCE_RAD2 = 0.1
+
+
+def restart_covariance() -> np.ndarray:
+    """Covariance added to the pose when tracking restarts without a motion link."""
+    return np.diag([RESTART_VARIANCE_M2] * 3 + [RESTART_VARIANCE_RAD2] * 3)
+
+
 def pnp_covariance(R: np.ndarray, t: np.ndarray, points3d: np.ndarray, pts_px: np.ndarray,
                    cam: CameraModel, min_sigma_px: float = DEFAULT_MIN_SIGMA_PX) -> np.ndarray:
     """Covariance of a metric pose from the reprojection errors (pixels) of its 3D-2D inliers."""

@@ -1,4 +1,4 @@
-"""A frame as the tracker keeps it: features extracted once, pose, and 3D points when known."""
+"""A frame as the tracker keeps it: features extracted once, track ids, pose, 3D points."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,22 +21,24 @@ class TrackedFrame:
     features: Features
     T_odom_cam: np.ndarray = field(default_factory=lambda: np.eye(4))
     covariance: np.ndarray = field(default_factory=lost_covariance)
-    # 3D points (N, 3) in this camera's frame, NaN where unknown: from the depth image, or
-    # triangulated against the previous keyframe (monocular, up to the trajectory's scale).
+    # Persistent track id of each keypoint: inherited from the frame it was matched against,
+    # new where the keypoint was not matched (see ``mapping.tracks``).
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # 3D points (N, 3) in this camera's frame from its depth image, NaN where invalid.
+    depth_points: np.ndarray | None = None
+    # The map's points in this camera's frame when it stopped being tracked against (a keyframe
+    # kept to return to after a restart), NaN where none.
     points3d: np.ndarray | None = None
-    metric: bool = False
+    metric: bool = False  # its translation is in metres
     first_inliers: int = 0  # inliers of the first match against this frame as keyframe
 
     @property
     def keypoints(self) -> np.ndarray:
         return self.features.keypoints.cpu().numpy().astype(np.float64)
 
-    def has_points(self, minimum: int) -> bool:
-        return self.points3d is not None and int(np.isfinite(self.points3d[:, 0]).sum()) >= minimum
-
     def set_depth(self, depth: np.ndarray, depth_unit: float | None, min_m: float,
                   max_m: float) -> int:
         """Back-project the keypoints with a registered depth image; returns the valid count."""
         points, valid = backproject(self.keypoints, depth, self.camera, depth_unit, min_m, max_m)
-        self.points3d, self.metric = points, True
+        self.depth_points, self.metric = points, True
         return int(valid.sum())

@@ -47,6 +47,9 @@ class FrameRecord:
     cur_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
     match_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     inliers: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    # Persistent keypoint track id of each matched pair (the same physical point keeps its id
+    # while it is tracked, through keyframes); -1 where none was assigned.
+    track_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     CSV_FIELDS = ("stamp", "status", "model", "metric", "keyframe", "reinitialized", "ref_stamp",
                   "num_keypoints", "num_matches", "num_inliers", "layers", "flow_px",

@@ -17,7 +17,7 @@ next frame's extraction may run on another thread while this one is tracked, see
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,11 +25,13 @@ from ..config import Config, ConfigError
 from ..errors import ImageError
 from ..features import Features
 from ..geometry.camera import CameraModel
-from ..geometry.covariance import compose_pose_covariance, invert_pose_covariance, lost_covariance
+from ..geometry.covariance import (compose_pose_covariance, invert_pose_covariance,
+                                   lost_covariance, restart_covariance)
+from ..geometry.epipolar import sampson_essential
 from ..geometry.pnp import PnPConfig, estimate_pose_pnp
-from ..geometry.se3 import invert_transform, make_transform
-from ..geometry.triangulation import triangulate
+from ..geometry.se3 import invert_transform, make_transform, skew
 from ..geometry.two_view import TwoViewConfig, estimate_relative_pose
+from ..mapping import LocalMap, MapConfig, TrackIds
 from ..pipeline import Pipeline
 from ..types import FrameInput
 from .frames import TrackedFrame
@@ -68,6 +70,7 @@ class _Estimate:
     flow_px: float
     scaled: bool = True  # False: monocular two-view, translation length guessed from the flow
     reason: str = ""
+    verified: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # hand ids on
 
     @property
     def num_inliers(self) -> int:
@@ -78,22 +81,29 @@ class Tracker:
     """The tracking front end; see the module docstring. ``track`` (and ``reset``,
     ``update_config``) one caller at a time; ``extract`` may run beside them on another thread."""
 
-    # What a frame's tracking changes; restored when tracking a frame fails half-way.
+    # What a frame's tracking changes; restored when tracking a frame fails half-way. The map is
+    # changed last, by a new keyframe, once nothing else can fail.
     STATE = ("keyframe", "previous", "recovery", "pose", "pose_covariance", "initialised_scale",
              "metres_per_flow_px")
 
     def __init__(self, pipeline: Pipeline, config: Config | None = None) -> None:
         self.pipeline = pipeline
         self.config = (config or pipeline.config).resolved()
+        self.track_ids = TrackIds()
+        self.map = LocalMap(self._map_config())
+        self.pose = np.eye(4)
+        self.pose_covariance = np.zeros((6, 6))  # the odom origin is exact by definition
         self.reset()
 
-    def reset(self) -> None:
-        """Forget keyframe and motion; the next good frame starts again at the odom origin."""
+    def reset(self, to_origin: bool = False) -> None:
+        """Forget keyframes, map and motion. Odom stays continuous: the next good frame starts
+        again at the last pose (at the odom origin with ``to_origin``)."""
         self.keyframe: TrackedFrame | None = None
         self.previous: TrackedFrame | None = None
         self.recovery: TrackedFrame | None = None  # the keyframe before a restart, to return to
-        self.pose = np.eye(4)
-        self.pose_covariance = np.zeros((6, 6))  # the odom origin is exact by definition
+        self.map.clear()
+        if to_origin:
+            self.pose, self.pose_covariance = np.eye(4), np.zeros((6, 6))
         self.initialised_scale = False  # monocular: first keyframe pair triangulated
         self.metres_per_flow_px = 0.0  # monocular fallback: translation per pixel of motion
 
@@ -116,6 +126,11 @@ class Tracker:
         if thresholds:
             self.pipeline.set_thresholds(**thresholds)
         self.config = new
+        self.map.config = self._map_config()
+
+    def _map_config(self) -> MapConfig:
+        return MapConfig(window=self.config.map_window, sigma_px=self.config.keypoint_sigma_px,
+                         depth_sigma=self.config.depth_noise)
 
     # --- public ---------------------------------------------------------------------------------
     def reference_stamps(self) -> set[float]:
@@ -158,7 +173,8 @@ class Tracker:
             return self._lost(stamp, extracted.reason, timings)
         timings["extract"] = extracted.seconds
         source = extracted.frame
-        frame = TrackedFrame(stamp, source.camera, features)
+        frame = TrackedFrame(stamp, source.camera, features,
+                             ids=self.track_ids.fresh(len(features)))
         reason = ""
         if source.depth is not None:
             try:
@@ -169,7 +185,7 @@ class Tracker:
         if len(features) < self.config.min_inliers:
             return self._lost(stamp, f"only {len(features)} keypoints", timings, len(features))
         if self.keyframe is None:
-            return self._start(frame, timings, reinitialized=False, reason=reason)
+            return self._start(frame, timings, reason=reason)
         estimate, ref = self._estimate(self.keyframe, frame, timings), self.keyframe
         for other in self._fallbacks():
             if self._status(estimate) is not TrackingStatus.LOST:
@@ -177,12 +193,7 @@ class Tracker:
             retry = self._estimate(other, frame, timings)
             if retry.num_inliers > estimate.num_inliers:
                 estimate, ref = retry, other
-        if ref is self.recovery:  # back on the keyframe from before the restart
-            self.keyframe, self.recovery = ref, None
         status = self._status(estimate)
-        kf_estimate = estimate if ref is self.keyframe else None
-        if status is not TrackingStatus.LOST and not estimate.metric:
-            estimate, ref = self._consecutive_rotation(ref, frame, estimate, timings)
         if status is TrackingStatus.LOST:
             record = self._lost(stamp, estimate.reason or f"{estimate.num_inliers} inliers",
                                 timings, len(features), estimate)
@@ -190,7 +201,13 @@ class Tracker:
                 self._restart_at_last_pose(frame)
                 record.keyframe = record.reinitialized = True
             return record
-        return self._advance(ref, frame, estimate, kf_estimate, status, timings, reason)
+        if ref is self.recovery:  # back on the keyframe from before the restart
+            self.keyframe, self.recovery = ref, None
+            self.map.seed(ref, ref.points3d)
+            self.initialised_scale = True
+        if not estimate.metric:
+            estimate, ref = self._consecutive_rotation(ref, frame, estimate, timings)
+        return self._advance(ref, frame, estimate, status, timings, reason)
 
     def _consecutive_rotation(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate,
                               timings: dict[str, float]) -> tuple[_Estimate, TrackedFrame]:
@@ -234,43 +251,32 @@ class Tracker:
         pairs, scores = matches.pairs, matches.pair_scores
         p0, p1 = ref.keypoints[pairs[:, 0]], cur.keypoints[pairs[:, 1]]
         flow = np.linalg.norm(p1 - p0, axis=1)
-        estimate = self._pose_from_points(ref, cur, pairs, p0, p1)
-        if estimate is None or not ref.metric:
-            two_view = self._pose_two_view(ref, cur, p0, p1)
-            two_view.flow_px = float(np.median(flow[two_view.inliers])) if \
-                two_view.num_inliers else 0.0
-            estimate = self._monocular_choice(estimate, two_view)
+        estimate = self._pose_from_points(ref, cur, pairs, p1)
+        if estimate is None:
+            estimate = self._pose_two_view(ref, cur, p0, p1)
         estimate.pairs, estimate.scores, estimate.layers = pairs, scores, matches.layers
         if estimate.num_inliers:
             estimate.flow_px = float(np.median(flow[estimate.inliers]))
+        estimate.verified = self._verified(ref, cur, estimate, p0, p1)
         if not estimate.scaled:
             self._scale_monocular(estimate)
         timings["pose"] = timings.get("pose", 0.0) + time.perf_counter() - start
         return estimate
 
-    def _monocular_choice(self, pnp: _Estimate | None, two_view: _Estimate) -> _Estimate:
-        """Without metric depth, PnP on triangulated points is best while the reference is near
-        (two-view geometry of a small baseline confuses rotation with translation); once the
-        keypoints have moved far, the essential matrix's rotation beats that of noisy
-        triangulated points, and PnP only lends it the scale."""
-        if pnp is None:
-            return two_view
-        far = two_view.model == "essential" and \
-            two_view.flow_px >= self.config.mono_two_view_flow_px
-        if not far or two_view.num_inliers < self.config.min_inliers:
-            return pnp
-        scale = float(pnp.t @ two_view.t)
-        if scale <= 0:
-            return pnp
-        two_view.t, two_view.scaled = two_view.t * scale, True
-        return two_view
+    def _reference_points(self, ref: TrackedFrame) -> np.ndarray:
+        """3D points of ``ref``'s keypoints in its camera frame: the map's, else its own depth,
+        else the points it kept from before a restart (NaN where none)."""
+        X = self.map.points_in(ref)
+        for fill in (ref.depth_points, ref.points3d):
+            if fill is not None:
+                gap = ~np.isfinite(X[:, 0])
+                X[gap] = fill[gap]
+        return X
 
     def _pose_from_points(self, ref: TrackedFrame, cur: TrackedFrame, pairs: np.ndarray,
-                          p0: np.ndarray, p1: np.ndarray) -> _Estimate | None:
-        """PnP from the reference frame's 3D points, or None when it has too few of them."""
-        if ref.points3d is None:
-            return None
-        X = ref.points3d[pairs[:, 0]]
+                          p1: np.ndarray) -> _Estimate | None:
+        """PnP from the 3D points ``ref`` sees, or None when it has too few of them."""
+        X = self._reference_points(ref)[pairs[:, 0]]
         known = np.isfinite(X[:, 0])
         if known.sum() < self.config.min_inliers:
             return None
@@ -295,6 +301,22 @@ class Tracker:
                          result.inliers, np.zeros((0, 2), int), np.zeros(0), 0, 0.0,
                          scaled=False, reason=result.reason)
 
+    def _verified(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate, p0: np.ndarray,
+                  p1: np.ndarray) -> np.ndarray:
+        """Matches consistent with the estimated motion: the estimate's inliers, and the pairs
+        it did not use (no 3D point yet) within the threshold of the epipolar line. These hand
+        their track id on."""
+        verified = est.inliers.copy()
+        if est.model != "pnp" or not np.any(est.t) or verified.all():
+            return verified
+        rest = ~verified
+        x0 = ref.camera.undistort_points(p0[rest])
+        x1 = cur.camera.undistort_points(p1[rest])
+        E = skew(est.t / np.linalg.norm(est.t)) @ est.R
+        err = sampson_essential(E, x0, x1, np.diag(ref.camera.K)[:2], np.diag(cur.camera.K)[:2])
+        verified[rest] = np.abs(err) < 2 * self.config.ransac_threshold_px
+        return verified
+
     def _scale_monocular(self, est: _Estimate) -> None:
         """Give a unit two-view translation a length. Before the first triangulation the unit is
         'flow / mono_init_flow_px' so that the first keyframe baseline is about 1; afterwards the
@@ -310,100 +332,86 @@ class Tracker:
         return TrackingStatus.OK
 
     # --- state changes --------------------------------------------------------------------------
-    def _start(self, frame: TrackedFrame, timings: dict[str, float], reinitialized: bool,
-               reason: str) -> FrameRecord:
+    def _start(self, frame: TrackedFrame, timings: dict[str, float], reason: str) -> FrameRecord:
         frame.T_odom_cam = self.pose.copy()
         frame.covariance = self.pose_covariance.copy()
         self.keyframe = self.previous = frame
+        self.map.insert(frame, self._triangulation_px)
         return FrameRecord(frame.stamp, TrackingStatus.OK, frame.T_odom_cam.copy(),
                            frame.covariance.copy(), model="init", metric=frame.metric,
-                           keyframe=True, reinitialized=reinitialized,
+                           keyframe=True, reinitialized=False,
                            num_keypoints=len(frame.features), timings=timings, reason=reason)
 
     def _restart_at_last_pose(self, frame: TrackedFrame) -> None:
-        """Tracking failed on a real view: continue from it, at the last pose, scale unknown."""
+        """Tracking failed on a real view: a new map from it, at the last pose, its uncertainty
+        grown once by what the lost motion may have been."""
         frame.T_odom_cam = self.pose.copy()
-        frame.covariance = self.pose_covariance = lost_covariance()
-        if self.recovery is None:
+        frame.covariance = self.pose_covariance = self.pose_covariance + restart_covariance()
+        if self.recovery is None and self.keyframe is not None:
+            self.keyframe.points3d = self._reference_points(self.keyframe)
             self.recovery = self.keyframe
         self.keyframe = self.previous = frame
+        self.map.clear()
+        self.map.insert(frame, self._triangulation_px)
         if not frame.metric:
             self.initialised_scale = False
             self.metres_per_flow_px = 0.0
 
+    @property
+    def _triangulation_px(self) -> float:
+        return 2 * self.config.ransac_threshold_px
+
     def _advance(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate,
-                 kf_est: _Estimate | None, status: TrackingStatus, timings: dict[str, float],
-                 reason: str) -> FrameRecord:
+                 status: TrackingStatus, timings: dict[str, float], reason: str) -> FrameRecord:
         T_ref_cur = invert_transform(make_transform(est.R, est.t))
         rel_cov = invert_pose_covariance(est.R, est.t, est.covariance)
         cur.T_odom_cam = ref.T_odom_cam @ T_ref_cur
         cur.covariance = compose_pose_covariance(ref.T_odom_cam[:3, :3], ref.T_odom_cam[:3, 3],
                                                  ref.covariance, T_ref_cur[:3, 3], rel_cov)
+        cur.metric = cur.metric or (ref.metric and est.metric)
+        cur.ids = self.track_ids.inherit(ref.ids, cur.ids, est.pairs, est.verified)
         if est.model == "pnp" and est.flow_px > 0:
             self.metres_per_flow_px = float(np.linalg.norm(est.t)) / est.flow_px
-        if kf_est is not None and not self.keyframe.first_inliers:
-            self.keyframe.first_inliers = len(kf_est.pairs)
+        if ref is self.keyframe and not ref.first_inliers:
+            ref.first_inliers = est.num_inliers
         if not est.scaled and status is TrackingStatus.OK:
             status = TrackingStatus.WEAK
             reason = reason or "monocular: translation length from the motion model"
         ref_is_keyframe = ref is self.keyframe
-        new_keyframe = self._maybe_keyframe(cur, kf_est if kf_est is not None else est, kf_est)
+        start = time.perf_counter()
+        new_keyframe = self._maybe_keyframe(ref, cur, est)
+        if new_keyframe:
+            timings["map"] = time.perf_counter() - start
+            T_ref_cur = invert_transform(ref.T_odom_cam) @ cur.T_odom_cam  # as adjusted
         self.previous = cur
         self.pose, self.pose_covariance = cur.T_odom_cam, cur.covariance
-        inl = est.inliers
+        pairs = est.pairs
         return FrameRecord(
             cur.stamp, status, cur.T_odom_cam.copy(), cur.covariance.copy(), ref.stamp,
             ref_is_keyframe, T_ref_cur, rel_cov, est.model, est.metric,
-            new_keyframe, False, len(cur.features), len(est.pairs), est.num_inliers, est.layers,
+            new_keyframe, False, len(cur.features), len(pairs), est.num_inliers, est.layers,
             est.flow_px, timings, reason,
-            ref.keypoints[est.pairs[:, 0]].astype(np.float32),
-            cur.keypoints[est.pairs[:, 1]].astype(np.float32), est.scores.astype(np.float32),
-            inl.copy())
+            ref.keypoints[pairs[:, 0]].astype(np.float32),
+            cur.keypoints[pairs[:, 1]].astype(np.float32), est.scores.astype(np.float32),
+            est.inliers.copy(), np.where(est.verified, cur.ids[pairs[:, 1]], -1))
 
-    def _maybe_keyframe(self, cur: TrackedFrame, est: _Estimate, kf_est: _Estimate | None
-                        ) -> bool:
-        """Promote ``cur`` to keyframe when the policy asks for it, giving it 3D points. ``est``
-        is the estimate against the keyframe, or against the frame used instead when the
-        keyframe match failed (``kf_est`` None)."""
-        kf = self.keyframe
-        ref = kf if kf_est is not None else self.previous
+    def _maybe_keyframe(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate) -> bool:
+        """Make ``cur`` a keyframe when the policy asks for it: it joins the map, which gives
+        its new tracks points and adjusts the window (``cur``'s pose included)."""
         policy = KeyframePolicy.from_config(self.config)
-        due = policy.reason(len(est.pairs), kf.first_inliers, est.flow_px) if kf_est else \
-            "the keyframe no longer matches"
-        bootstrapping = not kf.metric and not self.initialised_scale
-        if bootstrapping:
+        due = policy.reason(est.num_inliers, ref.first_inliers, est.flow_px) \
+            if ref is self.keyframe else "the keyframe no longer matches"
+        if not cur.metric and not self.initialised_scale:
             # Monocular start: wait for enough parallax to triangulate a first map.
-            ready = est.model == "essential" and est.flow_px >= self.config.mono_init_flow_px
-            if not (ready or due):
+            if not (est.model == "essential" and est.flow_px >= self.config.mono_init_flow_px):
                 return False
         elif not due:
             return False
-        self._give_points(ref, cur, est)
-        if not cur.metric and cur.has_points(self.config.min_inliers):
+        self.map.insert(cur, self._triangulation_px)
+        if not cur.metric and len(self.map) >= self.config.min_inliers:
             self.initialised_scale = True
         self.keyframe = cur
         return True
-
-    def _give_points(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate) -> None:
-        """3D points for a new keyframe: its own depth where valid, else the reference's points
-        moved into this frame, else points triangulated from the inlier matches."""
-        n = len(cur.features)
-        points = cur.points3d if cur.points3d is not None else np.full((n, 3), np.nan)
-        inl_pairs = est.pairs[est.inliers]
-        if ref.points3d is not None:
-            moved = ref.points3d[inl_pairs[:, 0]] @ est.R.T + est.t
-            fill = ~np.isfinite(points[inl_pairs[:, 1], 0]) & np.isfinite(moved[:, 0])
-            points[inl_pairs[fill, 1]] = moved[fill]
-        if np.linalg.norm(est.t) > 0:
-            x0 = ref.camera.undistort_points(ref.keypoints[inl_pairs[:, 0]])
-            x1 = cur.camera.undistort_points(cur.keypoints[inl_pairs[:, 1]])
-            X0, valid = triangulate(est.R, est.t, x0, x1, cur.camera.focal_mean,
-                                    max_error_px=2 * self.config.ransac_threshold_px)
-            X1 = X0 @ est.R.T + est.t
-            fill = valid & ~np.isfinite(points[inl_pairs[:, 1], 0])
-            points[inl_pairs[fill, 1]] = X1[fill]
-        cur.points3d = points
-        cur.metric = cur.metric or (ref.metric and est.metric)
 
     def _lost(self, stamp: float, reason: str, timings: dict[str, float], keypoints: int = 0,
               est: _Estimate | None = None) -> FrameRecord:

@@ -13,13 +13,24 @@ from matplotlib.figure import Figure
 
 from ..types import Trajectory
 
-_VIEWS = (("top view", 0, 1), ("side view", 0, 2))   # (title, horizontal axis, vertical axis)
 _AXES = "xyz"
+
+
+def _views(positions: np.ndarray) -> tuple[tuple[str, int, int], ...]:
+    """(title, horizontal axis, vertical axis) of the top and side views. "Up" is the axis along
+    which the ground truth moves least: y for a camera-frame world (optical: y down, as KITTI's
+    ground truth and optical-axis odom), z for a REP 103 world (TUM's motion capture, a base
+    frame); the top view shows the ground plane of that convention."""
+    spread = np.ptp(positions, axis=0) if len(positions) else np.array([0.0, 0.0, 1.0])
+    up = int(np.argmin(spread))
+    h, other = [a for a in range(3) if a != up]
+    return ((f"top view ({_AXES[h]}-{_AXES[other]})", h, other),
+            (f"side view ({_AXES[h]}-{_AXES[up]})", h, up))
 
 
 def plot_trajectory(aligned_est: Trajectory, gt: Trajectory, path: str | Path,
                     title: str = "") -> Path:
-    """Save a PNG of the camera paths seen from above (x-y) and from the side (x-z).
+    """Save a PNG of the camera paths seen from above and from the side (see ``_views``).
 
     ``aligned_est`` should already be in the ground truth's frame (``TrajectoryMetrics.aligned``);
     axes are equal so that drift and scale errors look as large as they are.
@@ -27,7 +38,7 @@ def plot_trajectory(aligned_est: Trajectory, gt: Trajectory, path: str | Path,
     fig = Figure(figsize=(11, 5), layout="constrained")
     FigureCanvasAgg(fig)
     gt_xyz, est_xyz = gt.positions, aligned_est.positions
-    for ax, (name, h, v) in zip(fig.subplots(1, 2), _VIEWS):
+    for ax, (name, h, v) in zip(fig.subplots(1, 2), _views(gt_xyz)):
         ax.plot(gt_xyz[:, h], gt_xyz[:, v], "-", color="0.35", lw=1.5, label="ground truth")
         ax.plot(est_xyz[:, h], est_xyz[:, v], "-", color="tab:blue", lw=1.2, label="estimate")
         if len(est_xyz):

@@ -1,0 +1,105 @@
+"""Windowed bundle adjustment of keyframe poses and map points, on GTSAM.
+
+Each observation is a keypoint on the ideal pinhole image (the camera's K, lens distortion
+removed), so one calibration (Cal3_S2) serves every lens model. Observations with a metric depth
+(an RGB-D depth image, later a stereo pair) become stereo factors on a virtual right camera
+(uR = u - fx b / z) whose baseline b makes one pixel of disparity error as likely as the depth
+sensor's error (sigma_z = a z^2, so b = sigma_px / (fx a)); the others are projection factors.
+Every factor has a Huber kernel so that a wrong match bends the solution little, and observations
+still far off after the solve are reported for removal.
+
+Poses are camera-to-odom (T_odom_cam, optical frame: z forward), GTSAM's camera pose convention.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gtsam
+import numpy as np
+
+# Huber threshold in whitened units: sqrt of the 95% chi-square quantile of 2 DOF.
+HUBER_K = float(np.sqrt(5.991))
+FIXED_SIGMA = 1e-6  # of a held pose (metres, radians): a prior this tight is a constraint
+
+
+@dataclass
+class Observations:
+    """Keypoints of the window's keyframes that see a map point, one row each."""
+
+    frame: np.ndarray  # (M,) index into the window's poses
+    point: np.ndarray  # (M,) index into the points
+    uv: np.ndarray  # (M, 2) ideal-pinhole pixels
+    depth: np.ndarray  # (M,) metres from a depth sensor, NaN where none
+
+
+@dataclass
+class AdjustmentResult:
+    poses: np.ndarray  # (F, 4, 4) T_odom_cam
+    points: np.ndarray  # (P, 3) odom coordinates
+    errors_px: np.ndarray  # (M,) reprojection error of each observation after the solve
+    initial_error_px: float  # median over observations, before
+    final_error_px: float  # median, after
+
+
+def adjust(poses: np.ndarray, fixed: np.ndarray, points: np.ndarray, obs: Observations,
+           K: np.ndarray, sigma_px: float, depth_sigma: float = 0.0,
+           iterations: int = 10) -> AdjustmentResult:
+    """Refine the poses not ``fixed`` and all points to minimise the robust reprojection error.
+
+    ``K`` (F, 3, 3) is each keyframe's camera matrix (a driver may change resolution).
+    ``depth_sigma`` is the depth noise coefficient of a depth observation (sigma_z = depth_sigma *
+    z^2, metres); 0 ignores depth.
+    """
+    calib = [gtsam.Cal3_S2(k[0, 0], k[1, 1], 0.0, k[0, 2], k[1, 2]) for k in K]
+    baseline = [sigma_px / (k[0, 0] * depth_sigma) if depth_sigma > 0 else 0.0 for k in K]
+    stereo_calib = [gtsam.Cal3_S2Stereo(k[0, 0], k[1, 1], 0.0, k[0, 2], k[1, 2], b)
+                    for k, b in zip(K, baseline)]
+    huber = gtsam.noiseModel.mEstimator.Huber.Create(HUBER_K)
+    pixel_noise = gtsam.noiseModel.Robust.Create(
+        huber, gtsam.noiseModel.Isotropic.Sigma(2, sigma_px))
+    stereo_noise = gtsam.noiseModel.Robust.Create(
+        huber, gtsam.noiseModel.Isotropic.Sigma(3, sigma_px))
+    graph, values = gtsam.NonlinearFactorGraph(), gtsam.Values()
+    held = gtsam.noiseModel.Isotropic.Sigma(6, FIXED_SIGMA)
+    for i, T in enumerate(poses):
+        values.insert(gtsam.symbol("x", i), gtsam.Pose3(T))
+        if fixed[i]:
+            graph.add(gtsam.PriorFactorPose3(gtsam.symbol("x", i), gtsam.Pose3(T), held))
+    for j, X in enumerate(points):
+        values.insert(gtsam.symbol("l", j), gtsam.Point3(*X))
+    use_depth = depth_sigma > 0 and np.isfinite(obs.depth)
+    for k in range(len(obs.frame)):
+        f = int(obs.frame[k])
+        pose_key, point_key = gtsam.symbol("x", f), gtsam.symbol("l", int(obs.point[k]))
+        u, v = obs.uv[k]
+        if use_depth[k]:
+            disparity = K[f][0, 0] * baseline[f] / obs.depth[k]
+            graph.add(gtsam.GenericStereoFactor3D(
+                gtsam.StereoPoint2(u, u - disparity, v), stereo_noise, pose_key, point_key,
+                stereo_calib[f]))
+        else:
+            graph.add(gtsam.GenericProjectionFactorCal3_S2(
+                np.array([u, v]), pixel_noise, pose_key, point_key, calib[f]))
+    before = _errors(poses, points, obs, K)
+    params = gtsam.LevenbergMarquardtParams()
+    params.setMaxIterations(iterations)
+    result = gtsam.LevenbergMarquardtOptimizer(graph, values, params).optimize()
+    new_poses = np.array([result.atPose3(gtsam.symbol("x", i)).matrix()
+                          for i in range(len(poses))])
+    new_points = np.array([result.atPoint3(gtsam.symbol("l", j)) for j in range(len(points))]
+                          ).reshape(-1, 3)
+    after = _errors(new_poses, new_points, obs, K)
+    return AdjustmentResult(new_poses, new_points, after, float(np.median(before)),
+                            float(np.median(after)))
+
+
+def _errors(poses: np.ndarray, points: np.ndarray, obs: Observations, K: np.ndarray
+            ) -> np.ndarray:
+    """Pixel error of each observation (inf behind the camera)."""
+    T_cam_odom = np.linalg.inv(poses)[obs.frame]
+    X = np.einsum("mij,mj->mi", T_cam_odom[:, :3, :3], points[obs.point]) + T_cam_odom[:, :3, 3]
+    Kf = K[obs.frame]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = X[:, :2] / X[:, 2:] * Kf[:, [0, 1], [0, 1]] + Kf[:, :2, 2]
+        err = np.linalg.norm(uv - obs.uv, axis=1)
+    return np.where(X[:, 2] > 0, err, np.inf)

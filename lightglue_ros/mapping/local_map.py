@@ -1,0 +1,196 @@
+"""The local map: 3D points keyed by keypoint track id, seen by a sliding window of keyframes.
+
+A point is born from a depth measurement (RGB-D) or by triangulating its track between the
+oldest window keyframe that saw it and the newest (monocular: the widest baseline the window
+has), and then lives on while any window keyframe sees it: later frames are located by PnP against
+these points (``points_in``), so the scale of a monocular trajectory is carried by the map, not
+re-estimated per keyframe. Each new keyframe runs a windowed bundle adjustment over the window's
+poses and points (oldest poses held to fix the gauge: one with metric depth, two without, which
+also fixes the monocular scale).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ..geometry.camera import CameraModel
+from ..geometry.se3 import invert_transform
+from ..geometry.triangulation import triangulate
+from .bundle_adjustment import AdjustmentResult, Observations, adjust
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    window: int = 8  # keyframes adjusted together
+    sigma_px: float = 1.0  # keypoint noise of the extractor
+    max_error_px: float = 3.0  # an observation farther off after adjustment loses its point
+    min_parallax_deg: float = 0.5  # below this a triangulated depth is mostly noise
+    depth_sigma: float = 0.0  # depth noise sigma_z = depth_sigma * z^2 (m); 0: no depth in BA
+    iterations: int = 5
+
+
+class MapFrame(Protocol):
+    """What the map needs of a frame (the tracker's frames have it)."""
+
+    camera: CameraModel
+    T_odom_cam: np.ndarray  # refined in place by the adjustment
+    ids: np.ndarray  # (N,) track id per keypoint
+    depth_points: np.ndarray | None  # (N, 3) from a depth sensor, NaN where none
+
+    @property
+    def keypoints(self) -> np.ndarray: ...
+
+
+@dataclass
+class MapKeyframe:
+    """A keyframe of the window: the tracked frame (its pose is refined in place) and its
+    keypoints where the adjustment measures them."""
+
+    frame: MapFrame
+    ideal: np.ndarray  # (N, 2) keypoints on the ideal pinhole image of K (distortion removed)
+    depth: np.ndarray  # (N,) sensor depth in metres, NaN where none
+    index_of: dict[int, int] = field(default_factory=dict)  # track id -> keypoint index
+
+    @classmethod
+    def of(cls, frame: MapFrame) -> "MapKeyframe":
+        cam = frame.camera
+        ideal = cam.undistort_points(frame.keypoints) * np.diag(cam.K)[:2] + cam.K[:2, 2]
+        depth = np.full(len(ideal), np.nan)
+        if frame.depth_points is not None:
+            depth = frame.depth_points[:, 2].copy()
+        return cls(frame, ideal, depth, {int(i): k for k, i in enumerate(frame.ids)})
+
+
+class LocalMap:
+    """Points by track id, in odom coordinates; the window of keyframes that see them."""
+
+    def __init__(self, config: MapConfig = MapConfig()) -> None:
+        self.config = config
+        self.clear()
+
+    def clear(self) -> None:
+        self.points: dict[int, np.ndarray] = {}
+        self.keyframes: list[MapKeyframe] = []
+        self.last_adjustment: AdjustmentResult | None = None
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def points_in(self, frame: MapFrame) -> np.ndarray:
+        """(N, 3) map points of ``frame``'s keypoints in its camera frame, NaN where none."""
+        out = np.full((len(frame.ids), 3), np.nan)
+        rows = [(k, self.points[int(i)]) for k, i in enumerate(frame.ids) if int(i) in self.points]
+        if rows:
+            idx = np.array([k for k, _ in rows])
+            X = np.array([p for _, p in rows])
+            T = invert_transform(frame.T_odom_cam)
+            out[idx] = X @ T[:3, :3].T + T[:3, 3]
+        return out
+
+    def seed(self, frame: MapFrame, points_cam: np.ndarray) -> None:
+        """Start again from one keyframe and its points (N, 3, camera frame, NaN where none)."""
+        self.clear()
+        self.keyframes.append(MapKeyframe.of(frame))
+        T = frame.T_odom_cam
+        for i, X in zip(frame.ids, points_cam):
+            if np.isfinite(X[0]):
+                self.points[int(i)] = T[:3, :3] @ X + T[:3, 3]
+
+    def insert(self, frame: MapFrame, triangulate_px: float) -> int:
+        """Add a keyframe: points from its depth, new points triangulated against the window,
+        then the windowed adjustment. Returns the number of points created."""
+        kf = MapKeyframe.of(frame)
+        self.keyframes.append(kf)
+        created = self._from_depth(kf) + self._triangulate(kf, triangulate_px)
+        if len(self.keyframes) > self.config.window:
+            self.keyframes.pop(0)
+            self._forget_unseen()
+        self.adjust()
+        return created
+
+    def adjust(self) -> AdjustmentResult | None:
+        """Bundle-adjust the window; drop points whose observations stay far off."""
+        metric = self.config.depth_sigma > 0 and any(np.isfinite(kf.depth).any()
+                                                     for kf in self.keyframes)
+        held = 1 if metric else 2
+        if len(self.keyframes) <= held:
+            return None
+        ids, obs = self._observations()
+        if not ids:
+            return None
+        poses = np.array([kf.frame.T_odom_cam for kf in self.keyframes])
+        fixed = np.arange(len(poses)) < held
+        result = adjust(poses, fixed, np.array([self.points[i] for i in ids]), obs,
+                        np.array([kf.frame.camera.K for kf in self.keyframes]),
+                        self.config.sigma_px,
+                        self.config.depth_sigma, self.config.iterations)
+        for kf, T in zip(self.keyframes, result.poses):
+            kf.frame.T_odom_cam = T
+        bad = set(obs.point[result.errors_px > self.config.max_error_px].tolist())
+        for j, i in enumerate(ids):
+            if j in bad:
+                del self.points[i]
+            else:
+                self.points[i] = result.points[j]
+        self.last_adjustment = result
+        return result
+
+    # --- internals -------------------------------------------------------------------------------
+    def _observations(self) -> tuple[list[int], Observations]:
+        """The points seen by at least two window keyframes, or by one with depth."""
+        seen: dict[int, list[tuple[int, int]]] = {}
+        for f, kf in enumerate(self.keyframes):
+            for i, k in kf.index_of.items():
+                if i in self.points:
+                    seen.setdefault(i, []).append((f, k))
+        ids = [i for i, s in seen.items()
+               if len(s) >= 2 or np.isfinite(self.keyframes[s[0][0]].depth[s[0][1]])]
+        rows = [(f, j, k) for j, i in enumerate(ids) for f, k in seen[i]]
+        frame = np.array([r[0] for r in rows], int)
+        point = np.array([r[1] for r in rows], int)
+        uv = np.array([self.keyframes[f].ideal[k] for f, _, k in rows]).reshape(-1, 2)
+        depth = np.array([self.keyframes[f].depth[k] for f, _, k in rows])
+        return ids, Observations(frame, point, uv, depth)
+
+    def _from_depth(self, kf: MapKeyframe) -> int:
+        T = kf.frame.T_odom_cam
+        new = [(int(i), k) for i, k in kf.index_of.items()
+               if int(i) not in self.points and np.isfinite(kf.depth[k])]
+        for i, k in new:
+            self.points[i] = T[:3, :3] @ kf.frame.depth_points[k] + T[:3, 3]
+        return len(new)
+
+    def _triangulate(self, kf: MapKeyframe, max_error_px: float) -> int:
+        """Points for the tracks of ``kf`` that have none, each against the oldest window
+        keyframe that saw it (the widest baseline)."""
+        todo = {i: k for i, k in kf.index_of.items() if i not in self.points}
+        created = 0
+        for old in self.keyframes[:-1]:
+            common = [(i, old.index_of[i], k) for i, k in todo.items() if i in old.index_of]
+            if not common:
+                continue
+            for i, _, _ in common:
+                del todo[i]
+            T = invert_transform(kf.frame.T_odom_cam) @ old.frame.T_odom_cam  # old -> new
+            if not np.linalg.norm(T[:3, 3]) > 0:
+                continue
+            ko = np.array([c[1] for c in common])
+            kn = np.array([c[2] for c in common])
+            cam = kf.frame.camera
+            x0 = old.frame.camera.undistort_points(old.frame.keypoints[ko])
+            x1 = cam.undistort_points(kf.frame.keypoints[kn])
+            X0, valid = triangulate(T[:3, :3], T[:3, 3], x0, x1, cam.focal_mean, max_error_px,
+                                    self.config.min_parallax_deg)
+            Xw = X0 @ old.frame.T_odom_cam[:3, :3].T + old.frame.T_odom_cam[:3, 3]
+            for (i, _, _), X, ok in zip(common, Xw, valid):
+                if ok:
+                    self.points[i] = X
+                    created += 1
+        return created
+
+    def _forget_unseen(self) -> None:
+        seen = set().union(*(kf.index_of.keys() for kf in self.keyframes))
+        for i in [i for i in self.points if i not in seen]:
+            del self.points[i]
