@@ -67,7 +67,7 @@ def adjust(poses: np.ndarray, fixed: np.ndarray, points: np.ndarray, obs: Observ
             graph.add(gtsam.PriorFactorPose3(gtsam.symbol("x", i), gtsam.Pose3(T), held))
     for j, X in enumerate(points):
         values.insert(gtsam.symbol("l", j), gtsam.Point3(*X))
-    use_depth = depth_sigma > 0 and np.isfinite(obs.depth)
+    use_depth = np.isfinite(obs.depth) & (depth_sigma > 0)
     for k in range(len(obs.frame)):
         f = int(obs.frame[k])
         pose_key, point_key = gtsam.symbol("x", f), gtsam.symbol("l", int(obs.point[k]))

@@ -1,0 +1,115 @@
+"""The local map behind tracking: track ids, bundle adjustment, drift metric, real monocular clip."""
+import numpy as np
+import pytest
+
+from conftest import SHARED, run_cli_json
+from lightglue_ros.datasets.frames import synthetic_frames
+from lightglue_ros.evaluation.trajectory import segment_drift_percent
+from lightglue_ros.geometry.pnp import backproject
+from lightglue_ros.geometry.se3 import make_transform, quaternion_to_rotation
+from lightglue_ros.mapping import Observations, TrackIds, adjust
+from lightglue_ros.pipeline import Pipeline
+from lightglue_ros.synthetic import make_sequence
+from lightglue_ros.tracking import Tracker, TrackingStatus
+
+KITTI07 = SHARED / "data" / "kitti07_0_159"
+
+
+def test_track_ids_follow_physical_points():
+    """The same id names the same point of the scene from frame to frame (exact depth and poses
+    of the synthetic sequence place every tracked keypoint in the world)."""
+    seq = make_sequence(num_frames=16)
+    tracker = Tracker(Pipeline())
+    world: dict[int, list[np.ndarray]] = {}
+    for frame, synth in zip(synthetic_frames(seq), seq):
+        record = tracker.process(frame.image, frame.stamp, frame.camera, frame.depth)
+        assert record.status is not TrackingStatus.LOST
+        if record.num_matches == 0:
+            continue
+        assert len(record.track_ids) == record.num_matches
+        X, valid = backproject(record.cur_points, synth.depth, frame.camera)
+        Xw = X @ synth.T_world_cam[:3, :3].T + synth.T_world_cam[:3, 3]
+        for i, x, ok in zip(record.track_ids, Xw, valid):
+            if i >= 0 and ok:
+                world.setdefault(int(i), []).append(x)
+    long_tracks = [np.array(p) for p in world.values() if len(p) >= 3]
+    assert len(long_tracks) > 100  # ids live through keyframes
+    spread = np.array([np.linalg.norm(p - p[0], axis=1).max() for p in long_tracks])
+    # a whole-pixel keypoint at 2-4 m moves its back-projection by a few millimetres; a wrong
+    # id jumps to another surface, decimetres away
+    assert np.mean(spread < 0.05) > 0.97, np.percentile(spread, [50, 90, 99])
+
+
+def test_fresh_and_inherited_ids():
+    ids = TrackIds()
+    ref = ids.fresh(4)
+    cur = ids.fresh(3)
+    assert len(set(ref) | set(cur)) == 7  # never the same twice
+    pairs = np.array([[0, 2], [3, 0], [1, 1]])
+    out = ids.inherit(ref, cur, pairs, np.array([True, True, False]))
+    assert out[2] == ref[0] and out[0] == ref[3] and out[1] == cur[1]
+
+
+def _scene(rng: np.random.Generator, n_poses: int = 5, n_points: int = 300):
+    K = np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]])
+    poses = np.array([make_transform(quaternion_to_rotation(
+        np.r_[0.02 * rng.standard_normal(3), 1.0] / np.linalg.norm(np.r_[0.02 * rng.standard_normal(3), 1.0])),
+        np.array([0.3 * i, 0.0, 0.1 * i])) for i in range(n_poses)])
+    points = np.c_[rng.uniform(-3, 3, (n_points, 2)), rng.uniform(4, 10, n_points)]
+    frame, point, uv = [], [], []
+    for f, T in enumerate(poses):
+        Tinv = np.linalg.inv(T)
+        Xc = points @ Tinv[:3, :3].T + Tinv[:3, 3]
+        px = Xc[:, :2] / Xc[:, 2:] * 500 + [320, 240]
+        frame += [f] * n_points
+        point += list(range(n_points))
+        uv.append(px)
+    obs = Observations(np.array(frame), np.array(point), np.concatenate(uv),
+                       np.full(len(frame), np.nan))
+    return K, poses, points, obs
+
+
+def test_bundle_adjustment_recovers_poses_and_points_from_noisy_starts():
+    rng = np.random.default_rng(3)
+    K, poses, points, obs = _scene(rng)
+    obs.uv = obs.uv + 0.5 * rng.standard_normal(obs.uv.shape)  # keypoint noise
+    start = poses.copy()
+    start[2:, :3, 3] += 0.05 * rng.standard_normal((len(poses) - 2, 3))
+    fixed = np.arange(len(poses)) < 2  # monocular: two held poses fix gauge and scale
+    noisy = points + 0.1 * rng.standard_normal(points.shape)
+    result = adjust(start, fixed, noisy, obs, np.repeat(K[None], len(poses), 0), 0.5)
+    assert np.allclose(result.poses[:2], poses[:2], atol=1e-5)  # held
+    assert np.abs(result.poses[2:, :3, 3] - poses[2:, :3, 3]).max() < 0.01  # from 5 cm
+    assert result.final_error_px < 0.7 < result.initial_error_px
+
+
+def test_bundle_adjustment_drops_nothing_good_and_flags_a_wrong_match():
+    rng = np.random.default_rng(4)
+    K, poses, points, obs = _scene(rng)
+    obs.uv[7] += [40.0, -25.0]  # one wrong observation
+    result = adjust(poses, np.arange(len(poses)) < 2, points, obs,
+                    np.repeat(K[None], len(poses), 0), 1.0)
+    assert result.errors_px[7] > 20 and np.sum(result.errors_px > 3.0) == 1
+    assert np.abs(result.poses[:, :3, 3] - poses[:, :3, 3]).max() < 5e-3  # the kernel held
+
+
+def test_segment_drift_is_the_relative_error_per_length():
+    t = np.linspace(0, 100, 201)
+    gt = np.array([make_transform(np.eye(3), np.array([x, 0.0, 0.0])) for x in t])
+    est = gt.copy()
+    est[:, 0, 3] *= 1.02  # 2% too long
+    assert segment_drift_percent(est, gt, 25.0) == pytest.approx(2.0, rel=1e-6)
+    assert segment_drift_percent(est, gt, 200.0) is None
+
+
+@pytest.mark.skipif(not (KITTI07 / "poses.txt").is_file(),
+                    reason=f"{KITTI07} is absent (../shared sits beside the clone in CI)")
+def test_kitti07_monocular_keeps_its_scale(tmp_path):
+    """160 real frames, 91 m with two turns, at the defaults: no frame lost, the frame-to-frame
+    rotation better than ORB-SLAM3 monocular's on the same frames (0.047 deg, shared/README.md),
+    and the scale held by the map (the tracker without one drifted by 23% of the path)."""
+    figures = run_cli_json("track", str(KITTI07), "--out", str(tmp_path))
+    assert figures["frames"] == 160 and figures["lost_frames"] == 0
+    assert figures["rel_rot_err_median_deg"] <= 0.047
+    assert figures["ate_percent_of_path"] <= 1.0
+    assert figures["drift_25m_percent"] is not None and figures["drift_50m_percent"] is not None
