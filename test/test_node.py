@@ -2,8 +2,9 @@
 
 Each test class starts one node process (``python -m lightglue_ros.node --ros-args ...``) and
 reuses it for several tests; this process publishes the synthetic sequence (real 640x480 images,
-depth and camera_info) and asserts on what the node publishes. Tests in a class build on each
-other's frames (stamps only ever increase), so they run in the order written.
+depth and camera_info) and asserts on what the node publishes. Tests in a class share the node
+and its frames (stamps, and content frames within a class, only ever increase) but not each
+other's results: each runs alone or in any order.
 
 Transport facts these tests rely on (Fast DDS defaults, measured): between processes, a 640x480
 rgb8 image (921 KB) sent best effort mostly does not arrive (a lost UDP fragment loses the whole
@@ -20,7 +21,8 @@ import time
 import numpy as np
 import pytest
 
-from lightglue_ros.geometry.se3 import invert_transform, quaternion_to_rotation, rotation_angle_deg
+from conftest import pose_error
+from lightglue_ros.geometry.se3 import invert_transform, quaternion_to_rotation
 from ros_harness import (ERROR_LEVEL, OK_LEVEL, WARN_LEVEL, best_effort_qos, camera_info_msg,
                          frame_stamp, raw_image_msg, ros_session, stamp_from_key, stamp_key,
                          synthetic, wait_until)
@@ -52,12 +54,6 @@ def assert_psd(C: np.ndarray, what: str) -> None:
     assert np.allclose(C, C.T, rtol=1e-9, atol=1e-15), f"{what}: covariance not symmetric"
     eig = np.linalg.eigvalsh(C)
     assert eig.min() >= -1e-9 * max(1.0, eig.max()), f"{what}: eigenvalues {eig}"
-
-
-def pose_error(T: np.ndarray, T_gt: np.ndarray) -> tuple[float, float]:
-    """(translation error m, rotation error deg)."""
-    D = invert_transform(T_gt) @ T
-    return float(np.linalg.norm(T[:3, 3] - T_gt[:3, 3])), rotation_angle_deg(D[:3, :3])
 
 
 def value(status: dict, key: str) -> str:
@@ -102,10 +98,13 @@ def subscribe_edges(node) -> None:
 
 @pytest.fixture(scope="class")
 def rgbd_run(rgbd, vga):
-    """Frames 0..7 tracked with 32FC1 depth, one at a time (no drops); the state later tests
-    continue from: which content frame each stamp carried, and the next content frame."""
+    """Frames 0..7 tracked with 32FC1 depth, one at a time (no drops); the node's state the
+    tests continue from: which content frame each stamp carried, the next content frame, and
+    odom_from_world, which maps a content frame's true pose to its odometry (a reset keeps the
+    odometry continuous, so it changes by the one frame step the reset loses)."""
     camera, frames = vga
-    run = {"frame_of": {}, "next": 0, "odometry": []}
+    run = {"frame_of": {}, "next": 0, "odometry": [],
+           "odom_from_world": invert_transform(frames[0].T_world_cam)}
     for stamp, odom in rgbd.track(frames[:8], camera, depth="32FC1"):
         run["frame_of"][stamp_key(stamp)] = run["next"]
         run["odometry"].append((stamp, odom))
@@ -194,7 +193,9 @@ class TestRgbdNode:
         status = rgbd.fresh_status()
         assert status["name"] == "lightglue_ros: tracker"
         assert status["level"] == OK_LEVEL and status["message"] == "tracking", status
-        assert counters(status) == {"received": 8, "processed": 8, "dropped": 0, "rejected": 0}
+        sent = len(rgbd_run["frame_of"])  # 8, and those of the tests that ran before
+        assert counters(status) == {"received": sent, "processed": sent, "dropped": 0,
+                                    "rejected": 0}
         assert float(value(status, "rate_hz")) > 0
         for key in ("latency_ms_mean", "latency_ms_p50", "latency_ms_p99"):
             assert 0 < float(value(status, key)) < 60_000, key
@@ -212,7 +213,7 @@ class TestRgbdNode:
         _, frames = vga
         stamp, index = send_next(rgbd, rgbd_run, vga, encoding=encoding, depth=depth)
         odom = rgbd.odometry.wait_stamp(stamp, alive=rgbd.alive)
-        T_gt = invert_transform(frames[0].T_world_cam) @ frames[index].T_world_cam
+        T_gt = rgbd_run["odom_from_world"] @ frames[index].T_world_cam
         dt, dr = pose_error(pose_matrix(odom.pose.pose), T_gt)
         assert dt < 0.03 and dr < 0.5, f"{encoding}/{depth} frame {index}: {dt:.4f} m, {dr:.3f} deg"
         assert 50 < conversions.matches_from_msg(rgbd.matches.wait_stamp(stamp))["inlier"].sum()
@@ -302,6 +303,7 @@ class TestRgbdNode:
         assert np.all(np.diag(covariance(odom.pose.covariance)) >=
                       np.diag(covariance(before.pose.covariance)) - 1e-12)
         assert np.allclose(covariance(odom.twist.covariance), np.eye(6) * 1e3)  # not measured
+        rgbd_run["odom_from_world"] = T @ invert_transform(frames[index].T_world_cam)
         rgbd.wait_log("tracking reset (service call)")
         stamp2, index2 = send_next(rgbd, rgbd_run, vga)
         odom2 = rgbd.odometry.wait_stamp(stamp2, alive=rgbd.alive)
@@ -326,16 +328,24 @@ def compressed(ros_session, vga):
     node.stop()
 
 
+@pytest.fixture(scope="class")
+def compressed_frames(vga):
+    """The content frames for the compressed node, in order whatever order the tests run in."""
+    return iter(vga[1])
+
+
 class TestCompressedInput:
     def test_subscribes_compressed_only(self, compressed):
         _, subs = compressed.probe.node_topics("lightglue_tracker", "/compressed")
         assert subs["/compressed/image/compressed"] == ["sensor_msgs/msg/CompressedImage"]
         assert "/compressed/image" not in subs and "/compressed/depth" not in subs
 
-    def test_jpeg_and_png_frames_are_tracked(self, compressed, vga):
-        camera, frames = vga
+    def test_jpeg_and_png_frames_are_tracked(self, compressed, compressed_frames, vga):
+        camera, _ = vga
+        before = counters(compressed.fresh_status())
         formats = ["jpeg", "jpeg", "jpeg", "png"]
-        for fmt, frame in zip(formats, frames[:4]):
+        for fmt in formats:
+            frame = next(compressed_frames)
             stamp = compressed.send_frame(frame, camera, compressed=fmt)
             odom = compressed.odometry.wait_stamp(stamp, alive=compressed.alive)
             assert odom.child_frame_id == "cam_b_optical"  # the camera_frame parameter wins
@@ -348,12 +358,15 @@ class TestCompressedInput:
         assert status["level"] == OK_LEVEL, status
         assert value(status, "tracking_status") in ("ok", "weak")
         assert value(status, "metric") == "False"  # monocular: up to scale
-        assert counters(status) == {"received": 4, "processed": 4, "dropped": 0, "rejected": 0}
+        now = counters(status)
+        assert {k: now[k] - before[k] for k in now} == {"received": 4, "processed": 4,
+                                                        "dropped": 0, "rejected": 0}
 
-    def test_undecodable_compressed_images_are_errors(self, compressed, vga):
+    def test_undecodable_compressed_images_are_errors(self, compressed, compressed_frames, vga):
         from sensor_msgs.msg import CompressedImage
 
-        camera, frames = vga
+        camera, _ = vga
+        rejected = counters(compressed.fresh_status())["rejected"]
         compressed.send_camera_info(camera)
         garbage = b"\xff\xd8 not a jpeg" * 10
         for data, text in ((b"", "empty compressed image"),
@@ -366,18 +379,19 @@ class TestCompressedInput:
             status = compressed.fresh_status(lambda s, t=text: t in s["message"])
             assert status["level"] == ERROR_LEVEL and status["message"] == f"image: {text}"
             assert compressed.alive()
-        stamp = compressed.send_frame(frames[4], camera, compressed="jpeg")
+        stamp = compressed.send_frame(next(compressed_frames), camera, compressed="jpeg")
         compressed.odometry.wait_stamp(stamp, alive=compressed.alive)
         status = compressed.fresh_status(lambda s: "fault.image" not in s["values"])
-        assert status["level"] == OK_LEVEL and counters(status)["rejected"] == 2
+        assert status["level"] == OK_LEVEL and counters(status)["rejected"] == rejected + 2
 
 
-    def test_fixed_input_qos_stays_and_camera_info_matches_its_publisher(self, compressed, vga):
+    def test_fixed_input_qos_stays_and_camera_info_matches_its_publisher(self, compressed,
+                                                                         compressed_frames, vga):
         """input_qos reliable (set here) does not follow a best-effort image publisher; the
         camera_info subscription matches any publisher: a best-effort camera_info is used."""
         from sensor_msgs.msg import CompressedImage
 
-        camera, frames = vga
+        camera, _ = vga
         small, _ = synthetic(1, 320, 240)
         ros_session = compressed.session
         image_topic = compressed.topic("image/compressed")
@@ -392,25 +406,46 @@ class TestCompressedInput:
         for _ in range(5):  # a camera_info of another size, best effort, before the next frame
             info.publish(camera_info_msg(small, compressed.next_stamp()))
             time.sleep(0.05)
-        stamp = compressed.send_frame(frames[5], camera, compressed="jpeg", camera_info=False)
+        stamp = compressed.send_frame(next(compressed_frames), camera, compressed="jpeg",
+                                      camera_info=False)
         status = compressed.fresh_status(lambda s: "fault.camera_info" in s["values"])
         assert "camera_info is 320x240 but the image is 640x480" in status["message"], status
         assert stamp_key(stamp) not in compressed.odometry.stamps()
         for _ in range(5):  # the right one, best effort: frames are tracked again
             info.publish(camera_info_msg(camera, compressed.next_stamp()))
             time.sleep(0.05)
-        stamp = compressed.send_frame(frames[6], camera, compressed="jpeg", camera_info=False)
+        stamp = compressed.send_frame(next(compressed_frames), camera, compressed="jpeg",
+                                      camera_info=False)
         compressed.odometry.wait_stamp(stamp, alive=compressed.alive)
 
 
 # =================================================================================================
 # Bad messages, flooding and shutdown: raw images, reliable VGA
 # =================================================================================================
+ROBUST_PARAMS = {"stale_after_s": 60.0, "diagnostics_period_s": 0.5}
+
+
 @pytest.fixture(scope="class")
-def robust(ros_session):
-    node = ros_session.start_node("robust", {"stale_after_s": 60.0, "diagnostics_period_s": 0.5})
+def robust(ros_session, vga):
+    """A node that has its camera_info (sent ahead of the first frame)."""
+    node = ros_session.start_node("robust", ROBUST_PARAMS, camera=vga[0])
     yield node
     node.stop()
+
+
+@pytest.fixture
+def own_node(ros_session):
+    """A node of the test's own, that has seen nothing yet. Not beside another node: statuses on
+    /diagnostics are told apart by node name, which every node here shares."""
+    node = ros_session.start_node("own", ROBUST_PARAMS)
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="class")
+def robust_frames(vga):
+    """The content frames for the robust node, in order whatever order the tests run in."""
+    return iter(vga[1])
 
 
 def _bad(kind: str, stamp):
@@ -437,24 +472,35 @@ BAD = ("unknown encoding yuv422", "unknown encoding foo", "step smaller than a r
        "data shorter than step x height", "empty data", "zero size")
 
 
-class TestRobustness:
-    def test_no_camera_info_yet_is_an_error(self, robust, vga):
+class TestFreshNode:
+    def test_no_camera_info_yet_is_an_error(self, own_node, vga):
         camera, frames = vga
-        stamp = robust.send_frame(frames[0], camera, camera_info=False)
-        status = robust.fresh_status(lambda s: s["level"] == ERROR_LEVEL)
+        stamp = own_node.send_frame(frames[0], camera, camera_info=False)
+        status = own_node.fresh_status(lambda s: s["level"] == ERROR_LEVEL)
         assert status["message"] == ("camera_info: no camera_info received yet: frames are "
                                      "dropped until it arrives")
         assert counters(status)["rejected"] == 1
-        assert stamp_key(stamp) not in robust.odometry.stamps() and robust.alive()
+        assert stamp_key(stamp) not in own_node.odometry.stamps() and own_node.alive()
         # the camera_info arrives: the next frame is tracked and the fault clears
-        robust.send_camera_info(camera)
-        robust.track(frames[1:2], camera)
-        status = robust.fresh_status()
+        own_node.send_camera_info(camera)
+        own_node.track(frames[1:2], camera)
+        status = own_node.fresh_status()
         assert status["level"] == OK_LEVEL and "fault.camera_info" not in status["values"]
-        robust.wait_log("camera_info: recovered after 1 occurrence(s)")
+        own_node.wait_log("camera_info: recovered after 1 occurrence(s)")
 
+    def test_clean_shutdown_on_sigint(self, own_node, vga):
+        camera, frames = vga
+        own_node.prime(camera)
+        own_node.track(frames[:2], camera)  # a node that has worked
+        assert own_node.stop() == 0
+        log = own_node.log()
+        assert "Traceback" not in log, log[-3000:]
+
+
+class TestRobustness:
     @pytest.mark.parametrize("kind", BAD)
     def test_bad_image_is_an_error_not_a_crash(self, robust, vga, kind):
+        logged = len(robust.log())
         rejected = counters(robust.status())["rejected"]
         stamps = [robust.next_stamp() for _ in range(2)]
         for n, stamp in enumerate(stamps, 1):  # the same fault twice: logged once
@@ -466,28 +512,32 @@ class TestRobustness:
         assert status["message"].startswith(f"image: {text}"), status["message"]
         assert text in value(status, "fault.image") and value(status, "fault.image").startswith(
             "ERROR")
-        assert robust.log().count(text) == 1, f"'{text}' not logged exactly once"
+        assert robust.log()[logged:].count(text) == 1, f"'{text}' not logged exactly once"
         assert robust.alive()
         assert not set(robust.odometry.stamps()) & {stamp_key(s) for s in stamps}
 
-    def test_recovers_with_good_frames(self, robust, vga):
-        camera, frames = vga
-        rejected = counters(robust.status())["rejected"]
-        assert rejected == 1 + 2 * len(BAD)
-        for stamp, odom in robust.track(frames[2:4], camera):
+    def test_recovers_with_good_frames(self, robust, robust_frames, vga):
+        camera, _ = vga
+        logged = len(robust.log())
+        rejected = counters(robust.fresh_status())["rejected"]
+        robust.send_image(_bad("zero size", robust.next_stamp())[0])
+        robust.fresh_status(lambda s: int(s["values"]["frames_rejected"]) == rejected + 1)
+        good = [next(robust_frames) for _ in range(2)]
+        for stamp, odom in robust.track(good, camera):
             assert stamp_key(odom.header.stamp) == stamp_key(stamp)
         status = robust.fresh_status()
         assert status["level"] == OK_LEVEL, status
         assert not [k for k in status["values"] if k.startswith("fault.")], status["values"]
-        assert counters(status)["rejected"] == rejected
-        log = robust.log()
-        assert f"image: recovered after {2 * len(BAD)} occurrence(s)" in log, log[-3000:]
+        assert counters(status)["rejected"] == rejected + 1
+        log = robust.log()[logged:]
+        assert "image: recovered after" in log, log[-3000:]
 
-    def test_flood_drops_frames_keeps_latest(self, robust, vga):
-        camera, frames = vga
+    def test_flood_drops_frames_keeps_latest(self, robust, robust_frames, vga):
+        camera, _ = vga
         before = counters(robust.fresh_status())
         sent = []
-        for frame in frames[4:19]:  # 15 frames at a camera's 30 Hz, much faster than tracking
+        for _ in range(15):  # 15 frames at a camera's 30 Hz, much faster than tracking
+            frame = next(robust_frames)
             sent.append(stamp_key(robust.send_frame(frame, camera)))
             time.sleep(1 / 30)
         last = robust.odometry.wait_stamp(stamp_from_key(sent[-1]), alive=robust.alive)
@@ -503,10 +553,6 @@ class TestRobustness:
         assert now["rejected"] == before["rejected"]
         assert status["level"] == OK_LEVEL and robust.alive()
 
-    def test_clean_shutdown_on_sigint(self, robust):
-        assert robust.stop() == 0
-        log = robust.log()
-        assert "Traceback" not in log, log[-3000:]
 
 
 # =================================================================================================
@@ -589,6 +635,8 @@ def robot(ros_session):
         inputs=("image", "camera_info", "depth"), camera=camera)
     node.camera, node.frames = camera, frames
     subscribe_edges(node)
+    # the moving frames, first: the odometry's origin is frame 0 whatever order the tests run in
+    node.moving = node.track(frames, camera, depth="32FC1")
     yield node
     node.stop()
 
@@ -597,7 +645,7 @@ class TestRobot:
     def test_odometry_of_the_base_follows_ground_truth(self, robot):
         frames = robot.frames
         T0 = frames[0].T_world_cam
-        for i, (stamp, odom) in enumerate(robot.track(frames, robot.camera, depth="32FC1")):
+        for i, (stamp, odom) in enumerate(robot.moving):
             assert (odom.header.frame_id, odom.child_frame_id) == ("odom", "base_link")
             # REP 105: odom is the base's first pose, with the base's axes
             T_gt = T_BASE_CAM @ invert_transform(T0) @ frames[i].T_world_cam \
