@@ -4,7 +4,7 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "lightglue_ros"
-TOOLS = "lightglue_ros_tools"  # stress and fault injection: beside the product, never imported by it
+TOOLS = "lightglue_ros_tools"  # stress and fault injection; the product never imports it
 
 setup(
     name=PACKAGE,
