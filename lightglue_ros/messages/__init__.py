@@ -1,2 +1,3 @@
-"""Messages without rclpy: sensor_msgs decoded (``decode``, shared by the node and the bag reader)
-and what the published pose covariances mean (``covariance``)."""
+"""Messages without rclpy: sensor_msgs decoded (``decode``) and assembled into a frame
+(``assembly``), the same way in the node and the bag reader; and what the published pose
+covariances mean (``covariance``)."""
