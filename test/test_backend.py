@@ -78,11 +78,12 @@ def test_edge_and_tracks_messages_carry_the_record():
     from lightglue_ros.ros.backend_msgs import edge_msg, tracks_msg
 
     record, stamp, ref = _record(), Time(sec=2), Time(sec=1)
-    edge = edge_msg(record, stamp, ref, 41, 40, "camera_optical")
+    edge = edge_msg(record, stamp, ref, 41, 40, False, "camera_optical")
     assert (edge.header.stamp, edge.header.frame_id) == (stamp, "camera_optical")
     assert (edge.frame_index, edge.reference_index, edge.reference_stamp) == (41, 40, ref)
     assert edge.model == KeyframeEdge.MODEL_PNP and edge.metric
     assert edge.became_keyframe and edge.reference_is_keyframe and not edge.reinitialized
+    assert edge_msg(record, stamp, ref, 41, 40, True, "camera_optical").reinitialized
     assert (edge.num_matches, edge.num_inliers, edge.layers) == (3, 2, 5)
     p = edge.pose.pose.position
     assert (p.x, p.y, p.z) == (0.1, 0.0, 0.5)
@@ -114,7 +115,8 @@ def test_gtsam_pose_graph_from_the_published_edges_reproduces_the_odometry():
     records = [tracker.process(f.image, f.stamp, f.camera, f.depth, f.depth_unit)
                for f in synthetic_frames(seq)]
     index = {r.stamp: i for i, r in enumerate(records)}
-    edges = [edge_msg(r, Time(sec=i), Time(sec=index[r.ref_stamp]), i, index[r.ref_stamp], "c")
+    edges = [edge_msg(r, Time(sec=i), Time(sec=index[r.ref_stamp]), i, index[r.ref_stamp],
+                      index[r.ref_stamp] == 0, "c")
              for i, r in enumerate(records) if r.T_ref_cam is not None]
     assert len(edges) == len(records) - 1
 

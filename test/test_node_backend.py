@@ -148,10 +148,13 @@ def test_typed_edges_name_both_frames(run):
         eig = np.linalg.eigvalsh(_cov(edge.pose.covariance))
         assert eig.min() > 0, eig
     assert any(e.became_keyframe for e in run.edges)
-    # the frame after the reset has no edge back across it
+    # no edge across the reset; those from the frame after it say it began anew
     reset_key = run.keys[run.reset]
     assert all(stamp_key(e.reference_stamp) >= reset_key for e in run.edges
                if stamp_key(e.header.stamp) > reset_key)
+    assert all(e.reinitialized == (stamp_key(e.reference_stamp) in (run.keys[0], reset_key))
+               for e in run.edges if not _lost(run.triples[run.keys.index(
+                   stamp_key(e.reference_stamp))][1]))
 
 
 def test_tracked_matches_carry_persistent_track_ids(run):

@@ -25,15 +25,17 @@ def unavailable() -> str | None:
 
 
 def edge_msg(record: FrameRecord, stamp: Time, ref_stamp: Time, index: int, ref_index: int,
-             camera_frame: str):
-    """The KeyframeEdge of a tracked frame (``record.T_ref_cam`` is set)."""
+             ref_restarted: bool, camera_frame: str):
+    """The KeyframeEdge of a tracked frame (``record.T_ref_cam`` is set); ``ref_restarted``: its
+    reference began tracking anew (first frame, re-initialisation, reset)."""
     from lightglue_ros_msgs.msg import KeyframeEdge
 
     msg = KeyframeEdge()
     msg.header.stamp, msg.header.frame_id = stamp, camera_frame
     msg.frame_index, msg.reference_stamp, msg.reference_index = index, ref_stamp, ref_index
     msg.reference_is_keyframe = bool(record.ref_is_keyframe)
-    msg.became_keyframe, msg.reinitialized = bool(record.keyframe), bool(record.reinitialized)
+    msg.became_keyframe = bool(record.keyframe)
+    msg.reinitialized = bool(ref_restarted or record.reinitialized)
     msg.model, msg.metric = MODELS.get(record.model, KeyframeEdge.MODEL_UNKNOWN), record.metric
     pose = conv.relative_pose_msg(record, stamp, camera_frame).pose
     msg.pose = pose

@@ -91,7 +91,8 @@ class TrackerNode(Node):
         self.pub_relative = self.create_publisher(PoseWithCovarianceStamped, "~/relative_pose", 10)
         self.pub_matches = self.create_publisher(PointCloud2, "~/matches", 10)
         self.odometry = OdometryEstimator()
-        self._indices: ReferenceStamps[int] = ReferenceStamps()  # frame_index by stamp
+        # (frame_index, began tracking anew) of the frames later ones may be matched against
+        self._indices: ReferenceStamps[tuple[int, bool]] = ReferenceStamps()
         self._next_index = 0
         self._typed_unavailable = backend_msgs.unavailable()
         if self._typed_unavailable is None:
@@ -315,19 +316,20 @@ class TrackerNode(Node):
             else:
                 self.health.clear("tf")
         index, self._next_index = self._next_index, self._next_index + 1
-        self._indices.add(record.stamp, index)  # a lost frame may still become the keyframe
+        # a lost frame may still become the keyframe (a re-initialisation)
+        self._indices.add(record.stamp, (index, record.reinitialized or record.model == "init"))
         with self._lock:
             ref_stamp = self._stamps.get(record.ref_stamp)
-        ref_index = self._indices.get(record.ref_stamp)
-        if record.T_ref_cam is None or ref_stamp is None or ref_index is None:
+        ref = self._indices.get(record.ref_stamp)
+        if record.T_ref_cam is None or ref_stamp is None or ref is None:
             return
         self.pub_relative.publish(conv.relative_pose_msg(record, stamp, camera_frame))
         self.pub_matches.publish(conv.matches_msg(record, stamp, camera_frame))
         if self._typed_unavailable is None:
-            self.pub_edges.publish(backend_msgs.edge_msg(record, stamp, ref_stamp, index,
-                                                         ref_index, camera_frame))
+            self.pub_edges.publish(backend_msgs.edge_msg(record, stamp, ref_stamp, index, *ref,
+                                                         camera_frame))
             self.pub_tracks.publish(backend_msgs.tracks_msg(record, stamp, ref_stamp, index,
-                                                            ref_index, camera_frame))
+                                                            ref[0], camera_frame))
         if self.pub_debug.get_subscription_count() > 0:
             self._publish_debug(record, stamp, camera_frame, image)
 
