@@ -1,4 +1,5 @@
-"""The tracker node: camera images in; odometry, relative poses, matches, diagnostics and TF out.
+"""The tracker node: camera images in; odometry, relative poses, matches, typed edges and tracks
+(lightglue_ros_msgs), diagnostics and TF out.
 
 Thin on purpose: messages are converted (``conversions``) and handed to the core tracker, which
 runs as two stages on two threads (``tracking.two_stage``): frame t+1 is decoded and its features
