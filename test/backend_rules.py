@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from lightglue_ros.geometry.se3 import invert_transform
-from lightglue_ros.ros.odometry import RTABMAP_BAD_VARIANCE, se3_log
+from lightglue_ros.ros.odometry import se3_log
+
+RTABMAP_BAD_VARIANCE = 9999.0  # rtabmap's BAD_COVARIANCE
 
 
 def rtabmap_resets(odometry: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> list[int]:

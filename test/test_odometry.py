@@ -10,14 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
-from backend_rules import differential_twists, no_differential_jump, rtabmap_resets
+from backend_rules import (RTABMAP_BAD_VARIANCE, differential_twists, no_differential_jump,
+                           rtabmap_resets)
 from conftest import TUM_FR2, needs_tum_fr2
 from lightglue_ros.datasets import open_dataset
 from lightglue_ros.datasets.frames import dataset_frames, synthetic_frames
 from lightglue_ros.geometry.se3 import invert_transform, make_transform
 from lightglue_ros.pipeline import Pipeline
-from lightglue_ros.ros.odometry import (RTABMAP_BAD_VARIANCE, UNKNOWN_TWIST_VARIANCE,
-                                        OdometryEstimator, se3_log, twist_of_motion)
+from lightglue_ros.ros.odometry import (UNKNOWN_TWIST_VARIANCE, OdometryEstimator, se3_log,
+                                        twist_of_motion)
 
 
 def _triples(messages: list) -> list:

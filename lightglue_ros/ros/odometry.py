@@ -5,7 +5,7 @@ velocity over the last frame interval: the constant body-frame velocity that mov
 tracked pose to this one, ``log(T_prev_cur) / dt`` (linear, then angular; in ``child_frame_id``),
 with the covariance of that motion from the relative-pose estimates, divided by dt^2.
 
-The rules (documented in README, asserted in test/test_odometry.py):
+The rules (documented in README; test/backend_rules.py writes them from the backends' sources):
 
 * rtabmap (``CoreWrapper::odomUpdate``) starts a new map when a message's pose *and* twist
   variances are >= 9999, or its pose is the identity after a non-identity one. Every twist
@@ -33,9 +33,8 @@ from ..geometry.frames import base_covariance, base_pose
 from ..geometry.se3 import invert_transform, skew
 from ..tracking import FrameRecord, TrackingStatus
 
-RTABMAP_BAD_VARIANCE = 9999.0  # rtabmap's BAD_COVARIANCE: pose and twist at or above it = reset
 # Variance of a twist component that is not measured: (31 m/s)^2 or (31 rad/s)^2, no weight in a
-# filter whose process noise is ~0.01-1, and below RTABMAP_BAD_VARIANCE.
+# filter whose process noise is ~0.01-1, and below rtabmap's reset threshold (9999).
 UNKNOWN_TWIST_VARIANCE = 1e3
 _STEP = 1e-6
 
