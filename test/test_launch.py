@@ -144,6 +144,8 @@ def test_colcon_build_installs_the_package(colcon_install):
         assert os.access(prefix / "lib" / "lightglue_ros" / name, os.X_OK), name
     site = next((prefix / "lib").glob("python3*/site-packages"))
     assert (site / "lightglue_ros" / "ros" / "node.py").is_file()
+    # the tools beside the product, for `lightglue-ros stress` from an install
+    assert (site / "lightglue_ros_tools" / "reliability" / "stress.py").is_file()
     msgs = colcon_install / "lightglue_ros_msgs"
     assert (msgs / "share" / "lightglue_ros_msgs" / "msg" / "KeyframeEdge.msg").is_file()
     assert next((msgs / "lib").glob("python3*/site-packages/lightglue_ros_msgs/msg/"
