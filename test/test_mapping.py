@@ -15,6 +15,7 @@ from lightglue_ros.tracking import Tracker, TrackingStatus
 KITTI07 = SHARED / "data" / "kitti07_0_159"
 
 
+@pytest.mark.slow
 def test_track_ids_follow_physical_points():
     """The same id names the same point of the scene from frame to frame (exact depth and poses
     of the synthetic sequence place every tracked keypoint in the world)."""
@@ -102,6 +103,7 @@ def test_segment_drift_is_the_relative_error_per_length():
     assert segment_drift_percent(est, gt, 200.0) is None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (KITTI07 / "poses.txt").is_file(),
                     reason=f"{KITTI07} is absent (../shared sits beside the clone in CI)")
 def test_kitti07_monocular_keeps_its_scale(tmp_path):

@@ -107,6 +107,7 @@ def fr2_odometry():
     return records, messages
 
 
+@pytest.mark.slow
 @needs_tum_fr2
 def test_real_frames_never_signal_an_rtabmap_reset(fr2_odometry):
     records, messages = fr2_odometry
