@@ -89,6 +89,9 @@ def test_every_twist_variance_stays_below_rtabmaps_reset_threshold():
 
 
 # --- real frames: TUM fr2/desk, monocular, with a black frame and a reset -----------------------
+SLOW_FIXTURES = {"fr2_odometry"}  # the 20 TUM fr2 frames tracked: about 15 s
+
+
 @pytest.fixture(scope="module")
 def fr2_odometry():
     """Records and odometry of the 20 fr2/desk frames at the defaults, fed one at a time, with
@@ -107,7 +110,6 @@ def fr2_odometry():
     return records, messages
 
 
-@pytest.mark.slow
 @needs_tum_fr2
 def test_real_frames_never_signal_an_rtabmap_reset(fr2_odometry):
     records, messages = fr2_odometry
