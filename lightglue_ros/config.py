@@ -138,6 +138,10 @@ class Config:
                             "structured light about 0.0015-0.003); 0 leaves depth out of the "
                             "bundle adjustment.", group="tracking", lo=0.0, hi=1.0,
                             runtime=True)
+    reset_to_origin: bool = _p(False, "A reset (the ~/reset service, a stamp going back) starts "
+                               "again at the odom origin; false keeps the last pose, so that "
+                               "odom stays continuous (REP 105).", group="tracking",
+                               runtime=True)
     match_previous: bool = _p(True, "When the keyframe match fails, try the previous frame too.",
                               group="tracking", runtime=True)
     depth_min_m: float = _p(0.1, "Depth values below this (metres) are invalid.",

@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"types", "weights", "features", "messages", "synthetic"},
     {"models"},
     {"inference"},
-    {"pipeline"},
+    {"pipeline", "mapping"},
     {"tracking"},
     {"datasets", "viz"},
     {"evaluation"},

@@ -95,14 +95,15 @@ class Tracker:
         self.pose_covariance = np.zeros((6, 6))  # the odom origin is exact by definition
         self.reset()
 
-    def reset(self, to_origin: bool = False) -> None:
+    def reset(self, to_origin: bool | None = None) -> None:
         """Forget keyframes, map and motion. Odom stays continuous: the next good frame starts
-        again at the last pose (at the odom origin with ``to_origin``)."""
+        again at the last pose, or at the odom origin with ``to_origin`` (default:
+        ``Config.reset_to_origin``)."""
         self.keyframe: TrackedFrame | None = None
         self.previous: TrackedFrame | None = None
         self.recovery: TrackedFrame | None = None  # the keyframe before a restart, to return to
         self.map.clear()
-        if to_origin:
+        if self.config.reset_to_origin if to_origin is None else to_origin:
             self.pose, self.pose_covariance = np.eye(4), np.zeros((6, 6))
         self.initialised_scale = False  # monocular: first keyframe pair triangulated
         self.metres_per_flow_px = 0.0  # monocular fallback: translation per pixel of motion

@@ -161,7 +161,7 @@ class TwoStageTracker:
         return dropped
 
     def reset(self) -> None:
-        """Restart tracking at the odom origin, before the next frame submitted."""
+        """Restart tracking (``Tracker.reset``) before the next frame submitted."""
         self._request(_Request(0, reset=True))
 
     def update_config(self, config: Config) -> None:
