@@ -1,5 +1,5 @@
-"""One frame to track, as the node receives it (Image, optional depth, CameraInfo) and as the
-dataset and bag readers produce it."""
+"""One frame to track, as the node receives it (Image, optional depth or right image, CameraInfo)
+and as the dataset and bag readers produce it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,10 +11,19 @@ from ..geometry.camera import CameraModel
 
 @dataclass
 class FrameInput:
-    """One frame to track: what the node receives as Image (+ depth) and CameraInfo."""
+    """One frame to track: what the node receives as Image (+ depth) and CameraInfo.
+
+    A stereo pair comes rectified: ``image`` is the left image and ``camera`` its rectified model
+    (no distortion), ``right`` the right image on the same rectified grid (same size and K), and
+    ``baseline_m`` the distance between the two optical centres (right camera at +x), so that a
+    point at depth z appears ``camera.fx * baseline_m / z`` pixels further left in ``right``.
+    Readers of raw pairs rectify before handing frames in.
+    """
 
     stamp: float
     image: np.ndarray
     camera: CameraModel
     depth: np.ndarray | None = None
     depth_unit: float | None = None
+    right: np.ndarray | None = None
+    baseline_m: float | None = None
