@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="plumb_bob coefficients k1 k2 p1 p2 [k3]")
     p.add_argument("--rate", type=float, help="image-folder frame rate (Hz)")
     p.add_argument("--no-depth", action="store_true", help="ignore depth images (monocular)")
+    p.add_argument("--no-stereo", action="store_true",
+                   help="KITTI / EuRoC: track the left camera alone, without the right one")
     p.add_argument("--frames", type=int, default=90, help="synthetic: number of frames")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     add_arguments(p, ("features", "matcher", "inference", "tracking"))
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         gt, name = Trajectory(seq.stamps, seq.poses), "synthetic"
     else:
         ds = open_dataset(args.source, intrinsics=args.intrinsics, distortion=args.distortion,
-                          preset=args.preset, rate_hz=args.rate)
+                          preset=args.preset, rate_hz=args.rate, stereo=not args.no_stereo)
         frames, total = dataset_frames(ds, not args.no_depth), len(ds.frames)
         gt, name = ds.groundtruth, ds.name
     records = run_tracker(tracker, frames, total, progress=True)

@@ -38,13 +38,15 @@ def dataset_kind(path: str | Path) -> str:
 
 def open_dataset(path: str | Path, *, intrinsics: Sequence[float] | None = None,
                  distortion: Sequence[float] | None = None, preset: str | None = None,
-                 rate_hz: float | None = None, poses: str | Path | None = None) -> Dataset:
+                 rate_hz: float | None = None, poses: str | Path | None = None,
+                 stereo: bool = True) -> Dataset:
     """Read the dataset at ``path``, whatever its layout.
 
     intrinsics (fx fy cx cy), distortion and preset (fr1, fr2, fr3) describe the camera of TUM
     folders and image folders; KITTI and EuRoC carry their calibration, so giving them is an error
     there rather than silently ignored. rate_hz sets image-folder stamps; poses is a KITTI
-    ground-truth file outside the sequence folder.
+    ground-truth file outside the sequence folder. stereo: read a KITTI or EuRoC folder with a
+    right camera as a stereo pair (False: the left camera alone).
     """
     kind = dataset_kind(path)
     options = {"intrinsics": intrinsics, "distortion": distortion, "preset": preset,
@@ -57,7 +59,9 @@ def open_dataset(path: str | Path, *, intrinsics: Sequence[float] | None = None,
     if rejected:
         raise DatasetError(f"{path} is a {kind} dataset, which does not take "
                            f"{', '.join(rejected)}")
-    given = {name: options[name] for name in accepted}
+    given: dict[str, object] = {name: options[name] for name in accepted}
+    if kind in ("kitti", "euroc"):
+        given["stereo"] = stereo
     reader = {"tum": read_tum, "images": read_image_folder, "kitti": read_kitti,
               "euroc": read_euroc}[kind]
     return reader(path, **given)

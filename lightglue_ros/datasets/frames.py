@@ -13,15 +13,24 @@ from .record import Dataset
 
 
 def dataset_frames(dataset: Dataset, use_depth: bool = True) -> Iterator[FrameInput]:
-    """Images (and depth, when the dataset has it and ``use_depth``) in time order."""
+    """Images (and depth, when the dataset has it and ``use_depth``; the rectified right image
+    and the baseline, when it is a stereo pair) in time order."""
+    stereo = dataset.stereo
     for frame in dataset.frames:
         depth = None
         if use_depth and frame.depth_path is not None:
             depth = cv2.imread(str(frame.depth_path), cv2.IMREAD_UNCHANGED)
             if depth is None:
                 raise DatasetError(f"cannot read depth image {frame.depth_path}")
-        yield FrameInput(frame.stamp, load_image(frame.image_path), dataset.camera, depth,
-                         dataset.depth_unit if depth is not None else None)
+        image = load_image(frame.image_path)
+        right = None
+        if stereo is not None:
+            image = stereo.left(image)
+            if frame.right_path is not None:
+                right = stereo.right(load_image(frame.right_path))
+        yield FrameInput(frame.stamp, image, dataset.camera, depth,
+                         dataset.depth_unit if depth is not None else None, right,
+                         stereo.baseline_m if right is not None else None)
 
 
 def synthetic_frames(seq: SyntheticSequence, use_depth: bool = True) -> Iterator[FrameInput]:

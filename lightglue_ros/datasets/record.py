@@ -11,16 +11,19 @@ from pathlib import Path
 
 from lightglue_ros.types import Trajectory
 from lightglue_ros.geometry.camera import CameraModel
+from lightglue_ros.geometry.rectify import StereoRectification
 
 
 @dataclass(frozen=True)
 class DatasetFrame:
-    """One camera frame: its position in the sequence, stamp (seconds) and files."""
+    """One camera frame: its position in the sequence, stamp (seconds) and files (the right
+    image of a stereo pair, when the dataset is read as one and the right eye has this frame)."""
 
     index: int
     stamp: float
     image_path: Path
     depth_path: Path | None = None
+    right_path: Path | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,7 +32,10 @@ class Dataset:
 
     ``groundtruth`` holds camera-to-world poses of this camera (not of a body or IMU frame), on the
     same clock as the frame stamps. ``depth_unit`` is metres per depth-image unit (TUM: 1/5000);
-    None when the dataset has no depth.
+    None when the dataset has no depth. ``stereo`` is set when the dataset is read as a stereo
+    pair: ``camera`` is then the rectified left camera (``stereo.camera``), the images are
+    rectified by ``stereo`` as they are loaded, and the ground truth is of the rectified left
+    camera.
     """
 
     name: str
@@ -39,6 +45,7 @@ class Dataset:
     frames: list[DatasetFrame]
     groundtruth: Trajectory | None = None
     depth_unit: float | None = None
+    stereo: StereoRectification | None = None
 
     def __len__(self) -> int:
         return len(self.frames)
