@@ -28,7 +28,7 @@ def run_tracker(tracker: Tracker, frames: Iterable[FrameInput], total: int | Non
                 ) -> list[FrameRecord]:
     """Track every frame in order, with a progress bar: on the two-stage pipeline in offline
     mode (the next frame is extracted while one is tracked; no frame dropped), or with
-    ``two_stage=False`` one frame after the other (``Tracker.process``). Both give the same
+    ``two_stage=False`` one frame after the other (``Tracker.extract`` then ``track``). Both give the same
     records: the stages are the same functions, in the same order.
 
     ``bind_reset`` receives the function that restarts tracking before the next frame handed
@@ -54,8 +54,7 @@ def run_tracker(tracker: Tracker, frames: Iterable[FrameInput], total: int | Non
             if bind_reset is not None:
                 bind_reset(tracker.reset)
             for frame in frames:
-                done(tracker.process(frame.image, frame.stamp, frame.camera, frame.depth,
-                                     frame.depth_unit))
+                done(tracker.track(tracker.extract(frame)))
             return records
         with TwoStageTracker(tracker, live=False) as stages:
             if bind_reset is not None:

@@ -42,16 +42,17 @@ class AdjustmentResult:
 
 
 def adjust(poses: np.ndarray, fixed: np.ndarray, points: np.ndarray, obs: Observations,
-           K: np.ndarray, sigma_px: float, depth_sigma: float = 0.0,
+           K: np.ndarray, sigma_px: float, depth_sigma: np.ndarray | float = 0.0,
            iterations: int = 10) -> AdjustmentResult:
     """Refine the poses not ``fixed`` and all points to minimise the robust reprojection error.
 
     ``K`` (F, 3, 3) is each keyframe's camera matrix (a driver may change resolution).
-    ``depth_sigma`` is the depth noise coefficient of a depth observation (sigma_z = depth_sigma *
-    z^2, metres); 0 ignores depth.
+    ``depth_sigma`` is the depth noise coefficient of each keyframe's depth observations
+    (sigma_z = depth_sigma z^2, metres; a stereo pair's is sigma_px / (fx b)); 0 ignores depth.
     """
     calib = [gtsam.Cal3_S2(k[0, 0], k[1, 1], 0.0, k[0, 2], k[1, 2]) for k in K]
-    baseline = [sigma_px / (k[0, 0] * depth_sigma) if depth_sigma > 0 else 0.0 for k in K]
+    depth_sigma = np.broadcast_to(np.asarray(depth_sigma, np.float64), (len(K),))
+    baseline = [sigma_px / (k[0, 0] * a) if a > 0 else 0.0 for k, a in zip(K, depth_sigma)]
     stereo_calib = [gtsam.Cal3_S2Stereo(k[0, 0], k[1, 1], 0.0, k[0, 2], k[1, 2], b)
                     for k, b in zip(K, baseline)]
     huber = gtsam.noiseModel.mEstimator.Huber.Create(HUBER_K)
@@ -67,7 +68,7 @@ def adjust(poses: np.ndarray, fixed: np.ndarray, points: np.ndarray, obs: Observ
             graph.add(gtsam.PriorFactorPose3(gtsam.symbol("x", i), gtsam.Pose3(T), held))
     for j, X in enumerate(points):
         values.insert(gtsam.symbol("l", j), gtsam.Point3(*X))
-    use_depth = np.isfinite(obs.depth) & (depth_sigma > 0)
+    use_depth = np.isfinite(obs.depth) & (depth_sigma[obs.frame] > 0)
     for k in range(len(obs.frame)):
         f = int(obs.frame[k])
         pose_key, point_key = gtsam.symbol("x", f), gtsam.symbol("l", int(obs.point[k]))

@@ -38,6 +38,7 @@ class MapFrame(Protocol):
     T_odom_cam: np.ndarray  # refined in place by the adjustment
     ids: np.ndarray  # (N,) track id per keypoint
     depth_points: np.ndarray | None  # (N, 3) from a depth sensor, NaN where none
+    depth_noise: float  # sigma_z = depth_noise z^2 of depth_points; 0: MapConfig.depth_sigma
 
     @property
     def keypoints(self) -> np.ndarray: ...
@@ -112,8 +113,10 @@ class LocalMap:
 
     def adjust(self) -> AdjustmentResult | None:
         """Bundle-adjust the window; drop points whose observations stay far off."""
-        metric = self.config.depth_sigma > 0 and any(np.isfinite(kf.depth).any()
-                                                     for kf in self.keyframes)
+        noise = np.array([kf.frame.depth_noise or self.config.depth_sigma
+                          for kf in self.keyframes])
+        metric = any(a > 0 and np.isfinite(kf.depth).any()
+                     for a, kf in zip(noise, self.keyframes))
         held = 1 if metric else 2
         if len(self.keyframes) <= held:
             return None
@@ -124,8 +127,7 @@ class LocalMap:
         fixed = np.arange(len(poses)) < held
         result = adjust(poses, fixed, np.array([self.points[i] for i in ids]), obs,
                         np.array([kf.frame.camera.K for kf in self.keyframes]),
-                        self.config.sigma_px,
-                        self.config.depth_sigma, self.config.iterations)
+                        self.config.sigma_px, noise, self.config.iterations)
         for kf, T in zip(self.keyframes, result.poses):
             kf.frame.T_odom_cam = T
         bad = set(obs.point[result.errors_px > self.config.max_error_px].tolist())

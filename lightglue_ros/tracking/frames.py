@@ -30,6 +30,11 @@ class TrackedFrame:
     # kept to return to after a restart), NaN where none.
     points3d: np.ndarray | None = None
     metric: bool = False  # its translation is in metres
+    # A rectified stereo pair's right image and baseline: depth is measured from it when the
+    # frame becomes a keyframe (``tracking.stereo``), not for every frame.
+    right: np.ndarray | None = None
+    baseline_m: float = 0.0
+    depth_noise: float = 0.0  # sigma_z = depth_noise z^2 of depth_points; 0: the configured one
     first_inliers: int = 0  # inliers of the first match against this frame as keyframe
 
     @property

@@ -35,6 +35,7 @@ from ..mapping import LocalMap, MapConfig, TrackIds
 from ..pipeline import Pipeline
 from ..types import FrameInput
 from .frames import TrackedFrame
+from .stereo import stereo_points
 from .keyframes import KeyframePolicy
 from .records import FrameRecord, TrackingStatus
 
@@ -177,6 +178,8 @@ class Tracker:
         frame = TrackedFrame(stamp, source.camera, features,
                              ids=self.track_ids.fresh(len(features)))
         reason = ""
+        if source.right is not None and source.depth is None:
+            frame.right, frame.baseline_m = source.right, float(source.baseline_m or 0.0)
         if source.depth is not None:
             try:
                 frame.set_depth(source.depth, source.depth_unit, self.config.depth_min_m,
@@ -334,6 +337,7 @@ class Tracker:
 
     # --- state changes --------------------------------------------------------------------------
     def _start(self, frame: TrackedFrame, timings: dict[str, float], reason: str) -> FrameRecord:
+        reason = self._stereo_depth(frame, timings) or reason
         frame.T_odom_cam = self.pose.copy()
         frame.covariance = self.pose_covariance.copy()
         self.keyframe = self.previous = frame
@@ -352,6 +356,7 @@ class Tracker:
             self.keyframe.points3d = self._reference_points(self.keyframe)
             self.recovery = self.keyframe
         self.keyframe = self.previous = frame
+        self._stereo_depth(frame, {})
         self.map.clear()
         self.map.insert(frame, self._triangulation_px)
         if not frame.metric:
@@ -380,7 +385,8 @@ class Tracker:
             reason = reason or "monocular: translation length from the motion model"
         ref_is_keyframe = ref is self.keyframe
         start = time.perf_counter()
-        new_keyframe = self._maybe_keyframe(ref, cur, est)
+        new_keyframe, why = self._maybe_keyframe(ref, cur, est, timings)
+        reason = reason or why
         if new_keyframe:
             timings["map"] = time.perf_counter() - start
             T_ref_cur = invert_transform(ref.T_odom_cam) @ cur.T_odom_cam  # as adjusted
@@ -396,23 +402,48 @@ class Tracker:
             cur.keypoints[pairs[:, 1]].astype(np.float32), est.scores.astype(np.float32),
             est.inliers.copy(), np.where(est.verified, cur.ids[pairs[:, 1]], -1))
 
-    def _maybe_keyframe(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate) -> bool:
+    def _maybe_keyframe(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate,
+                        timings: dict[str, float]) -> tuple[bool, str]:
         """Make ``cur`` a keyframe when the policy asks for it: it joins the map, which gives
-        its new tracks points and adjusts the window (``cur``'s pose included)."""
+        its new tracks points and adjusts the window (``cur``'s pose included). Returns whether
+        it did, and what went wrong on the way ('' if nothing)."""
         policy = KeyframePolicy.from_config(self.config)
         due = policy.reason(est.num_inliers, ref.first_inliers, est.flow_px) \
             if ref is self.keyframe else "the keyframe no longer matches"
         if not cur.metric and not self.initialised_scale:
             # Monocular start: wait for enough parallax to triangulate a first map.
             if not (est.model == "essential" and est.flow_px >= self.config.mono_init_flow_px):
-                return False
+                return False, ""
         elif not due:
-            return False
+            return False, ""
+        why = self._stereo_depth(cur, timings)
         self.map.insert(cur, self._triangulation_px)
         if not cur.metric and len(self.map) >= self.config.min_inliers:
             self.initialised_scale = True
         self.keyframe = cur
-        return True
+        return True, why
+
+    def _stereo_depth(self, frame: TrackedFrame, timings: dict[str, float]) -> str:
+        """Metric points of a keyframe from its right image (extracted and matched only now, so
+        that frames which do not become keyframes cost nothing more); why not, or ''."""
+        if frame.right is None:
+            return ""
+        start = time.perf_counter()
+        right, frame.right = frame.right, None
+        try:
+            right_features = self.pipeline.extract(right)
+        except ImageError as exc:
+            return f"right image unusable: {exc}"
+        pairs = self.pipeline.match(frame.features, right_features).pairs
+        result = stereo_points(frame.keypoints, right_features.keypoints.cpu().numpy().astype(
+            np.float64), pairs, frame.camera, frame.baseline_m, 2 * self.config.ransac_threshold_px,
+            self.config.depth_min_m, self.config.depth_max_m)
+        timings["stereo"] = time.perf_counter() - start
+        if result.reason:
+            return result.reason
+        frame.depth_points, frame.metric = result.points, True
+        frame.depth_noise = self.config.keypoint_sigma_px / (frame.camera.fx * frame.baseline_m)
+        return ""
 
     def _lost(self, stamp: float, reason: str, timings: dict[str, float], keypoints: int = 0,
               est: _Estimate | None = None) -> FrameRecord:
