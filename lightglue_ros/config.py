@@ -25,6 +25,7 @@ ALIKED_MODELS = ("aliked-n16", "aliked-n16rot", "aliked-n32", "aliked-t16")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 QOS_MODES = ("auto", "sensor_data", "reliable", "system_default")
 PRECISIONS = ("fp32", "fp16")
+RECTIFIED_MODES = ("auto", "true", "false")
 
 
 class ConfigError(ValueError):
@@ -168,6 +169,30 @@ class Config:
                              group="ros", lo=0.0, hi=1.0, runtime=True)
     depth_wait_s: float = _p(0.1, "How long (s) a frame waits for its depth image.",
                              group="ros", lo=0.0, hi=1.0, runtime=True)
+    use_compressed_depth: bool = _p(False, "Subscribe depth/compressedDepth (image_transport's "
+                                    "compressedDepth: a PNG of 16UC1 mm or 32FC1 m) instead of "
+                                    "depth; with use_depth.", group="ros")
+    use_stereo: bool = _p(False, "Subscribe a stereo pair: the left eye on image and "
+                          "camera_info, the right eye on right/image and right/camera_info. "
+                          "The right image is paired with the left by header stamp "
+                          "(stereo_sync_s), the pair rectified (a raw pair with camera_info's R "
+                          "and P) and the baseline taken from the right camera_info's P (Tx = "
+                          "-fx * baseline); a pair whose baseline is not positive (left and "
+                          "right swapped) is refused.", group="ros")
+    stereo_sync_s: float = _p(0.0, "Largest stamp difference (s) between a left image and its "
+                              "right one; 0 pairs equal stamps only (drivers that trigger both "
+                              "eyes together). Raise it for drivers that stamp the eyes apart.",
+                              group="ros", lo=0.0, hi=1.0, runtime=True)
+    stereo_wait_s: float = _p(0.1, "How long (s) a left image waits for its right one before it "
+                              "is tracked without it.", group="ros", lo=0.0, hi=1.0,
+                              runtime=True)
+    image_rectified: str = _p("auto", "Whether the image topics carry rectified images: true "
+                              "takes camera_info's P (its left 3x3) without distortion as the "
+                              "camera, as a rectified image needs (undistorting it again with "
+                              "the raw D would bend it); false the raw K and D (a stereo pair "
+                              "is then rectified here with R and P). auto: true when the topic's "
+                              "name holds 'rect' (image_rect, image_rect_color, RealSense "
+                              "image_rect_raw).", group="ros", choices=RECTIFIED_MODES)
     odom_frame: str = _p("", "Frame of the odometry (REP 105): the pose of base_frame, or of "
                          "the camera without base_frame, at the first tracked frame. Empty: "
                          "'odom' with base_frame; without it '<camera frame>_odom', which has "

@@ -21,7 +21,9 @@ def image_msg(pixels: np.ndarray, encoding: str) -> SimpleNamespace:
 
 def camera_info(width: int, height: int, fx: float = 50.0) -> SimpleNamespace:
     return SimpleNamespace(width=width, height=height, distortion_model="plumb_bob",
-                           k=[fx, 0, width / 2, 0, fx, height / 2, 0, 0, 1], d=[0.0] * 5)
+                           k=[fx, 0, width / 2, 0, fx, height / 2, 0, 0, 1], d=[0.0] * 5,
+                           binning_x=0, binning_y=0,
+                           roi=SimpleNamespace(x_offset=0, y_offset=0, width=0, height=0))
 
 
 def test_depth_is_the_nearest_stamp_within_the_tolerance_the_earlier_of_two():
@@ -40,7 +42,7 @@ def test_image_and_camera_say_which_input_is_wrong():
                                      camera_info(12, 8), compressed=False)
     assert image[0, 0].tolist() == [0, 0, 255] and (camera.width, camera.height) == (12, 8)
     cases = [(image_msg(rgb, "rgb8"), None, "camera_info", NO_CAMERA_INFO),
-             (image_msg(rgb, "yuv422"), camera_info(12, 8), "image", "unsupported encoding"),
+             (image_msg(rgb, "nv21"), camera_info(12, 8), "image", "unsupported encoding"),
              (image_msg(rgb, "rgb8"), camera_info(12, 8, fx=0.0), "camera_info", "focal"),
              (image_msg(rgb, "rgb8"), camera_info(16, 8), "camera_info",
               "camera_info is 16x8 but the image is 12x8")]

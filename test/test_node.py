@@ -450,8 +450,9 @@ def robust_frames(vga):
 
 def _bad(kind: str, stamp):
     rgb = np.zeros((480, 640, 3), np.uint8)
-    if kind == "unknown encoding yuv422":
-        return raw_image_msg(rgb[..., :2], "yuv422", stamp), "unsupported encoding 'yuv422'"
+    if kind == "depth image 32FC1":
+        return (raw_image_msg(np.ones((480, 640), np.float32), "32FC1", stamp),
+                "encoding '32FC1' is a depth image (REP 118), not a camera image")
     if kind == "unknown encoding foo":
         return raw_image_msg(rgb, "foo", stamp), "unsupported encoding 'foo'"
     if kind == "step smaller than a row":
@@ -468,7 +469,7 @@ def _bad(kind: str, stamp):
     raise ValueError(kind)
 
 
-BAD = ("unknown encoding yuv422", "unknown encoding foo", "step smaller than a row",
+BAD = ("depth image 32FC1", "unknown encoding foo", "step smaller than a row",
        "data shorter than step x height", "empty data", "zero size")
 
 

@@ -8,6 +8,8 @@ one frame: when inference is slower than the camera, a frame waiting for extract
 the newer one and counted as dropped, so latency stays bounded.
 Input QoS follows the publishers (``qos``), odometry is of the camera or of the robot base
 (``geometry.frames``, extrinsic from a parameter or TF), TF goes through a guard (``tf``).
+A stereo pair (``use_stereo``) is the left eye on the image inputs and the right eye on
+right/image and right/camera_info, paired by stamp and rectified in stage 1 (``messages.stereo``).
 """
 from __future__ import annotations
 
@@ -32,8 +34,9 @@ from std_srvs.srv import Trigger
 
 from ..config import ConfigError, parse_pose
 from ..errors import LightGlueRosError
+from ..geometry.camera import CameraModel
 from ..geometry.frames import pose_matrix
-from ..messages import assembly, decode
+from ..messages import assembly, decode, stereo
 from ..pipeline import Pipeline
 from ..tracking import FrameRecord, Tracker, TrackingStatus
 from ..tracking.reference_stamps import ReferenceStamps
@@ -70,23 +73,32 @@ class TrackerNode(Node):
         self.tracker = Tracker(Pipeline(self.config))
         self._lock = threading.Condition()
         self._camera: CameraInfo | None = None
-        self._depths: OrderedDict[int, Image] = OrderedDict()  # by header stamp (ns)
+        self._right_camera: CameraInfo | None = None
+        self._depths: OrderedDict[int, Any] = OrderedDict()  # by header stamp (ns)
+        self._rights: OrderedDict[int, Any] = OrderedDict()  # right images, by header stamp
         self._stamps: ReferenceStamps[Time] = ReferenceStamps()
         self._in_flight: set[float] = set()  # stamps of frames between prepare and publish
         self._stamp_rule = StampMonitor()
         self.tf = TfBridge(self) if tf2_available() and (self.config.publish_tf or needs_lookup) \
             else None
-        mode, depth = self.config.input_qos, self.config.input_depth
-        self.inputs = [InputSubscription(self, CompressedImage, "image/compressed",
-                                         self._on_image, mode, depth)
-                       if self.config.use_compressed else
-                       InputSubscription(self, Image, "image", self._on_image, mode, depth),
+        self.inputs = [self._image_input("image", self._on_image),
                        # camera_info is small: it always matches its publishers
                        InputSubscription(self, CameraInfo, "camera_info", self._on_camera_info,
                                          "auto", 1)]
+        self._rectified = decode.rectified_topic(self.config.image_rectified,
+                                                 self.inputs[0].name)
+        if self.config.use_stereo:
+            self._stereo = stereo.StereoRectifier(self._rectified)
+            self._without_right = 0  # left images tracked alone: no right one in time
+            self.inputs += [self._image_input("right/image", self._on_right),
+                            InputSubscription(self, CameraInfo, "right/camera_info",
+                                              self._on_right_camera_info, "auto", 1)]
         if self.config.use_depth:
-            self.inputs.append(InputSubscription(self, Image, "depth", self._on_depth, mode,
-                                                 depth))
+            compressed = self.config.use_compressed_depth
+            self.inputs.append(InputSubscription(
+                self, CompressedImage if compressed else Image,
+                "depth/compressedDepth" if compressed else "depth", self._on_depth,
+                self.config.input_qos, self.config.input_depth))
         self._lost_seen = 0  # samples lost in transport, at the last diagnostics
         self.pub_odom = self.create_publisher(Odometry, "~/odometry", 10)
         self.pub_relative = self.create_publisher(PoseWithCovarianceStamped, "~/relative_pose", 10)
@@ -113,11 +125,27 @@ class TrackerNode(Node):
         self.stages = TwoStageTracker(self.tracker, live=True, prepare=self._prepare,
                                       on_result=self._on_result)
         self.health.set_values(extractor=self.config.model,
-                               typed_messages=self._typed_unavailable or "~/edges, ~/tracks")
+                               typed_messages=self._typed_unavailable or "~/edges, ~/tracks",
+                               input=self._input_kind())
         self.get_logger().info(
             f"tracking with {self.config.model}, input QoS {self.config.input_qos}, odometry of "
             f"{self.config.base_frame or 'the camera optical frame (no base_frame)'}")
         self._say_tf_unavailable()
+
+    def _image_input(self, topic: str, callback) -> InputSubscription:
+        """An image input (``<topic>/compressed`` with use_compressed) with the input QoS."""
+        mode, depth = self.config.input_qos, self.config.input_depth
+        if self.config.use_compressed:
+            return InputSubscription(self, CompressedImage, f"{topic}/compressed", callback,
+                                     mode, depth)
+        return InputSubscription(self, Image, topic, callback, mode, depth)
+
+    def _input_kind(self) -> str:
+        """What the node takes, in words, for diagnostics."""
+        kind = "stereo" if self.config.use_stereo else "monocular"
+        if self.config.use_depth:
+            kind += " + depth"
+        return f"{kind}, {'rectified' if self._rectified else 'raw'} images"
 
     def _say_tf_unavailable(self) -> None:
         if self.config.publish_tf and not tf2_available():
@@ -137,12 +165,23 @@ class TrackerNode(Node):
         with self._lock:
             self._camera = msg
 
-    def _on_depth(self, msg: Image) -> None:
+    def _on_depth(self, msg: Image | CompressedImage) -> None:
+        self._keep(self._depths, msg)
+
+    def _on_right(self, msg: Image | CompressedImage) -> None:
+        self._keep(self._rights, msg)
+
+    def _on_right_camera_info(self, msg: CameraInfo) -> None:
         with self._lock:
-            self._depths[decode.stamp_ns(msg.header.stamp)] = msg
-            while len(self._depths) > 30:
-                self._depths.popitem(last=False)
-            self._lock.notify()
+            self._right_camera = msg
+
+    def _keep(self, buffer: OrderedDict[int, Any], msg: Any) -> None:
+        """Keep a message a frame may be paired with (the latest 30), and wake a frame waiting."""
+        with self._lock:
+            buffer[decode.stamp_ns(msg.header.stamp)] = msg
+            while len(buffer) > 30:
+                buffer.popitem(last=False)
+            self._lock.notify_all()
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response
                   ) -> Trigger.Response:
@@ -172,9 +211,11 @@ class TrackerNode(Node):
         """The frame to track, or None (counted, reported) for a message that cannot be used."""
         with self._lock:
             camera_msg = self._camera
+        compressed = isinstance(msg, CompressedImage)
         try:
-            image, camera = assembly.image_and_camera(msg, camera_msg,
-                                                      isinstance(msg, CompressedImage))
+            image, camera = assembly.image_and_camera(
+                msg, camera_msg, compressed,
+                lambda info: decode.camera_model(info, self._rectified))
         except assembly.FrameError as exc:
             self.health.count("rejected")
             self.health.fault(exc.source, ERROR, str(exc))
@@ -186,12 +227,67 @@ class TrackerNode(Node):
         if not self._have_extrinsic(self._camera_frame(msg)):
             return None
         stamp = decode.stamp_seconds(msg.header.stamp)
+        right = baseline = None
+        if self.config.use_stereo:
+            pair = self._stereo_for(msg, image, camera_msg, compressed)
+            if pair is None:
+                return None
+            image, camera, right, baseline = pair
         depth, unit = self._depth_for(decode.stamp_ns(msg.header.stamp), image.shape[:2]) \
             if self.config.use_depth else (None, None)
         with self._lock:
             self._stamps.add(stamp, msg.header.stamp)
             self._in_flight.add(stamp)
-        return FrameInput(stamp, image, camera, depth, unit)
+        return FrameInput(stamp, image, camera, depth, unit, right, baseline)
+
+    def _stereo_for(self, msg: Any, image: np.ndarray, camera_msg: CameraInfo, compressed: bool
+                    ) -> tuple[np.ndarray, CameraModel, np.ndarray | None, float | None] | None:
+        """The frame's rectified pair: left image, camera, right image and baseline (the right
+        image None, with a warning, when it is missing); None for a frame refused because the
+        pair cannot be metric (swapped, eyes of other sizes), reported as an error."""
+        with self._lock:
+            right_info = self._right_camera
+        if right_info is None:
+            self.health.count("rejected")
+            self.health.fault("stereo", ERROR, stereo.NO_RIGHT_CAMERA_INFO)
+            return None
+        try:
+            rectification = self._stereo.rectification(camera_msg, right_info)
+            right_msg = self._paired(self._rights, decode.stamp_ns(msg.header.stamp),
+                                     self.config.stereo_sync_s, self.config.stereo_wait_s)
+            if right_msg is None:
+                self._without_right += 1
+                self.health.set_values(frames_without_right=self._without_right)
+                self.health.fault("stereo", WARN, "no right image within "
+                                  f"{self.config.stereo_sync_s} s of the left one: tracked "
+                                  "without it", relog=False)
+                return (*stereo.rectified_left(image, rectification), None, None)
+            left, right, camera, baseline = stereo.stereo_frame(image, right_msg, compressed,
+                                                                rectification)
+        except assembly.FrameError as exc:
+            self.health.count("rejected")
+            self.health.fault("stereo", ERROR, str(exc))
+            return None
+        self.health.clear("stereo")
+        self.health.set_values(stereo=f"baseline {baseline:.4f} m, " + (
+            "rectified here" if rectification.resamples else "already rectified"))
+        return left, camera, right, baseline
+
+    def _paired(self, buffer: OrderedDict[int, Any], stamp_ns: int, sync_s: float,
+                wait_s: float) -> Any | None:
+        """The message of ``buffer`` nearest in stamp to a frame within ``sync_s``, waiting up to
+        ``wait_s`` for it to arrive; None when none does."""
+        deadline = time.monotonic() + wait_s
+        with self._lock:
+            while True:
+                stamps = sorted(buffer)
+                best = assembly.nearest_depth(stamps, stamp_ns, sync_s)
+                if best is not None:
+                    return buffer[stamps[best]]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._lock.wait(remaining)
 
     # --- stage 2 (tracking thread): publish what the tracker made of it -------------------------
     def _on_result(self, out: StageOutput) -> None:
@@ -271,21 +367,13 @@ class TrackerNode(Node):
     def _depth_for(self, stamp_ns: int, shape: tuple[int, int]
                    ) -> tuple[np.ndarray | None, float | None]:
         """The depth image paired with a frame (waiting up to depth_wait_s for it), checked."""
-        deadline = time.monotonic() + self.config.depth_wait_s
-        with self._lock:
-            while True:
-                stamps = sorted(self._depths)
-                best = assembly.nearest_depth(stamps, stamp_ns, self.config.depth_sync_s)
-                if best is not None:
-                    msg = self._depths[stamps[best]]
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self.health.fault("depth", WARN, "no depth image within "
-                                      f"{self.config.depth_sync_s} s of the frame: tracked "
-                                      "without depth")
-                    return None, None
-                self._lock.wait(remaining)
+        msg = self._paired(self._depths, stamp_ns, self.config.depth_sync_s,
+                           self.config.depth_wait_s)
+        if msg is None:
+            self.health.fault("depth", WARN, "no depth image within "
+                              f"{self.config.depth_sync_s} s of the frame: tracked without "
+                              "depth")
+            return None, None
         try:
             depth, unit = assembly.checked_depth(msg, shape, self.config.depth_min_m,
                                                  self.config.depth_max_m)

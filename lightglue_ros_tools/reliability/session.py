@@ -427,7 +427,9 @@ class TrackerProcess:
         from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
         kind = {"image": Image, "depth": Image, "camera_info": CameraInfo,
-                "image/compressed": CompressedImage}.get(topic, Image)
+                "image/compressed": CompressedImage, "right/camera_info": CameraInfo,
+                "right/image/compressed": CompressedImage,
+                "depth/compressedDepth": CompressedImage}.get(topic, Image)
         return self.probe.publisher(kind, self.topic(topic), qos or self.input_qos())
 
     def next_stamp(self):

@@ -1,0 +1,135 @@
+"""The tracker node's stereo input with real rclpy, across processes: left and right images with
+their camera_infos paired by stamp (exact, within stereo_sync_s, or missing), eyes of different
+sizes, a swapped pair, and what /diagnostics says of each. The right images are the synthetic
+room seen from 10 cm to the right of the left camera."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ros_harness import (ERROR_LEVEL, WARN_LEVEL, camera_info_msg, raw_image_msg, ros_session,
+                         stamp_key, synthetic)
+
+pytest.importorskip("rclpy", reason="rclpy (the ROS 2 wheels) is not installed")
+
+_ = ros_session
+
+BASELINE_M = 0.1
+NUM_FRAMES = 12
+PARAMS = {"use_stereo": True, "stereo_sync_s": 0.005, "stereo_wait_s": 0.3,
+          "stale_after_s": 60.0, "diagnostics_period_s": 0.5}
+INPUTS = ("image", "camera_info", "right/image", "right/camera_info")
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """(camera, left frames, right images) of the synthetic room."""
+    from lightglue_ros.synthetic.sequence import SyntheticSequence
+
+    camera, frames = synthetic(NUM_FRAMES)
+    T_left_right = np.eye(4)
+    T_left_right[0, 3] = BASELINE_M
+    right = SyntheticSequence(camera, np.array([f.stamp for f in frames]),
+                              np.array([f.T_world_cam @ T_left_right for f in frames]), seed=0,
+                              noise_sigma=1.0, supersample=2, texels_per_metre=200.0)
+    return camera, frames, [f.rgb for f in right]
+
+
+def right_info(camera, stamp, baseline: float = BASELINE_M):
+    msg = camera_info_msg(camera, stamp)
+    p = list(msg.p)
+    p[3] = -camera.K[0][0] * baseline
+    msg.p = p
+    return msg
+
+
+@pytest.fixture(scope="module")
+def stereo(ros_session, pair):
+    from rclpy.duration import Duration
+
+    camera = pair[0]
+    node = ros_session.start_node("stereo", PARAMS, inputs=INPUTS, camera=camera)
+    pub = node.input_publisher("right/camera_info")
+    pub.publish(right_info(camera, node.next_stamp()))
+    pub.wait_for_all_acked(Duration(seconds=10))
+    node.index = 0   # the next content frame
+    yield node
+    node.stop()
+
+
+def send_pair(node, pair, *, right_offset_ns: int | None = 0, right=None, wait: bool = True):
+    """The next content frame: its right image (stamped ``right_offset_ns`` from the left, none
+    when None), then the left; returns the left stamp and, with ``wait``, its odometry."""
+    from builtin_interfaces.msg import Time
+
+    camera, frames, rights = pair
+    i = node.index % len(frames)
+    node.index += 1
+    stamp = node.next_stamp()
+    if right_offset_ns is not None:
+        ns = stamp.sec * 10**9 + stamp.nanosec + right_offset_ns
+        image = rights[i] if right is None else right
+        node.send_image(raw_image_msg(image, "rgb8", Time(sec=ns // 10**9, nanosec=ns % 10**9)),
+                        "right/image")
+    node.send_frame(frames[i], camera, stamp=stamp)
+    odom = node.odometry.wait_stamp(stamp, 60.0, node.alive) if wait else None
+    return stamp, odom
+
+
+def test_equal_and_near_stamps_are_paired(stereo, pair):
+    for offset in (0, 0, 3_000_000, -4_000_000):     # within stereo_sync_s (5 ms)
+        send_pair(stereo, pair, right_offset_ns=offset)
+    values = stereo.fresh_status(lambda s: "fault.stereo" not in s["values"])["values"]
+    assert values["stereo"] == f"baseline {BASELINE_M:.4f} m, already rectified"
+    assert values["input"] == "stereo, raw images"
+
+
+def test_missing_or_far_right_image_is_tracked_without_it(stereo, pair):
+    before = int(stereo.status()["values"].get("frames_without_right", 0))
+    send_pair(stereo, pair, right_offset_ns=None)      # no right image at all
+    send_pair(stereo, pair, right_offset_ns=20_000_000)  # 20 ms apart: beyond 5 ms
+    status = stereo.fresh_status(lambda s: "fault.stereo" in s["values"])
+    assert status["level"] >= WARN_LEVEL
+    assert "no right image within 0.005 s of the left one: tracked without it" in \
+        status["values"]["fault.stereo"]
+    assert int(status["values"]["frames_without_right"]) == before + 2
+    # a wider tolerance, set at run time, pairs them again
+    stereo.set_parameters(stereo_sync_s=0.03)
+    send_pair(stereo, pair, right_offset_ns=20_000_000)
+    stereo.set_parameters(stereo_sync_s=0.005)
+    status = stereo.fresh_status()
+    assert int(status["values"]["frames_without_right"]) == before + 2
+
+
+def test_eyes_of_different_sizes_are_refused(stereo, pair):
+    rejected = int(stereo.status()["values"]["frames_rejected"])
+    small = np.zeros((240, 320, 3), np.uint8)
+    stamp, _ = send_pair(stereo, pair, right=small, wait=False)
+    status = stereo.fresh_status(lambda s: int(s["values"]["frames_rejected"]) > rejected)
+    assert status["level"] == ERROR_LEVEL
+    assert status["message"] == ("stereo: the right image is 320x240 but the left 640x480: the "
+                                 "eyes must send the same size")
+    assert stamp_key(stamp) not in stereo.odometry.stamps()
+
+
+def test_swapped_pair_is_an_error_not_a_wrong_scale(stereo, pair):
+    from rclpy.duration import Duration
+
+    camera = pair[0]
+    pub = stereo.input_publisher("right/camera_info")
+    pub.publish(right_info(camera, stereo.next_stamp(), baseline=-BASELINE_M))
+    pub.wait_for_all_acked(Duration(seconds=10))
+    rejected = int(stereo.status()["values"]["frames_rejected"])
+    stamp, _ = send_pair(stereo, pair, wait=False)
+    status = stereo.fresh_status(lambda s: int(s["values"]["frames_rejected"]) > rejected)
+    assert status["level"] == ERROR_LEVEL
+    assert status["message"].startswith("stereo: stereo calibration: baseline from P is -0.1 m")
+    assert "swapped" in status["message"]
+    assert stamp_key(stamp) not in stereo.odometry.stamps()
+    # the right calibration again: frames are tracked, the fault clears
+    pub.publish(right_info(camera, stereo.next_stamp()))
+    pub.wait_for_all_acked(Duration(seconds=10))
+    send_pair(stereo, pair)
+    send_pair(stereo, pair)
+    status = stereo.fresh_status(lambda s: "fault.stereo" not in s["values"])
+    assert status["values"]["stereo"].startswith("baseline 0.1000 m")
