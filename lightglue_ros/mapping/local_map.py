@@ -27,6 +27,7 @@ class MapConfig:
     sigma_px: float = 1.0  # keypoint noise of the extractor
     max_error_px: float = 3.0  # an observation farther off after adjustment loses its point
     min_parallax_deg: float = 0.5  # below this a triangulated depth is mostly noise
+    min_cosine: float = 0.7  # descriptor similarity of a map point found again by projection
     depth_sigma: float = 0.0  # depth noise sigma_z = depth_sigma * z^2 (m); 0: no depth in BA
     iterations: int = 5
 
@@ -42,6 +43,9 @@ class MapFrame(Protocol):
 
     @property
     def keypoints(self) -> np.ndarray: ...
+
+    @property
+    def descriptors(self) -> np.ndarray: ...
 
 
 @dataclass
@@ -104,6 +108,7 @@ class LocalMap:
         then the windowed adjustment. Returns the number of points created."""
         kf = MapKeyframe.of(frame)
         self.keyframes.append(kf)
+        self._find_again(kf, 2 * triangulate_px)
         created = self._from_depth(kf) + self._triangulate(kf, triangulate_px)
         if len(self.keyframes) > self.config.window:
             self.keyframes.pop(0)
@@ -155,6 +160,48 @@ class LocalMap:
         uv = np.array([self.keyframes[f].ideal[k] for f, _, k in rows]).reshape(-1, 2)
         depth = np.array([self.keyframes[f].depth[k] for f, _, k in rows])
         return ids, Observations(frame, point, uv, depth)
+
+    def _find_again(self, kf: MapKeyframe, radius_px: float) -> int:
+        """Give the new keyframe's untracked keypoints the ids of window points that project
+        within ``radius_px`` of them with a similar descriptor (the greediest pairs first):
+        points a match missed once are not lost, and their tracks grow longer, which is what
+        holds a monocular scale. Returns how many were found."""
+        older = self.keyframes[:-1]
+        wanted: dict[int, np.ndarray] = {}
+        for old in reversed(older):  # the newest observation's descriptor
+            desc = None
+            for i, k in old.index_of.items():
+                if i in self.points and i not in kf.index_of and i not in wanted:
+                    desc = old.frame.descriptors if desc is None else desc
+                    wanted[i] = desc[k]
+        in_window = set().union(*(old.index_of.keys() for old in older)) if older else set()
+        free = np.array([k for i, k in kf.index_of.items() if i not in in_window], int)
+        if not wanted or not len(free):
+            return 0
+        ids = np.array(list(wanted))
+        T = invert_transform(kf.frame.T_odom_cam)
+        X = np.array([self.points[i] for i in ids]) @ T[:3, :3].T + T[:3, 3]
+        uv = kf.frame.camera.project(X)
+        keypoints = kf.frame.keypoints[free]
+        near = np.linalg.norm(uv[:, None] - keypoints[None], axis=2) <= radius_px  # NaN: False
+        rows, cols = np.nonzero(near)
+        if not len(rows):
+            return 0
+        desc = kf.frame.descriptors[free]
+        cos = np.einsum("nd,nd->n", np.array([wanted[i] for i in ids[rows]]), desc[cols])
+        found, used = 0, set()
+        for j in np.argsort(-cos):
+            point, key = int(ids[rows[j]]), int(free[cols[j]])
+            if cos[j] < self.config.min_cosine:
+                break
+            if point in kf.index_of or key in used:
+                continue
+            del kf.index_of[int(kf.frame.ids[key])]
+            kf.frame.ids[key] = point
+            kf.index_of[point] = key
+            used.add(key)
+            found += 1
+        return found
 
     def _from_depth(self, kf: MapKeyframe) -> int:
         T = kf.frame.T_odom_cam

@@ -41,6 +41,10 @@ class TrackedFrame:
     def keypoints(self) -> np.ndarray:
         return self.features.keypoints.cpu().numpy().astype(np.float64)
 
+    @property
+    def descriptors(self) -> np.ndarray:
+        return self.features.descriptors.cpu().numpy()
+
     def set_depth(self, depth: np.ndarray, depth_unit: float | None, min_m: float,
                   max_m: float) -> int:
         """Back-project the keypoints with a registered depth image; returns the valid count."""
