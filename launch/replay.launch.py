@@ -1,6 +1,7 @@
 """Replay a bag into the tracker and record its outputs: evaluation with the live node.
 
     ros2 launch lightglue_ros replay.launch.py bag:=/data/run.mcap out:=/tmp/run_out
+    ros2 launch lightglue_ros replay.launch.py bag:=/data/kitti06 stereo:=true   # a stereo bag
 
 The tracker runs on sim time; the installed `lightglue-ros replay` publishes /clock and the bag's
 camera topics, in wait mode (it waits for the node's output before the next frame, so a slow node
@@ -26,6 +27,10 @@ ARGUMENTS = (
     ("image", "image_raw", "image topic, relative to the namespace"),
     ("camera_info", "camera_info", "camera_info topic"),
     ("depth", "depth/image_raw", "depth topic (with use_depth)"),
+    ("stereo", "false", "the bag holds a stereo pair (make-bag of KITTI or EuRoC): the node "
+                        "takes right_image and right_camera_info too (use_stereo)"),
+    ("right_image", "right/image_raw", "right image topic (with stereo)"),
+    ("right_camera_info", "right/camera_info", "right camera_info topic (with stereo)"),
     ("rate", "1.0", "playback speed factor (ignored in wait mode)"),
     ("wait", "true", "wait for the node's output before the next frame"),
     ("params_file", PathJoinSubstitution([FindPackageShare("lightglue_ros"), "config",
@@ -37,6 +42,7 @@ PARAMETERS = ("extractor", "backend", "device", "use_depth", "input_qos")
 def actions(context):
     arg = LaunchConfiguration
     camera = arg("camera").perform(context)
+    stereo = arg("stereo").perform(context).lower() in ("true", "1", "yes", "on")
     tracker = Node(
         package="lightglue_ros",
         executable="tracker_node",
@@ -44,9 +50,10 @@ def actions(context):
         namespace=camera,
         output="screen",
         parameters=[arg("params_file"), {"use_sim_time": True},
-                    overrides(context, PARAMETERS)],
+                    {"use_stereo": True} if stereo else {}, overrides(context, PARAMETERS)],
         remappings=[("image", arg("image")), ("camera_info", arg("camera_info")),
-                    ("depth", arg("depth"))],
+                    ("depth", arg("depth")), ("right/image", arg("right_image")),
+                    ("right/camera_info", arg("right_camera_info"))],
     )
     replay = ExecuteProcess(
         cmd=[ExecutableInPackage(package="lightglue_ros", executable="lightglue-ros"), "replay",

@@ -236,7 +236,7 @@ def test_reader_detects_compressed_images_and_opens_bare_files(tmp_path):
 
 def test_make_bag_kitti_grey_images_calibration_and_groundtruth(tmp_path):
     root = make_kitti_folder(tmp_path / "sequences" / "05")
-    made = make_bag(root, tmp_path / "kitti", "mcap", progress=False)
+    made = make_bag(root, tmp_path / "kitti", "mcap", use_stereo=False, progress=False)
     assert made.kind == "kitti" and made.frames == 4
     assert made.counts == {"/camera/image_raw": 4, "/camera/camera_info": 4}
     with open_bag(made.path) as opened:

@@ -180,7 +180,7 @@ def test_rectified_pair_baseline_from_the_right_P():
     assert rect.baseline_m == pytest.approx(0.05) and not rect.resamples
     assert not rect.camera.is_distorted and rect.camera.fx == 480.0
     image = np.zeros((480, 640), np.uint8)
-    left, right, camera, baseline = stereo_frame(image, image_msg(image + 1, "mono8"), False,
+    left, camera, right, baseline = stereo_frame(image, image_msg(image + 1, "mono8"), False,
                                                  rect)
     assert left is image and right[0, 0] == 1 and camera is rect.camera and baseline == 0.05
     # binned on both eyes: the baseline does not change, the camera follows the image
@@ -222,11 +222,11 @@ def test_raw_pair_rectified_from_camera_info_R_and_P():
     rectifier = StereoRectifier(rectified=False)
     rect = rectifier.rectification(left_info, right_info)
     assert rect.resamples and rectifier.rectification(left_info, right_info) is rect  # cached
-    L, R, camera, baseline = stereo_frame(left, image_msg(right, "mono8"), False, rect)
+    L, camera, R, baseline = stereo_frame(left, image_msg(right, "mono8"), False, rect)
     dx, dy = image_shift(L, R)
     assert abs(dy) < 0.2 and dx == pytest.approx(camera.fx * baseline / PLANE_Z_M, abs=0.3)
     # the same camera_infos taken for a rectified pair leave the rows apart (what the raw
     # rectification corrects)
     as_rect = StereoRectifier(rectified=True).rectification(left_info, right_info)
-    L, R, _, _ = stereo_frame(left, image_msg(right, "mono8"), False, as_rect)
+    L, _, R, _ = stereo_frame(left, image_msg(right, "mono8"), False, as_rect)
     assert abs(image_shift(L, R)[1]) > 1

@@ -32,12 +32,13 @@ class MadeBag:
 def make_bag(source: str | Path, out: str | Path, storage: str = "sqlite3", *,
              preset: str | None = None, intrinsics: Sequence[float] | None = None,
              distortion: Sequence[float] | None = None, rate_hz: float | None = None,
-             frames: int | None = None, use_depth: bool = True,
+             frames: int | None = None, use_depth: bool = True, use_stereo: bool = True,
              namespace: str = DEFAULT_NAMESPACE, frame_id: str = DEFAULT_FRAME_ID,
              progress: bool = True) -> MadeBag:
     """Write ``source`` (a dataset folder, or "synthetic") as a bag at ``out`` and its ground
     truth as ``<out>.gt.txt``. ``frames``: the first N frames (synthetic: the sequence length,
-    default 90). Camera options are those of ``open_dataset``."""
+    default 90). Camera options are those of ``open_dataset``; a stereo dataset (KITTI, EuRoC
+    with their right camera) gives the rectified pair unless ``use_stereo`` is False."""
     from ..datasets import open_dataset
     from ..datasets.frames import dataset_frames, synthetic_frames
     from ..synthetic import make_sequence
@@ -57,7 +58,7 @@ def make_bag(source: str | Path, out: str | Path, storage: str = "sqlite3", *,
         gt, name, kind = Trajectory(seq.stamps, seq.poses), "synthetic", "synthetic"
     else:
         ds = open_dataset(source, intrinsics=intrinsics, distortion=distortion, preset=preset,
-                          rate_hz=rate_hz)
+                          rate_hz=rate_hz, stereo=use_stereo)
         total = min(frames, len(ds)) if frames else len(ds)
         stream = itertools.islice(dataset_frames(ds, use_depth), total)
         gt, name, kind = ds.groundtruth, ds.name, ds.kind

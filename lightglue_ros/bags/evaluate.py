@@ -38,11 +38,14 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
                  image_topic: str = DEFAULT_IMAGE_TOPIC,
                  camera_info_topic: str = DEFAULT_CAMERA_INFO_TOPIC,
                  depth_topic: str | None = None, gap_s: float = DEFAULT_GAP_S,
-                 jump_s: float = DEFAULT_JUMP_S, progress: bool = True) -> dict[str, Any]:
+                 jump_s: float = DEFAULT_JUMP_S, progress: bool = True,
+                 stereo_topics: tuple[str, str] | None = None) -> dict[str, Any]:
     """Track every frame of the bag and write trajectory.txt, frames.csv, figures.json, pictures
     and report.md to ``out_dir``; returns the figures (those of ``track`` plus the bag's
-    problems). Raises BagError for bag problems and TrajectoryError for ground truth that cannot
-    be read or does not overlap the bag in time; both before any frame is tracked."""
+    problems). ``stereo_topics``: the right eye's image and camera_info topics, paired with the
+    image as the node pairs them (config.stereo_sync_s, config.image_rectified). Raises BagError
+    for bag problems and TrajectoryError for ground truth that cannot be read or does not
+    overlap the bag in time; both before any frame is tracked."""
     from ..pipeline import Pipeline
     from ..tracking import Tracker
 
@@ -53,7 +56,10 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
     with open_bag(bag_path) as bag:
         frames = bag.camera_frames(image_topic, camera_info_topic, depth_topic,
                                    config.depth_sync_s, gap_s, jump_s,
-                                   depth_range_m=(config.depth_min_m, config.depth_max_m))
+                                   depth_range_m=(config.depth_min_m, config.depth_max_m),
+                                   stereo_topics=stereo_topics,
+                                   stereo_sync_s=config.stereo_sync_s,
+                                   image_rectified=config.image_rectified)
         if gt is not None:
             _check_overlap(frames.stamps, gt, bag_path, groundtruth)
         tracker = Tracker(Pipeline(config))     # after the checks: loading weights takes time
@@ -91,6 +97,8 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
         "segment_frames": [len(s) for s in segments],
         "bag": str(bag_path), "storage": storage, "image_topic": image_topic,
         "camera_info_topic": camera_info_topic, "depth_topic": depth_topic,
+        "right_image_topic": stereo_topics[0] if stereo_topics else None,
+        "right_camera_info_topic": stereo_topics[1] if stereo_topics else None,
         "groundtruth": str(groundtruth) if isinstance(groundtruth, (str, Path)) else None,
         "problems": report.problems(),
     })
@@ -142,8 +150,8 @@ def figure_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
 
 def write_report(figures: dict[str, Any], path: Path, topics: dict, config: Config) -> Path:
     """A short markdown report: the bag, the figures as a table, the problems, the pictures."""
-    used = [figures["image_topic"], figures["camera_info_topic"]] + (
-        [figures["depth_topic"]] if figures["depth_topic"] else [])
+    used = [figures[k] for k in ("image_topic", "camera_info_topic", "depth_topic",
+                                 "right_image_topic", "right_camera_info_topic") if figures[k]]
     lines = [f"# Bag evaluation: {Path(figures['bag']).name}", "",
              f"- bag: `{figures['bag']}` ({figures['storage']})",
              "- topics: " + ", ".join(f"`{t}` ({topics[t].msgtype}, {topics[t].count})"

@@ -95,15 +95,19 @@ def depth_message(depth: np.ndarray, unit: float | None, t: float, frame_id: str
     return image_message(metres, t, frame_id, "32FC1")
 
 
-def camera_info_message(camera: CameraModel, t: float, frame_id: str):
+def camera_info_message(camera: CameraModel, t: float, frame_id: str,
+                        baseline_m: float | None = None):
     """The sensor_msgs/CameraInfo of a camera: P = K [I | 0], R = I; an undistorted camera is
-    plumb_bob with zero coefficients, as ROS drivers publish it."""
+    plumb_bob with zero coefficients, as ROS drivers publish it. With ``baseline_m``, the right
+    eye of a rectified pair: P[0,3] = Tx = -fx * baseline."""
     model = camera.distortion_model
     d = camera.D.astype(np.float64)
     if model == "none":
         model, d = "plumb_bob", np.zeros(5)
     K = camera.K.astype(np.float64)
     P = np.hstack([K, np.zeros((3, 1))])
+    if baseline_m is not None:
+        P[0, 3] = -K[0, 0] * baseline_m
     return _CameraInfo(
         header=header(t, frame_id), height=camera.height, width=camera.width,
         distortion_model=model, d=d.copy(), k=K.reshape(-1).copy(),

@@ -14,6 +14,10 @@ live node sees them:
 - depth is paired by nearest header stamp within ``depth_sync_s`` (the node's parameter), and a
   depth image the node would not use (undecodable, of another size, no pixel in range) is counted
   and its frame tracked without depth: ``messages.assembly``, the node's own code;
+- with a right image topic (a stereo pair), the right image is paired the same way within
+  ``stereo_sync_s`` and the pair rectified with the latest camera_infos of both eyes
+  (``messages.stereo``, as the node does); a frame without its right image is tracked without
+  it and counted, a pair that cannot be metric (swapped, eyes of other sizes) is rejected;
 - images the node would reject (undecodable, size differing from camera_info, invalid
   calibration) and duplicate stamps are skipped and counted; a stamp going backwards restarts
   tracking (``on_restart``, the node calls ``Tracker.reset()``) and is counted; gaps (no image
@@ -35,7 +39,7 @@ from rosbags.highlevel import AnyReader
 
 from ..config import Config
 from ..errors import BagError, LightGlueRosError
-from ..messages import assembly, decode
+from ..messages import assembly, decode, stereo
 from ..tracking.stamps import DEFAULT_GAP_S, DEFAULT_JUMP_S, StampEvent, StampMonitor, seconds
 from ..types import FrameInput
 from .messages import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, TYPESTORE, header_stamp_ns
@@ -66,6 +70,8 @@ class BagReport:
     frames_with_depth: int = 0
     depth_errors: int = 0                 # paired depth images not used (bad, size, range)
     depth_reasons: list[str] = field(default_factory=list)      # first few, distinct
+    stereo_topic: bool = False
+    frames_without_right: int = 0         # stereo frames tracked without their right image
     gaps: list[tuple[float, float]] = field(default_factory=list)   # (stamp before, length s)
     stamp_jumps_back: list[tuple[float, float]] = field(default_factory=list)     # (from, to)
     stamp_jumps_forward: list[tuple[float, float]] = field(default_factory=list)  # (from, to)
@@ -90,6 +96,7 @@ class BagReport:
             "frames_without_depth": (self.frames - self.frames_with_depth
                                      if self.depth_topic else None),
             "depth_errors": self.depth_errors,
+            "frames_without_right": self.frames_without_right if self.stereo_topic else None,
             "gaps": len(self.gaps),
             "max_gap_s": max((g for _, g in self.gaps), default=0.0),
             "stamp_jumps_back": len(self.stamp_jumps_back),
@@ -113,6 +120,9 @@ class BagReport:
         if self.depth_topic and unpaired:
             lines.append(f"{unpaired} of {self.frames} frames had no depth image within the sync "
                          "tolerance (tracked without depth)")
+        if self.frames_without_right:
+            lines.append(f"{self.frames_without_right} of {self.frames} frames had no right image "
+                         "within the stereo sync tolerance (tracked without it)")
         if self.depth_errors:
             lines.append(f"{self.depth_errors} depth images not used, as the node would not "
                          "(tracked without depth): " + "; ".join(self.depth_reasons))
@@ -192,11 +202,16 @@ class Bag:
                       gap_s: float = DEFAULT_GAP_S, jump_s: float = DEFAULT_JUMP_S,
                       on_restart: Callable[[], None] | None = None,
                       depth_range_m: tuple[float, float] = (Config.depth_min_m,
-                                                            Config.depth_max_m)
-                      ) -> "CameraFrames":
-        """The frames of an image topic; see the module docstring. Topics are checked here."""
+                                                            Config.depth_max_m),
+                      stereo_topics: tuple[str, str] | None = None,
+                      stereo_sync_s: float = Config.stereo_sync_s,
+                      image_rectified: str = Config.image_rectified) -> "CameraFrames":
+        """The frames of an image topic; see the module docstring. Topics are checked here.
+        ``stereo_topics``: the right eye's image and camera_info topics; ``image_rectified``
+        as the node's parameter."""
         return CameraFrames(self, image_topic, camera_info_topic, depth_topic, depth_sync_s,
-                            gap_s, jump_s, on_restart, depth_range_m)
+                            gap_s, jump_s, on_restart, depth_range_m,
+                            _StereoInput(stereo_topics, stereo_sync_s, image_rectified))
 
     def messages(self, topics: list[str]) -> Iterator[tuple[str, str, int, bytes]]:
         """(topic, msgtype, receive time ns, raw CDR) of the topics, in bag order; a broken file
@@ -257,6 +272,13 @@ def _storage_files(target: Path) -> list[Path]:
         [target / "metadata.yaml"]
 
 
+@dataclass(frozen=True)
+class _StereoInput:
+    topics: tuple[str, str] | None   # right image, right camera_info; None: one camera
+    sync_s: float
+    rectified: str                   # the image_rectified parameter
+
+
 @dataclass
 class _Pending:
     index: int                    # image number in bag order
@@ -266,6 +288,8 @@ class _Pending:
     raw: bytes
     camera_msg: Any
     depth: int | None             # the depth message (bag-order number) paired with it
+    right_camera_msg: Any = None
+    right: int | None = None      # the right image (bag-order number) paired with it
 
 
 class CameraFrames:
@@ -274,7 +298,8 @@ class CameraFrames:
 
     def __init__(self, bag: Bag, image_topic: str, camera_info_topic: str,
                  depth_topic: str | None, depth_sync_s: float, gap_s: float, jump_s: float,
-                 on_restart: Callable[[], None] | None, depth_range_m: tuple[float, float]):
+                 on_restart: Callable[[], None] | None, depth_range_m: tuple[float, float],
+                 stereo_input: _StereoInput):
         self.bag = bag
         self.image_topic = bag.topic(image_topic, IMAGE_TYPES, "image").name
         self.image_type = bag.topics[image_topic].msgtype
@@ -284,39 +309,49 @@ class CameraFrames:
                            "messages: the camera calibration is needed to track")
         self.camera_info_topic = camera_info_topic
         self.depth_topic = bag.topic(depth_topic, (IMAGE,), "depth").name if depth_topic else None
-        if not depth_sync_s >= 0 or not gap_s > 0 or not jump_s > 0:
-            raise ValueError("depth_sync_s must be >= 0, gap_s and jump_s positive")
+        self.right_topic = self.right_camera_info_topic = None
+        if stereo_input.topics is not None:
+            right, right_info = stereo_input.topics
+            self.right_topic = bag.topic(right, IMAGE_TYPES, "right image").name
+            if bag.topic(right_info, (CAMERA_INFO,), "right camera_info").count == 0:
+                raise BagError(f"right camera_info topic {right_info} in {bag.path} has no "
+                               "messages: the stereo calibration is needed to track")
+            self.right_camera_info_topic = right_info
+        self.right_type = bag.topics[self.right_topic].msgtype if self.right_topic else None
+        rectified = decode.rectified_topic(stereo_input.rectified, self.image_topic)
+        self._rectified = rectified
+        self._stereo = stereo.StereoRectifier(rectified) if self.right_topic else None
+        self.stereo_sync_s = stereo_input.sync_s
+        if not depth_sync_s >= 0 or not self.stereo_sync_s >= 0 or not gap_s > 0 or \
+                not jump_s > 0:
+            raise ValueError("depth_sync_s and stereo_sync_s must be >= 0, gap_s and jump_s "
+                             "positive")
         self.depth_sync_s, self.gap_s, self.jump_s = depth_sync_s, gap_s, jump_s
         self.depth_range_m = depth_range_m
         self.on_restart = on_restart
-        self.report = BagReport(depth_topic=self.depth_topic is not None)
-        self._image_ns, self._depth_of = self._first_pass()
+        self.report = BagReport(depth_topic=self.depth_topic is not None,
+                                stereo_topic=self.right_topic is not None)
+        self._image_ns, self._depth_of, self._right_of = self._first_pass()
         self.total = len(self._image_ns)
         self.stamps = np.array([seconds(ns) for ns in self._image_ns])
         self._used = False
 
-    def _first_pass(self) -> tuple[list[int], list[int | None]]:
-        """Header stamps of the images and of the depth images (read from the bytes), and the
-        depth image paired with each image."""
-        image_ns: list[int] = []
-        depth_ns: list[int] = []
-        topics = [self.image_topic] + ([self.depth_topic] if self.depth_topic else [])
+    def _first_pass(self) -> tuple[list[int], list[int | None], list[int | None]]:
+        """Header stamps of the images, depth and right images (read from the bytes), and the
+        depth and right image paired with each image."""
+        found: dict[str | None, list[int]] = {self.image_topic: [], self.depth_topic: [],
+                                              self.right_topic: []}
+        topics = [t for t in (self.image_topic, self.depth_topic, self.right_topic) if t]
         for topic, msgtype, _, raw in self.bag.messages(topics):
             ns = header_stamp_ns(raw)
             if ns is None:
                 ns = decode.stamp_ns(self.bag.deserialize(raw, msgtype, topic).header.stamp)
-            (image_ns if topic == self.image_topic else depth_ns).append(ns)
+            found[topic].append(ns)
+        image_ns = found[self.image_topic]
         if not image_ns:
             raise BagError(f"image topic {self.image_topic} in {self.bag.path} has no messages")
-        depth_of: list[int | None] = [None] * len(image_ns)
-        if depth_ns:
-            order = sorted(range(len(depth_ns)), key=depth_ns.__getitem__)
-            stamps = [depth_ns[j] for j in order]
-            for i, ns in enumerate(image_ns):
-                best = assembly.nearest_depth(stamps, ns, self.depth_sync_s)
-                if best is not None:
-                    depth_of[i] = order[best]
-        return image_ns, depth_of
+        return (image_ns, _pair(image_ns, found[self.depth_topic], self.depth_sync_s),
+                _pair(image_ns, found[self.right_topic], self.stereo_sync_s))
 
     def __len__(self) -> int:
         return self.total
@@ -329,16 +364,17 @@ class CameraFrames:
 
     def _frames(self) -> Iterator[FrameInput]:
         report = self.report
-        topics = [self.camera_info_topic, self.image_topic] + (
-            [self.depth_topic] if self.depth_topic else [])
-        rank = {self.camera_info_topic: 0, self.depth_topic: 1, self.image_topic: 2}
-        wanted: dict[int, int] = {}   # depth number -> images still waiting for it
-        for j in self._depth_of:
-            if j is not None:
-                wanted[j] = wanted.get(j, 0) + 1
+        topics = [t for t in (self.camera_info_topic, self.right_camera_info_topic,
+                              self.depth_topic, self.right_topic, self.image_topic) if t]
+        rank = {self.camera_info_topic: 0, self.right_camera_info_topic: 0, self.depth_topic: 1,
+                self.right_topic: 1, self.image_topic: 2}
+        wanted = _wanted(self._depth_of)   # depth number -> images still waiting for it
+        self._wanted_right = _wanted(self._right_of)
         depths: dict[int, tuple[str, bytes]] = {}
+        self._rights: dict[int, tuple[str, bytes]] = {}
         pending: deque[_Pending] = deque()
-        self._camera_msg = None
+        self._camera_msg = self._right_camera_msg = None
+        self._right_count = 0
         self._image_count = self._depth_count = 0
         self._stamps = StampMonitor(self.gap_s, self.jump_s)
         self._cameras: dict[tuple, Any] = {}
@@ -361,6 +397,12 @@ class CameraFrames:
         for topic, msgtype, receive_ns, raw in sorted(batch, key=lambda m: rank[m[0]]):
             if topic == self.camera_info_topic:
                 self._camera_msg = self.bag.deserialize(raw, msgtype, topic)
+            elif topic == self.right_camera_info_topic:
+                self._right_camera_msg = self.bag.deserialize(raw, msgtype, topic)
+            elif topic == self.right_topic:
+                j, self._right_count = self._right_count, self._right_count + 1
+                if j in self._wanted_right:
+                    self._rights[j] = (msgtype, raw)
             elif topic == self.depth_topic:
                 j, self._depth_count = self._depth_count, self._depth_count + 1
                 if j in wanted:
@@ -372,22 +414,19 @@ class CameraFrames:
                     self.report.skipped_before_camera_info += 1
                     continue
                 pending.append(_Pending(i, self._image_ns[i], receive_ns, msgtype, raw,
-                                        self._camera_msg, self._depth_of[i]))
-            while pending and (pending[0].depth is None or pending[0].depth in depths):
+                                        self._camera_msg, self._depth_of[i],
+                                        self._right_camera_msg, self._right_of[i]))
+            while pending and (pending[0].depth is None or pending[0].depth in depths) and \
+                    (pending[0].right is None or pending[0].right in self._rights):
                 yield from self._emit(pending.popleft(), depths, wanted)
 
     def _emit(self, item: _Pending, depths, wanted) -> Iterator[FrameInput]:
-        depth_msg = None
-        if item.depth is not None and item.depth in depths:
-            depth_msg = depths[item.depth]
-            wanted[item.depth] -= 1
-            if wanted[item.depth] == 0:
-                del depths[item.depth]
-        frame = self._frame(item, depth_msg)
+        frame = self._frame(item, _take(item.depth, depths, wanted),
+                            _take(item.right, self._rights, self._wanted_right))
         if frame is not None:
             yield frame
 
-    def _frame(self, item: _Pending, depth_msg) -> FrameInput | None:
+    def _frame(self, item: _Pending, depth_msg, right_msg) -> FrameInput | None:
         """Decode one image as the node does; None for a frame the node would not track."""
         report = self.report
         msg = self.bag.deserialize(item.raw, item.msgtype, self.image_topic)
@@ -400,6 +439,13 @@ class CameraFrames:
         stamp = decode.stamp_seconds(msg.header.stamp)
         if not self._check_stamp(item.stamp_ns, item.receive_ns, stamp):
             return None
+        right = baseline = None
+        if self._stereo is not None:
+            try:
+                image, camera, right, baseline = self._pair(item, image, right_msg)
+            except assembly.FrameError as err:
+                report.reject(f"{err.source}: {err}")
+                return None
         depth = unit = None
         if depth_msg is not None:
             try:
@@ -410,15 +456,31 @@ class CameraFrames:
             except assembly.FrameError as err:
                 report.depth_error(str(err))
         report.frames += 1
-        return FrameInput(stamp, image, camera, depth, unit)
+        return FrameInput(stamp, image, camera, depth, unit, right, baseline)
+
+    def _pair(self, item: _Pending, image: np.ndarray, right_msg):
+        """The rectified pair of a frame as the node makes it (the right image None when it had
+        none within stereo_sync_s); FrameError for a pair that cannot be metric."""
+        if item.right_camera_msg is None:
+            raise assembly.FrameError("stereo", stereo.NO_RIGHT_CAMERA_INFO)
+        assert self._stereo is not None and self.right_topic is not None
+        rectification = self._stereo.rectification(item.camera_msg, item.right_camera_msg)
+        if right_msg is None:
+            self.report.frames_without_right += 1
+            return (*stereo.rectified_left(image, rectification), None, None)
+        msg = self.bag.deserialize(right_msg[1], right_msg[0], self.right_topic)
+        return stereo.stereo_frame(image, msg, right_msg[0] == COMPRESSED_IMAGE, rectification)
 
     def _camera(self, msg):
         """The CameraModel of a camera_info; the same object while the calibration is unchanged,
         as a dataset's frames share one."""
+        roi = msg.roi
         key = (int(msg.width), int(msg.height), msg.distortion_model,
-               tuple(np.asarray(msg.k, np.float64)), tuple(np.asarray(msg.d, np.float64)))
+               tuple(np.asarray(msg.k, np.float64)), tuple(np.asarray(msg.d, np.float64)),
+               tuple(np.asarray(msg.p, np.float64)), int(msg.binning_x), int(msg.binning_y),
+               int(roi.x_offset), int(roi.y_offset), int(roi.width), int(roi.height))
         if key not in self._cameras:
-            self._cameras[key] = decode.camera_model(msg)
+            self._cameras[key] = decode.camera_model(msg, self._rectified)
         return self._cameras[key]
 
     def _check_stamp(self, ns: int, receive_ns: int, stamp: float) -> bool:
@@ -438,6 +500,41 @@ class CameraFrames:
         elif check.event is StampEvent.GAP:
             report.gaps.append((check.previous_s, check.step_s))
         return check.accepted
+
+
+def _pair(image_ns: list[int], other_ns: list[int], sync_s: float) -> list[int | None]:
+    """For each image, the number (bag order) of the message of ``other_ns`` paired with it:
+    the nearest header stamp within ``sync_s`` (``assembly.nearest_depth``), or None."""
+    paired: list[int | None] = [None] * len(image_ns)
+    if other_ns:
+        order = sorted(range(len(other_ns)), key=other_ns.__getitem__)
+        stamps = [other_ns[j] for j in order]
+        for i, ns in enumerate(image_ns):
+            best = assembly.nearest_depth(stamps, ns, sync_s)
+            if best is not None:
+                paired[i] = order[best]
+    return paired
+
+
+def _wanted(paired: list[int | None]) -> dict[int, int]:
+    """Message number -> how many images still wait for it."""
+    wanted: dict[int, int] = {}
+    for j in paired:
+        if j is not None:
+            wanted[j] = wanted.get(j, 0) + 1
+    return wanted
+
+
+def _take(j: int | None, kept: dict[int, tuple[str, bytes]], wanted: dict[int, int]
+          ) -> tuple[str, bytes] | None:
+    """The kept message ``j`` for one image, dropped once no other image waits for it."""
+    if j is None or j not in kept:
+        return None
+    message = kept[j]
+    wanted[j] -= 1
+    if wanted[j] == 0:
+        del kept[j]
+    return message
 
 
 __all__ = ["Bag", "BagReport", "CameraFrames", "DEFAULT_CAMERA_INFO_TOPIC", "DEFAULT_GAP_S",

@@ -8,7 +8,10 @@ and, unless told otherwise, as the bag's receive time:
   depth already is uint16 millimetres, otherwise 32FC1 metres (TUM's 5000-per-metre PNGs: float32
   of png / 5000, within 3e-8 of the PNG's value; millimetres would round its 0.2 mm steps);
 - ``<ns>/image_raw`` sensor_msgs/Image: rgb8, or mono8 for grey datasets (KITTI, EuRoC), pixels
-  exactly as loaded from the files.
+  exactly as loaded from the files;
+- for a stereo frame, the right eye: ``<ns>/right/camera_info`` (the rectified pair's camera with
+  P[0,3] = -fx * baseline) and ``<ns>/right/image_raw`` (frame_id ``<frame_id>_right``), written
+  before the left image as a driver that triggers both eyes publishes them.
 
 The namespace defaults to ``/camera``. Bags are rosbag2 metadata version 9 (Jazzy and later).
 """
@@ -32,10 +35,11 @@ DEFAULT_FRAME_ID = "camera_optical_frame"
 
 
 def topic_names(namespace: str = DEFAULT_NAMESPACE) -> dict[str, str]:
-    """The image, camera_info and depth topics under ``namespace``."""
+    """The image, camera_info, depth and right-eye topics under ``namespace``."""
     ns = "/" + namespace.strip("/") if namespace.strip("/") else ""
     return {"image": f"{ns}/image_raw", "camera_info": f"{ns}/camera_info",
-            "depth": f"{ns}/depth/image_raw"}
+            "depth": f"{ns}/depth/image_raw", "right_image": f"{ns}/right/image_raw",
+            "right_camera_info": f"{ns}/right/camera_info"}
 
 
 class BagWriter:
@@ -82,6 +86,11 @@ class BagWriter:
         if frame.depth is not None and frame.depth.shape[:2] != frame.image.shape[:2]:
             raise BagError(f"depth at {t:.6f} s is {frame.depth.shape[1]}x{frame.depth.shape[0]}"
                            f" but the image {size[0]}x{size[1]}: depth must be registered")
+        if frame.right is not None:
+            if frame.right.shape != frame.image.shape or frame.baseline_m is None:
+                raise BagError(f"stereo frame at {t:.6f} s: the right image must have the left's "
+                               "shape and a baseline")
+            self.right(frame.right, camera, frame.baseline_m, t, receive_time)
         self.camera_info(camera, t, receive_time)
         if frame.depth is not None:
             self.depth(frame.depth, frame.depth_unit, t, receive_time)
@@ -97,6 +106,20 @@ class BagWriter:
         """One sensor_msgs/Image (rgb8, mono8, rgba8 or mono16 by the array's type)."""
         self._put("image", image_message(image, stamp, self.frame_id),
                   stamp if receive_time is None else receive_time)
+
+    def right(self, image: np.ndarray, camera: CameraModel, baseline_m: float, stamp: float,
+              receive_time: float | None = None) -> None:
+        """The right eye of a rectified pair: its camera_info (P[0,3] = -fx * baseline) and
+        image."""
+        for key, msgtype in (("right_camera_info", CAMERA_INFO), ("right_image", IMAGE)):
+            if key not in self._connections:
+                self._connections[key] = self._writer.add_connection(
+                    self.topics[key], msgtype, typestore=TYPESTORE)
+        frame_id = f"{self.frame_id}_right"
+        when = stamp if receive_time is None else receive_time
+        self._put("right_camera_info", camera_info_message(camera, stamp, frame_id, baseline_m),
+                  when)
+        self._put("right_image", image_message(image, stamp, frame_id), when)
 
     def depth(self, depth: np.ndarray, unit: float | None, stamp: float,
               receive_time: float | None = None) -> None:

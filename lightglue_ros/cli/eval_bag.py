@@ -27,6 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="sensor_msgs/CameraInfo topic (default /camera/camera_info)")
     p.add_argument("--depth-topic", help="depth Image topic (16UC1 mm or 32FC1 m); no depth "
                                          "unless given")
+    p.add_argument("--right-image-topic",
+                   help="the right eye's Image or CompressedImage topic of a stereo pair (e.g. "
+                        "/camera/right/image_raw, as make-bag writes a stereo dataset); mono "
+                        "unless given")
+    p.add_argument("--right-camera-info-topic", default="/camera/right/camera_info",
+                   help="the right eye's CameraInfo topic (default /camera/right/camera_info)")
     p.add_argument("--gap", type=float, default=1.0,
                    help="report a gap when no image came for this many seconds (default 1)")
     p.add_argument("--jump", type=float, default=10.0,
@@ -34,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "more than the bag's receive times (default 10)")
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="output directory")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
-    add_arguments(p, ("features", "matcher", "inference", "tracking"), names=("depth_sync_s",))
+    add_arguments(p, ("features", "matcher", "inference", "tracking"),
+                  names=("depth_sync_s", "stereo_sync_s", "image_rectified"))
     p.set_defaults(run=run)
 
 
@@ -47,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     figures = evaluate_bag(args.bag, gt, from_args(args), out_dir=args.out,
                            image_topic=args.image_topic,
                            camera_info_topic=args.camera_info_topic, depth_topic=args.depth_topic,
-                           gap_s=args.gap, jump_s=args.jump, progress=True)
+                           gap_s=args.gap, jump_s=args.jump, progress=True,
+                           stereo_topics=(args.right_image_topic, args.right_camera_info_topic)
+                           if args.right_image_topic else None)
     if args.json:
         print(json.dumps(figures))
         return 0

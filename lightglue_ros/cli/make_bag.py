@@ -12,7 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Convert a dataset into a ROS 2 bag (sqlite3 or MCAP) of sensor_msgs/Image "
                     "(rgb8, or mono8 for grey datasets), CameraInfo per frame and, with depth, "
                     "a 32FC1 depth Image, under --namespace (/camera/image_raw, "
-                    "/camera/camera_info, /camera/depth/image_raw); the ground truth is written "
+                    "/camera/camera_info, /camera/depth/image_raw; a stereo dataset's rectified "
+                    "right eye on /camera/right/image_raw and /camera/right/camera_info, whose P "
+                    "holds the baseline); the ground truth is written "
                     "beside the bag as OUT.gt.txt (TUM format, camera-to-world, header clock).")
     p.add_argument("source", help="dataset folder, or 'synthetic' for the embedded sequence "
                                   "(with depth)")
@@ -27,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int,
                    help="only the first N frames (synthetic: the sequence length, default 90)")
     p.add_argument("--no-depth", action="store_true", help="leave depth images out")
+    p.add_argument("--no-stereo", action="store_true",
+                   help="KITTI / EuRoC: the left camera alone, without the right one")
     p.add_argument("--namespace", default="/camera", help="topic namespace (default /camera)")
     p.add_argument("--frame-id", default="camera_optical_frame", help="header frame_id")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
@@ -38,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     made = make_bag(args.source, args.out, args.storage, preset=args.preset,
                     intrinsics=args.intrinsics, distortion=args.distortion, rate_hz=args.rate,
-                    frames=args.frames, use_depth=not args.no_depth, namespace=args.namespace,
+                    frames=args.frames, use_depth=not args.no_depth,
+                    use_stereo=not args.no_stereo, namespace=args.namespace,
                     frame_id=args.frame_id, progress=not args.json)
     result = {"bag": str(made.path), "storage": args.storage, "source": made.kind,
               "frames": made.frames, "topics": made.counts,

@@ -66,9 +66,10 @@ class StereoRectifier:
 
 def stereo_frame(left: np.ndarray, right_msg: Any, compressed: bool,
                  rectification: StereoRectification
-                 ) -> tuple[np.ndarray, np.ndarray, CameraModel, float]:
-    """The rectified left and right images, the rectified camera and the baseline (metres) of a
-    left image (decoded, already checked against its camera_info) and the right image message."""
+                 ) -> tuple[np.ndarray, CameraModel, np.ndarray, float]:
+    """The rectified left image, the rectified camera, the rectified right image and the
+    baseline (metres), in FrameInput's order, of a left image (decoded, already checked against
+    its camera_info) and the right image message."""
     try:
         right = decode.compressed_to_array(right_msg) if compressed else \
             decode.image_to_array(right_msg)
@@ -78,8 +79,7 @@ def stereo_frame(left: np.ndarray, right_msg: Any, compressed: bool,
         raise FrameError("stereo", f"the right image is {right.shape[1]}x{right.shape[0]} but "
                                    f"the left {left.shape[1]}x{left.shape[0]}: the eyes must "
                                    "send the same size")
-    camera = rectification.camera
-    return rectification.left(left), rectification.right(right), camera, \
+    return rectification.left(left), rectification.camera, rectification.right(right), \
         rectification.baseline_m
 
 

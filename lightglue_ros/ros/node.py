@@ -262,7 +262,7 @@ class TrackerNode(Node):
                                   f"{self.config.stereo_sync_s} s of the left one: tracked "
                                   "without it", relog=False)
                 return (*stereo.rectified_left(image, rectification), None, None)
-            left, right, camera, baseline = stereo.stereo_frame(image, right_msg, compressed,
+            left, camera, right, baseline = stereo.stereo_frame(image, right_msg, compressed,
                                                                 rectification)
         except assembly.FrameError as exc:
             self.health.count("rejected")
