@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from .camera import CameraModel
-from .covariance import lost_covariance, perturb_pose, pnp_covariance, pose_jacobian
+from .covariance import (DEFAULT_MIN_SIGMA_PX, lost_covariance, perturb_pose, pnp_covariance,
+                         pose_jacobian)
 
 MIN_POINTS = 6
 # Samples of the quick classic RANSAC: at half the points inliers, 1 - (1 - 0.5^4)^100 =
@@ -97,6 +98,9 @@ class PnPConfig:
     confidence: float = 0.9999
     max_iterations: int = 2000
     min_points: int = MIN_POINTS  # fewer finite correspondences, or fewer inliers, fail
+    # Floor of the residual sigma behind the covariance: the keypoints' own noise (a fit on few
+    # points can leave residuals far below it by chance).
+    min_sigma_px: float = DEFAULT_MIN_SIGMA_PX
 
     def __post_init__(self) -> None:
         if not self.ransac_threshold_px > 0:
@@ -181,7 +185,7 @@ def estimate_pose_pnp(points3d_cam0: np.ndarray, pts1_px: np.ndarray, cam1: Came
         R=R, t=t, inliers=mask, num_inliers=int(np.count_nonzero(inl)), residuals_px=residuals,
         median_residual_px=float(np.median(res[inl])),
         rms_residual_px=float(np.sqrt(np.mean(res[inl] ** 2))),
-        covariance=pnp_covariance(R, t, Xf[inl], u[idx][inl], cam1))
+        covariance=pnp_covariance(R, t, Xf[inl], u[idx][inl], cam1, conf.min_sigma_px))
 
 
 def _ransac(X: np.ndarray, ideal: np.ndarray, K: np.ndarray, conf: PnPConfig) -> tuple:

@@ -284,8 +284,9 @@ class Tracker:
         known = np.isfinite(X[:, 0])
         if known.sum() < self.config.min_inliers:
             return None
-        result = estimate_pose_pnp(X[known], p1[known], cur.camera,
-                                   PnPConfig(ransac_threshold_px=2 * self.config.ransac_threshold_px))
+        conf = PnPConfig(ransac_threshold_px=2 * self.config.ransac_threshold_px,
+                         min_sigma_px=self.config.keypoint_sigma_px)
+        result = estimate_pose_pnp(X[known], p1[known], cur.camera, conf)
         if not result.success or result.num_inliers < self.config.min_inliers:
             return None
         inliers = np.zeros(len(pairs), bool)
