@@ -2,19 +2,18 @@
 from sensor.yaml, and the FrameInputs they give the tracker."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from dataset_fixtures import KITTI_P0, KITTI_P1, make_kitti_folder
 from stereo_fixtures import BASELINE_M, PLANE_Z_M, image_shift, make_euroc_stereo_folder
 
+from conftest import SHARED
 from lightglue_ros.cli.main import build_parser
 from lightglue_ros.datasets import open_dataset, read_euroc, read_kitti
 from lightglue_ros.datasets.frames import dataset_frames
 from lightglue_ros.errors import DatasetError
 
-KITTI06 = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "kitti06_stereo_0_50"
+KITTI06 = SHARED / "data" / "kitti06_stereo_0_50"
 needs_kitti06 = pytest.mark.skipif(not KITTI06.is_dir(),
                                    reason=f"{KITTI06} absent (shared test data)")
 
@@ -94,7 +93,18 @@ def test_euroc_swapped_pair_is_an_error(tmp_path):
     assert read_euroc(root, stereo=False).stereo is None
 
 
-def test_track_no_stereo_flag():
-    args = build_parser().parse_args(["track", "some/folder", "--no-stereo"])
-    assert args.no_stereo is True
-    assert build_parser().parse_args(["track", "some/folder"]).no_stereo is False
+@pytest.mark.parametrize("flags,stereo", [([], True), (["--no-stereo"], False)])
+def test_track_reads_the_pair_unless_no_stereo(tmp_path, monkeypatch, flags, stereo):
+    import lightglue_ros.datasets as datasets
+
+    class Opened(Exception):
+        pass
+
+    def opened(path, **options):
+        raise Opened(options["stereo"])
+
+    monkeypatch.setattr(datasets, "open_dataset", opened)
+    args = build_parser().parse_args(["track", str(tmp_path), "--extractor", "xfeat", *flags])
+    with pytest.raises(Opened) as seen:
+        args.run(args)
+    assert seen.value.args == (stereo,)
