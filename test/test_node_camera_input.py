@@ -4,12 +4,14 @@ are tracked with metric depth, as rgb8 with a raw depth image is."""
 from __future__ import annotations
 
 import struct
+import time
 
 import cv2
 import numpy as np
 import pytest
 
-from ros_harness import camera_info_msg, raw_image_msg, ros_session, synthetic
+from ros_harness import (LARGE_MESSAGE_GAP_S, camera_info_msg, raw_image_msg, ros_session,
+                         synthetic)
 
 pytest.importorskip("rclpy", reason="rclpy (the ROS 2 wheels) is not installed")
 
@@ -73,6 +75,7 @@ def test_yuv422_and_bayer_frames_with_compressed_depth_are_tracked_metric(driver
         driver_node.input_publisher("camera_info").publish(camera_info_msg(camera, stamp))
         driver_node.input_publisher("depth/compressedDepth").publish(
             compressed_depth(frame.depth, stamp))
+        time.sleep(LARGE_MESSAGE_GAP_S)      # as ros_harness spaces depth from the image
         image = raw_image_msg(yuv422(frame.rgb), "yuv422", stamp) if i % 2 else \
             raw_image_msg(bayer_rggb(frame.rgb), "bayer_rggb8", stamp)
         driver_node.send_image(image)
