@@ -31,7 +31,7 @@ ARGUMENTS = (
                                           "tracker.yaml"]), "parameters file"),
 )
 PARAMETERS = ("extractor", "backend", "device", "use_depth", "use_compressed",
-              "use_compressed_depth", "input_qos", "stereo_sync_s", "image_rectified",
+              "use_compressed_depth", "input_qos", "stereo_sync_s", "image_rectification",
               "base_frame", "base_to_camera", "publish_tf", "use_sim_time")
 
 

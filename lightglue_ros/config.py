@@ -25,7 +25,7 @@ ALIKED_MODELS = ("aliked-n16", "aliked-n16rot", "aliked-n32", "aliked-t16")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 QOS_MODES = ("auto", "sensor_data", "reliable", "system_default")
 PRECISIONS = ("fp32", "fp16")
-RECTIFIED_MODES = ("auto", "true", "false")
+RECTIFICATION_MODES = ("auto", "rectified", "raw")  # not true/false: ROS reads those as bool
 
 
 class ConfigError(ValueError):
@@ -186,13 +186,14 @@ class Config:
     stereo_wait_s: float = _p(0.1, "How long (s) a left image waits for its right one before it "
                               "is tracked without it.", group="ros", lo=0.0, hi=1.0,
                               runtime=True)
-    image_rectified: str = _p("auto", "Whether the image topics carry rectified images: true "
-                              "takes camera_info's P (its left 3x3) without distortion as the "
-                              "camera, as a rectified image needs (undistorting it again with "
-                              "the raw D would bend it); false the raw K and D (a stereo pair "
-                              "is then rectified here with R and P). auto: true when the topic's "
-                              "name holds 'rect' (image_rect, image_rect_color, RealSense "
-                              "image_rect_raw).", group="ros", choices=RECTIFIED_MODES)
+    image_rectification: str = _p("auto", "What the image topics carry: rectified images take "
+                                  "camera_info's P (its left 3x3) without distortion as the "
+                                  "camera (undistorting them again with the raw D would bend "
+                                  "them); raw images the raw K and D (a stereo pair is then "
+                                  "rectified here with R and P). auto: rectified when the "
+                                  "topic's name holds 'rect' (image_rect, image_rect_color, "
+                                  "RealSense image_rect_raw).", group="ros",
+                                  choices=RECTIFICATION_MODES)
     odom_frame: str = _p("", "Frame of the odometry (REP 105): the pose of base_frame, or of "
                          "the camera without base_frame, at the first tracked frame. Empty: "
                          "'odom' with base_frame; without it '<camera frame>_odom', which has "

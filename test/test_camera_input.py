@@ -57,8 +57,8 @@ def test_rectified_topic_uses_P_without_distortion():
     assert decode.rectified_topic("auto", "/camera/infra1/image_rect_raw")
     assert decode.rectified_topic("auto", "/zed/left/image_rect_color/compressed")
     assert not decode.rectified_topic("auto", "/rectifier_ns/image_raw")
-    assert decode.rectified_topic("true", "/camera/image_raw")
-    assert not decode.rectified_topic("false", "/left/image_rect")
+    assert decode.rectified_topic("rectified", "/camera/image_raw")
+    assert not decode.rectified_topic("raw", "/left/image_rect")
 
 
 def test_binning_and_roi_give_the_camera_of_the_image_sent():

@@ -43,7 +43,7 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
     """Track every frame of the bag and write trajectory.txt, frames.csv, figures.json, pictures
     and report.md to ``out_dir``; returns the figures (those of ``track`` plus the bag's
     problems). ``stereo_topics``: the right eye's image and camera_info topics, paired with the
-    image as the node pairs them (config.stereo_sync_s, config.image_rectified). Raises BagError
+    image as the node pairs them (config.stereo_sync_s, config.image_rectification). Raises BagError
     for bag problems and TrajectoryError for ground truth that cannot be read or does not
     overlap the bag in time; both before any frame is tracked."""
     from ..pipeline import Pipeline
@@ -59,7 +59,7 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
                                    depth_range_m=(config.depth_min_m, config.depth_max_m),
                                    stereo_topics=stereo_topics,
                                    stereo_sync_s=config.stereo_sync_s,
-                                   image_rectified=config.image_rectified)
+                                   image_rectification=config.image_rectification)
         if gt is not None:
             _check_overlap(frames.stamps, gt, bag_path, groundtruth)
         tracker = Tracker(Pipeline(config))     # after the checks: loading weights takes time

@@ -205,13 +205,13 @@ class Bag:
                                                             Config.depth_max_m),
                       stereo_topics: tuple[str, str] | None = None,
                       stereo_sync_s: float = Config.stereo_sync_s,
-                      image_rectified: str = Config.image_rectified) -> "CameraFrames":
+                      image_rectification: str = Config.image_rectification) -> "CameraFrames":
         """The frames of an image topic; see the module docstring. Topics are checked here.
-        ``stereo_topics``: the right eye's image and camera_info topics; ``image_rectified``
+        ``stereo_topics``: the right eye's image and camera_info topics; ``image_rectification``
         as the node's parameter."""
         return CameraFrames(self, image_topic, camera_info_topic, depth_topic, depth_sync_s,
                             gap_s, jump_s, on_restart, depth_range_m,
-                            _StereoInput(stereo_topics, stereo_sync_s, image_rectified))
+                            _StereoInput(stereo_topics, stereo_sync_s, image_rectification))
 
     def messages(self, topics: list[str]) -> Iterator[tuple[str, str, int, bytes]]:
         """(topic, msgtype, receive time ns, raw CDR) of the topics, in bag order; a broken file
@@ -276,7 +276,7 @@ def _storage_files(target: Path) -> list[Path]:
 class _StereoInput:
     topics: tuple[str, str] | None   # right image, right camera_info; None: one camera
     sync_s: float
-    rectified: str                   # the image_rectified parameter
+    rectified: str                   # the image_rectification parameter
 
 
 @dataclass

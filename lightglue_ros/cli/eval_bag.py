@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="output directory")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     add_arguments(p, ("features", "matcher", "inference", "tracking"),
-                  names=("depth_sync_s", "stereo_sync_s", "image_rectified"))
+                  names=("depth_sync_s", "stereo_sync_s", "image_rectification"))
     p.set_defaults(run=run)
 
 

@@ -189,10 +189,10 @@ def window(msg) -> tuple[np.ndarray, int, int]:
 
 
 def rectified_topic(mode: str, topic: str) -> bool:
-    """Whether an image topic carries rectified images: ``image_rectified`` true or false, or
-    auto: the topic's last name says so, as image_proc and the drivers name them
+    """Whether an image topic carries rectified images: ``image_rectification`` rectified or
+    raw, or auto: the topic's last name says so, as image_proc and the drivers name them
     (``image_rect``, ``image_rect_color``, RealSense ``image_rect_raw``)."""
-    if mode in ("true", "false"):
-        return mode == "true"
+    if mode in ("rectified", "raw"):
+        return mode == "rectified"
     names = [n for n in topic.split("/") if n and n != "compressed"]
     return bool(names) and "rect" in names[-1]

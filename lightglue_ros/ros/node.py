@@ -85,7 +85,7 @@ class TrackerNode(Node):
                        # camera_info is small: it always matches its publishers
                        InputSubscription(self, CameraInfo, "camera_info", self._on_camera_info,
                                          "auto", 1)]
-        self._rectified = decode.rectified_topic(self.config.image_rectified,
+        self._rectified = decode.rectified_topic(self.config.image_rectification,
                                                  self.inputs[0].name)
         if self.config.use_stereo:
             self._stereo = stereo.StereoRectifier(self._rectified)
