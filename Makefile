@@ -89,6 +89,8 @@ figures-accuracy: venv
 			> docs/accuracy/synthetic_$${e}_mono.json && \
 		$(LR) track $(SHARED)/data/kitti07_0_159 --extractor $$e --json \
 			--out $(OUT)/figures/kitti07_$$e > docs/accuracy/kitti07_$$e.json && \
+		$(LR) track $(SHARED)/data/kitti06_stereo_0_50 --extractor $$e --json \
+			--out $(OUT)/figures/kitti06_stereo_$$e > docs/accuracy/kitti06_stereo_$$e.json && \
 		$(LR) eval-pairs --extractor $$e --pairs $(SHARED)/data/scannet_pairs_with_gt.txt \
 			--images $(SHARED)/data/images/scannet --reference $(GOLDEN)/aliked --json \
 			> docs/accuracy/scannet_$$e.json || exit 1; done
