@@ -13,8 +13,16 @@ def lines(caplog, text: str) -> int:
     return sum(text in r.getMessage() for r in caplog.records)
 
 
+def logger(caplog) -> logging.Logger:
+    """A logger of this test's own, writing straight into caplog: not one from the global
+    registry, whose class or state another library (e.g. the launch system) may have changed."""
+    log = logging.Logger("health", logging.INFO)
+    log.addHandler(caplog.handler)
+    return log
+
+
 def test_a_fault_is_logged_once_and_its_recovery_once(caplog):
-    health = Health(logging.getLogger("t"), hold_s=0.0)
+    health = Health(logger(caplog), hold_s=0.0)
     with caplog.at_level(logging.INFO):
         for _ in range(5):
             health.fault("image", ERROR, "bad encoding")
@@ -29,7 +37,7 @@ def test_a_fault_is_logged_once_and_its_recovery_once(caplog):
 
 
 def test_a_fault_cleared_before_any_diagnostics_is_still_reported_once(caplog):
-    health = Health(logging.getLogger("t"), hold_s=0.0)
+    health = Health(logger(caplog), hold_s=0.0)
     health.arrived()
     with caplog.at_level(logging.INFO):
         health.fault("stamp", WARN, "stamp went back")
@@ -43,7 +51,7 @@ def test_a_fault_cleared_before_any_diagnostics_is_still_reported_once(caplog):
 
 
 def test_a_fault_that_comes_back_within_the_hold_is_one_fault(caplog):
-    health = Health(logging.getLogger("t"), hold_s=60.0)
+    health = Health(logger(caplog), hold_s=60.0)
     with caplog.at_level(logging.INFO):
         for _ in range(3):
             health.fault("depth", WARN, "no depth")
@@ -54,7 +62,7 @@ def test_a_fault_that_comes_back_within_the_hold_is_one_fault(caplog):
 
 
 def test_relog_false_updates_the_text_silently(caplog):
-    health = Health(logging.getLogger("t"), hold_s=0.0)
+    health = Health(logger(caplog), hold_s=0.0)
     with caplog.at_level(logging.INFO):
         health.fault("tracking", WARN, "lost (only 0 keypoints)", relog=False)
         health.fault("tracking", WARN, "lost (12 inliers)", relog=False)
@@ -64,7 +72,7 @@ def test_relog_false_updates_the_text_silently(caplog):
 
 
 def test_silence_is_an_input_fault_once(caplog):
-    health = Health(logging.getLogger("t"), hold_s=0.0)
+    health = Health(logger(caplog), hold_s=0.0)
     with caplog.at_level(logging.INFO):
         for _ in range(3):
             level, summary, _ = health.snapshot(stale_after_s=0.0)
