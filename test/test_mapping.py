@@ -1,4 +1,4 @@
-"""The local map behind tracking: track ids, bundle adjustment, drift metric, real monocular clip."""
+"""The local map behind tracking: track ids, bundle adjustment, drift metric, a real clip."""
 import numpy as np
 import pytest
 
@@ -53,9 +53,12 @@ def test_fresh_and_inherited_ids():
 
 def _scene(rng: np.random.Generator, n_poses: int = 5, n_points: int = 300):
     K = np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]])
-    poses = np.array([make_transform(quaternion_to_rotation(
-        np.r_[0.02 * rng.standard_normal(3), 1.0] / np.linalg.norm(np.r_[0.02 * rng.standard_normal(3), 1.0])),
-        np.array([0.3 * i, 0.0, 0.1 * i])) for i in range(n_poses)])
+    def small_rotation() -> np.ndarray:
+        q = np.r_[0.02 * rng.standard_normal(3), 1.0]
+        return quaternion_to_rotation(q / np.linalg.norm(q))
+
+    poses = np.array([make_transform(small_rotation(), np.array([0.3 * i, 0.0, 0.1 * i]))
+                      for i in range(n_poses)])
     points = np.c_[rng.uniform(-3, 3, (n_points, 2)), rng.uniform(4, 10, n_points)]
     frame, point, uv = [], [], []
     for f, T in enumerate(poses):

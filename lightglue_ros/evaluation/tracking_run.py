@@ -28,8 +28,8 @@ def run_tracker(tracker: Tracker, frames: Iterable[FrameInput], total: int | Non
                 ) -> list[FrameRecord]:
     """Track every frame in order, with a progress bar: on the two-stage pipeline in offline
     mode (the next frame is extracted while one is tracked; no frame dropped), or with
-    ``two_stage=False`` one frame after the other (``Tracker.extract`` then ``track``). Both give the same
-    records: the stages are the same functions, in the same order.
+    ``two_stage=False`` one frame after the other (``Tracker.extract`` then ``track``). Both
+    give the same records: the stages are the same functions, in the same order.
 
     ``bind_reset`` receives the function that restarts tracking before the next frame handed
     in (e.g. for a bag reader that restarts on a stamp going back); calling ``tracker.reset``
