@@ -1,13 +1,16 @@
-"""Frame-to-keyframe tracking: one call per camera frame, a pose and a record back.
+"""Frame-to-keyframe tracking on a local map: one call per camera frame, a pose and a record back.
 
 Each frame is extracted once; its features are matched against the current keyframe (and the
-previous frame when that fails). The relative pose comes from PnP when the reference frame has 3D
-points (depth image, or points triangulated in monocular mode), else from two-view geometry
-(essential matrix or homography, chosen per frame). Poses chain in the odom frame, which is the
-first camera's frame: metric with depth, up to scale without (the unit is then the baseline of the
-first keyframe pair). Nothing here raises on bad frames: they come back as LOST records with a
-reason, and the next good frame recovers (against the old keyframe if it still overlaps, otherwise
-by starting a new keyframe at the last pose).
+previous frame when that fails), and the matches hand on the keypoints' track ids. The pose comes
+from PnP against the points of the local map (``mapping``) that the matched keypoints carry:
+points from depth images, from a stereo pair, or triangulated across the keyframe window
+(monocular); before a monocular map exists, from two-view geometry (essential matrix or
+homography, chosen per frame). A new keyframe joins the map, which triangulates its new tracks and
+bundle-adjusts the window. Poses chain in the odom frame, which is the first camera's frame:
+metric with depth or stereo, up to scale without (the unit is then the baseline of the first
+keyframe pair). Nothing here raises on bad frames: they come back as LOST records with a reason,
+and the next good frame recovers (against the old keyframe if it still overlaps, otherwise by
+starting a new map at the last pose).
 
 A frame goes through two stages: ``extract`` (image to features; it reads no tracker state, so the
 next frame's extraction may run on another thread while this one is tracked, see
