@@ -29,6 +29,7 @@ OUTPUTS = {"odometry": "nav_msgs/msg/Odometry",
            "relative_pose": "geometry_msgs/msg/PoseWithCovarianceStamped",
            "matches": "sensor_msgs/msg/PointCloud2"}
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+DISCOVERY_SETTLE_S = 1.0  # after the subscriptions are seen, before the first message
 
 
 @dataclass
@@ -113,6 +114,12 @@ class Replayer(Node):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if all(self.publishers_[t].get_subscription_count() > 0 for t in topics):
+                # Discovery is two-sided: the subscriber may match this publisher a moment
+                # after this side sees it, and a reliable sample sent before that is lost (the
+                # first camera_info, on a loaded machine).
+                settle = time.monotonic() + DISCOVERY_SETTLE_S
+                while time.monotonic() < settle:
+                    rclpy.spin_once(self, timeout_sec=0.05)
                 return
             rclpy.spin_once(self, timeout_sec=0.1)
         raise LightGlueRosError(f"no subscriber on {', '.join(topics)} after {timeout:.0f} s: "
