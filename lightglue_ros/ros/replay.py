@@ -29,7 +29,7 @@ OUTPUTS = {"odometry": "nav_msgs/msg/Odometry",
            "relative_pose": "geometry_msgs/msg/PoseWithCovarianceStamped",
            "matches": "sensor_msgs/msg/PointCloud2"}
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
-DISCOVERY_SETTLE_S = 1.0  # after the subscriptions are seen, before the first message
+PRIME_ROUNDS, PRIME_PERIOD_S = 5, 0.2  # camera_info sent ahead of the first frame
 
 
 @dataclass
@@ -114,12 +114,6 @@ class Replayer(Node):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if all(self.publishers_[t].get_subscription_count() > 0 for t in topics):
-                # Discovery is two-sided: the subscriber may match this publisher a moment
-                # after this side sees it, and a reliable sample sent before that is lost (the
-                # first camera_info, on a loaded machine).
-                settle = time.monotonic() + DISCOVERY_SETTLE_S
-                while time.monotonic() < settle:
-                    rclpy.spin_once(self, timeout_sec=0.05)
                 return
             rclpy.spin_once(self, timeout_sec=0.1)
         raise LightGlueRosError(f"no subscriber on {', '.join(topics)} after {timeout:.0f} s: "
@@ -160,6 +154,7 @@ def replay(bag: Path, node_name: str, out: Path | None = None, rate: float = 1.0
             replayer.wait_for_subscribers(
                 [c.topic for c in connections
                  if c.msgtype in IMAGE_TYPES + ("sensor_msgs/msg/CameraInfo",)], start_timeout)
+            _prime_camera_info(reader, connections, replayer)
             _play(reader, connections, replayer, rate, wait, wait_timeout, progress, image_topic)
         end = time.monotonic() + 2.0  # let the last outputs arrive
         while time.monotonic() < end:
@@ -193,6 +188,25 @@ def _play(reader: AnyReader, connections, replayer: Replayer, rate: float, wait:
         _publish_group(reader, group, replayer, rate, wait, wait_timeout, start, image_topic)
         bar.update(len(group))
     bar.close()
+
+
+def _prime_camera_info(reader: AnyReader, connections, replayer: Replayer) -> None:
+    """Send each camera_info topic's first message a few times before the first frame. The node
+    keeps the latest camera_info as state, and re-creates its subscription when it sees this
+    publisher (its QoS follows the publishers): a single early camera_info can land on the old
+    one and be lost, and the first frame with it."""
+    first = {}
+    for c in connections:
+        if c.msgtype == "sensor_msgs/msg/CameraInfo":
+            for connection, _, raw in reader.messages(connections=[c]):
+                first[c.topic] = (connection, raw)
+                break
+    for _ in range(PRIME_ROUNDS if first else 0):
+        for connection, raw in first.values():
+            replayer.publisher_for(connection.topic, connection.msgtype).publish(bytes(raw))
+        end = time.monotonic() + PRIME_PERIOD_S
+        while time.monotonic() < end:
+            rclpy.spin_once(replayer, timeout_sec=0.05)
 
 
 def _publish_group(reader: AnyReader, group: list[tuple], replayer: Replayer, rate: float,
