@@ -12,6 +12,7 @@ for tool in cmake g++ make; do
     echo "build_msgs.sh: needs $tool (Debian: apt-get install -y cmake g++ make)"; exit 2; }
 done
 BUILD="$VENV/build/lightglue_ros_msgs"
+mkdir -p "$VENV/build"
 # the venv first on PATH: CMake finds the wheels' share/*/cmake and the venv's interpreter
 export PATH="$VENV/bin:$PATH"
 cmake -S "$ROOT/lightglue_ros_msgs" -B "$BUILD" -DCMAKE_INSTALL_PREFIX="$VENV" \
