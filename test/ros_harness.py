@@ -9,6 +9,11 @@ a test module).
 """
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,3 +36,30 @@ def ros_session(tmp_path_factory):
         pytest.skip("rclpy is not installed")
     with RosSession(tmp_path_factory.mktemp("ros_logs"), cwd=ROOT) as session:
         yield session
+
+
+def replay_into_node(bag: Path, node_args: list[str], replay_args: list[str], tmp_path: Path,
+                     timeout: float = 900) -> tuple[dict, int | None]:
+    """``lightglue-ros replay BAG --json`` into a tracker node of its own process (namespace
+    /camera, reliable input, sim time, ``node_args`` appended to its --ros-args), on this
+    session's ROS domain; the replay's figures and the node's exit code after SIGINT. The
+    node's log is ``tmp_path / "node.log"``."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, **ros_environment(session_domain_id())}
+    log = open(tmp_path / "node.log", "w")
+    node = subprocess.Popen(
+        [sys.executable, "-m", "lightglue_ros.node", "--ros-args", "-r", "__ns:=/camera",
+         "-p", "input_qos:=reliable", "-p", "use_sim_time:=true", *node_args],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "lightglue_ros.cli.main", "replay", str(bag), "--node",
+             "/camera/lightglue_tracker", *replay_args, "--json"], cwd=root, env=env,
+            capture_output=True, text=True, timeout=timeout)
+        assert proc.returncode == 0, proc.stderr + (tmp_path / "node.log").read_text()
+        live = json.loads(proc.stdout)
+    finally:
+        node.send_signal(signal.SIGINT)
+        node.wait(30)
+        log.close()
+    return live, node.returncode

@@ -1,15 +1,13 @@
 """`lightglue-ros replay` drives the live node (real rclpy, separate processes) and its figures
 agree with the offline `eval` of the same bag."""
-import json
 import os
-import signal
 import subprocess
 import sys
 
 import pytest
 
 from conftest import ROOT, run_cli_json
-from ros_harness import ros_available, ros_environment, session_domain_id
+from ros_harness import replay_into_node, ros_available, ros_environment, session_domain_id
 
 pytestmark = [pytest.mark.skipif(not ros_available(), reason="rclpy is not installed"),
               pytest.mark.slow]  # the replay command: a node process and a player
@@ -29,25 +27,11 @@ def test_wait_mode_replay_matches_offline_eval(bag, tmp_path):
     path, gt = bag
     offline = run_cli_json("eval", str(path), "--gt", str(gt), "--depth-topic",
                            "/camera/depth/image_raw", "--out", str(tmp_path / "eval"))
-    env = {**os.environ, **ros_environment(session_domain_id())}
-    log = open(tmp_path / "node.log", "w")
-    node = subprocess.Popen(
-        [sys.executable, "-m", "lightglue_ros.node", "--ros-args", "-r", "__ns:=/camera",
-         "-p", "input_qos:=reliable", "-p", "use_depth:=true", "-p", "use_sim_time:=true",
-         "-r", "image:=/camera/image_raw", "-r", "depth:=/camera/depth/image_raw"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "lightglue_ros.cli.main", "replay", str(path), "--node",
-             "/camera/lightglue_tracker", "--out", str(tmp_path / "recorded"), "--gt", str(gt),
-             "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-        assert proc.returncode == 0, proc.stderr + (tmp_path / "node.log").read_text()
-        live = json.loads(proc.stdout)
-    finally:
-        node.send_signal(signal.SIGINT)
-        node.wait(30)
-        log.close()
-    assert node.returncode == 0
+    live, returncode = replay_into_node(
+        path, ["-p", "use_depth:=true", "-r", "image:=/camera/image_raw",
+               "-r", "depth:=/camera/depth/image_raw"],
+        ["--out", str(tmp_path / "recorded"), "--gt", str(gt)], tmp_path)
+    assert returncode == 0
     assert live["images"] == live["answered"] == offline["frames"] == 12
     assert live["timeouts"] == 0 and live["lost_frames"] == offline["lost_frames"] == 0
     assert live["align"] == "se3"  # the node reported a metric run

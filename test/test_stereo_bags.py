@@ -3,11 +3,6 @@ the baseline), the reader pairs them as the node does (stamps within stereo_sync
 right image, eyes of other sizes, a swapped pair), and eval and replay carry both topics."""
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -118,7 +113,7 @@ def test_reader_refuses_a_swapped_pair(tmp_path):
 @needs_kitti06
 @pytest.mark.slow
 def test_eval_and_replay_carry_both_eyes(tmp_path):
-    from ros_harness import ros_available, ros_environment, session_domain_id
+    from ros_harness import replay_into_node, ros_available
 
     bag = tmp_path / "kitti06"
     made = run_cli_json("make-bag", str(KITTI06), str(bag), "--frames", "4")
@@ -129,24 +124,9 @@ def test_eval_and_replay_carry_both_eyes(tmp_path):
     assert figures["right_image_topic"] == RIGHT[0] and figures["rejected_images"] == 0
     if not ros_available():
         pytest.skip("rclpy is not installed: replay not run")
-    env = {**os.environ, **ros_environment(session_domain_id())}
-    log = open(tmp_path / "node.log", "w")
-    node = subprocess.Popen(
-        [sys.executable, "-m", "lightglue_ros.node", "--ros-args", "-r", "__ns:=/camera",
-         "-p", "input_qos:=reliable", "-p", "use_stereo:=true", "-p", "use_sim_time:=true",
-         "-r", "image:=/camera/image_raw", "-r", f"right/image:={RIGHT[0]}"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "lightglue_ros.cli.main", "replay", str(bag), "--node",
-             "/camera/lightglue_tracker", "--json"], cwd=ROOT, env=env, capture_output=True,
-            text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr + (tmp_path / "node.log").read_text()
-        live = json.loads(proc.stdout)
-    finally:
-        node.send_signal(signal.SIGINT)
-        node.wait(30)
-        log.close()
+    live, _ = replay_into_node(
+        bag, ["-p", "use_stereo:=true", "-r", "image:=/camera/image_raw",
+              "-r", f"right/image:={RIGHT[0]}"], [], tmp_path, timeout=600)
     assert live["images"] == live["answered"] == 4 and live["timeouts"] == 0
     node_log = (tmp_path / "node.log").read_text()
     assert "no right image" not in node_log and "stereo:" not in node_log, node_log[-2000:]
