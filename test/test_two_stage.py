@@ -290,3 +290,107 @@ def test_each_stage_runs_on_its_own_thread_count(pipe, frames):
     assert stages.close(timeout=WAIT)
     assert seen == {"extract": ("t-extract", 2), "track": ("t-track", 2)}
     assert pipe.config.cpu_threads >= 1 and torch.get_num_threads() == main
+
+
+class FakeTracker:
+    """A tracker without networks for the hand-off tests: ``extract`` and ``track`` wait at gates
+    the test opens, and each records which frame (its stamp) it was called with."""
+
+    class _Config:
+        cpu_threads = 1
+
+    def __init__(self) -> None:
+        self.pipeline = type("P", (), {"config": self._Config()})()
+        self.gates = {"extract": threading.Semaphore(0), "track": threading.Semaphore(0)}
+        self.entered = {"extract": threading.Semaphore(0), "track": threading.Semaphore(0)}
+        self.seen: dict[str, list[float]] = {"extract": [], "track": []}
+
+    def _through(self, stage: str, stamp: float) -> None:
+        self.seen[stage].append(stamp)
+        self.entered[stage].release()
+        assert self.gates[stage].acquire(timeout=WAIT), f"{stage} gate never opened"
+
+    def extract(self, frame):
+        self._through("extract", frame.stamp)
+        return type("Extracted", (), {"stamp": frame.stamp, "frame": frame})()
+
+    def track(self, extracted):
+        self._through("track", extracted.stamp)
+        return extracted.stamp
+
+    def open(self, stage: str, calls: int = 1) -> None:
+        for _ in range(calls):
+            self.gates[stage].release()
+
+    def wait_inside(self, stage: str) -> None:
+        assert self.entered[stage].acquire(timeout=WAIT), f"no frame reached {stage}"
+
+
+def stamped(n: int) -> list:
+    return [type("Frame", (), {"stamp": float(i)})() for i in range(n)]
+
+
+@pytest.mark.parametrize("pace", [True, False])
+def test_live_the_latest_frame_wins_at_the_tracking_hand_off(pace):
+    """Tracking is the slower stage: frame 1 is tracked, frame 2 is extracted and waits for
+    tracking; frames 3 and 4 come meanwhile. Extraction takes no frame while one extracted frame
+    waits for tracking, so 3 is replaced by 4 at the input and never extracted, and 4 is the next
+    frame tracked after 2: no frame waits behind a stale one."""
+    tracker = FakeTracker()
+    stages = TwoStageTracker(tracker, live=True, pace=pace)
+    frames = stamped(5)
+    stages.submit(frames[0])
+    tracker.wait_inside("extract"), tracker.open("extract")
+    tracker.wait_inside("track")  # 0 tracked (held)
+    stages.submit(frames[1])
+    tracker.wait_inside("extract"), tracker.open("extract")
+    tracker.open("track"), tracker.wait_inside("track")  # 0 out; 1 tracked (held)
+    stages.submit(frames[2])
+    tracker.wait_inside("extract"), tracker.open("extract")  # 2 extracted: waits for tracking
+    assert stages.submit(frames[3]) is False  # waits for extraction: 2 holds the hand-off
+    assert stages.submit(frames[4]) is True  # replaces 3
+    assert tracker.seen["extract"] == [0.0, 1.0, 2.0]  # 3 was never extracted
+    tracker.open("track"), tracker.wait_inside("track")  # 1 out; 2 tracked (held)
+    tracker.wait_inside("extract"), tracker.open("extract")  # 4 extracted
+    tracker.open("track"), tracker.wait_inside("track"), tracker.open("track")  # 2 out; 4
+    outputs = collect(stages, 4)
+    assert [o.record for o in outputs] == [0.0, 1.0, 2.0, 4.0]
+    assert tracker.seen == {"extract": [0.0, 1.0, 2.0, 4.0], "track": [0.0, 1.0, 2.0, 4.0]}
+    c = stages.snapshot()
+    assert (c.submitted, c.dropped, c.output) == (5, 1, 4)
+    assert stages.close()
+
+
+def test_live_below_the_pipeline_rate_no_frame_waits_in_a_full_slot():
+    """A camera slower than the pipeline: each frame is extracted as it comes and tracked as soon
+    as it is extracted (the hand-off is empty each time), none dropped."""
+    tracker = FakeTracker()
+    stages = TwoStageTracker(tracker, live=True)
+    for i, frame in enumerate(stamped(4)):
+        assert stages.submit(frame) is False
+        tracker.wait_inside("extract"), tracker.open("extract")
+        tracker.wait_inside("track"), tracker.open("track")
+        assert stages.get(WAIT).record == float(i)
+        assert stages.in_flight == 0
+    assert stages.snapshot().dropped == 0
+    assert stages.close()
+
+
+def test_offline_extracts_ahead_and_tracks_every_frame():
+    """Offline mode is not paced and drops nothing: the next frame is extracted while one waits
+    for tracking."""
+    tracker = FakeTracker()
+    stages = TwoStageTracker(tracker, live=False)
+    frames = stamped(4)
+    stages.submit(frames[0])
+    tracker.wait_inside("extract"), tracker.open("extract")
+    tracker.wait_inside("track")  # 0 tracked (held)
+    stages.submit(frames[1])
+    tracker.wait_inside("extract"), tracker.open("extract")  # 1 extracted: waits for tracking
+    stages.submit(frames[2])
+    tracker.wait_inside("extract")  # 2 extracted ahead while 1 waits
+    assert tracker.seen == {"extract": [0.0, 1.0, 2.0], "track": [0.0]}
+    tracker.open("extract", 2), tracker.open("track", 4)
+    stages.submit(frames[3])
+    assert [o.record for o in collect(stages, 4)] == [0.0, 1.0, 2.0, 3.0]
+    assert stages.close()

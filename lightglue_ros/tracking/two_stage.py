@@ -11,6 +11,12 @@ its pose estimated, so that two cores both work. The slower stage sets the frame
   mode a newer frame replaces it (latest frame wins; the replaced one is counted as dropped), in
   offline mode ``submit`` blocks until the slot is free (every frame, in order). An extracted
   frame waits for the tracking stage in a slot of one.
+- **Live mode: the latest frame wins at every hand-off.** Extraction takes a frame only when the
+  tracking stage has room for it (the hand-off slot is empty), and, while tracking is busy, not
+  before the expected end of tracking less the expected extraction time (running means of both):
+  the frame it takes is the newest, and it reaches tracking just as tracking is free, so a frame
+  never waits behind an older extracted one, and its latency is about its extraction plus its
+  tracking. Offline mode extracts ahead (the next frame waits, extracted, in the hand-off slot).
 - **Outputs come in submission (stamp) order**, one per submitted frame that is not dropped, to
   ``on_result`` (called on the tracking thread) or, without it, to ``get``/``poll``.
 - **The tracker state is only touched by the tracking thread.** ``reset`` and ``update_config``
@@ -117,9 +123,11 @@ class TwoStageTracker:
     def __init__(self, tracker: Tracker, *, live: bool = True,
                  on_result: Callable[[StageOutput], None] | None = None,
                  prepare: Callable[[Any], FrameInput | None] | None = None,
-                 threads: int | tuple[int, int] | None = None, name: str = "tracker") -> None:
+                 threads: int | tuple[int, int] | None = None, name: str = "tracker",
+                 pace: bool = True) -> None:
         self.tracker = tracker
         self.live = live
+        self.pace = pace and live  # live: start an extraction to end as tracking ends
         threads = threads or tracker.pipeline.config.cpu_threads
         # torch intra-op threads of (extraction, tracking)
         self.threads = threads if isinstance(threads, tuple) else (threads, threads)
@@ -132,6 +140,8 @@ class TwoStageTracker:
         self._closing = False
         self._deliver = True
         self.counters = StageCounters()
+        self._expected = {"extract": 0.0, "track": 0.0}  # running mean seconds per frame
+        self._tracking_since: float | None = None  # time.monotonic() the current tracking began
         self._extractor = threading.Thread(target=self._extract_loop, name=f"{name}-extract",
                                            daemon=True)
         self._trackthread = threading.Thread(target=self._track_loop, name=f"{name}-track",
@@ -246,18 +256,40 @@ class TwoStageTracker:
         slots = self._slots
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: slots.waiting is not None or self._closing)
-                if slots.waiting is None:  # closing, nothing left
-                    return
+                while True:
+                    self._cond.wait_for(lambda: (slots.waiting is not None and (
+                        not self.live or slots.handoff is None)) or self._closing)
+                    if slots.waiting is None:  # closing, nothing left
+                        return
+                    delay = self._pacing_delay()
+                    if delay <= 0.0 or self._closing:
+                        break
+                    self._cond.wait(delay)  # a newer frame may come meanwhile; then re-check
                 job, slots.waiting, slots.extracting = slots.waiting, None, slots.waiting
                 self._cond.notify_all()
             start = time.perf_counter()
             self._extract(job)
             with self._cond:
-                self.counters.extract_s += time.perf_counter() - start
+                elapsed = time.perf_counter() - start
+                self.counters.extract_s += elapsed
+                self._expect("extract", elapsed)
                 self._cond.wait_for(lambda: slots.handoff is None)
                 slots.extracting, slots.handoff = None, job
                 self._cond.notify_all()
+
+    def _pacing_delay(self) -> float:
+        """Seconds until an extraction started now would end as the current tracking ends (0
+        when tracking is idle or not paced); called under the lock."""
+        if not self.pace or self._tracking_since is None:
+            return 0.0
+        start_at = (self._tracking_since + self._expected["track"] - self._expected["extract"])
+        return start_at - time.monotonic()
+
+    def _expect(self, stage: str, seconds: float) -> None:
+        """Running mean of a stage's time per frame (recent frames weigh most: the rate
+        changes with the scene)."""
+        mean = self._expected[stage]
+        self._expected[stage] = seconds if mean == 0.0 else 0.75 * mean + 0.25 * seconds
 
     def _extract(self, job: _Item) -> None:
         try:
@@ -286,13 +318,18 @@ class TwoStageTracker:
                     continue
                 due = [r for r in slots.requests if r.seq <= job.seq]
                 slots.requests = [r for r in slots.requests if r.seq > job.seq]
+                self._tracking_since = time.monotonic()
                 self._cond.notify_all()
             start = time.perf_counter()
             record = self._track(job, due)
             output = StageOutput(job.seq, job.item, job.context, job.frame, record, job.error,
                                  job.submitted, time.monotonic())
             with self._cond:
-                self.counters.track_s += time.perf_counter() - start
+                elapsed = time.perf_counter() - start
+                self.counters.track_s += elapsed
+                if job.extracted is not None:
+                    self._expect("track", elapsed)
+                self._tracking_since = None
                 deliver = self._deliver
                 self.counters.errors += bool(job.error)
                 self.counters.skipped += job.frame is None and not job.error
