@@ -23,6 +23,7 @@ LAYERS: list[set[str]] = [
     {"inference"},
     {"pipeline", "mapping"},
     {"tracking"},
+    {"slam"},  # above the front end: relocalization, loop closure, the map
     {"datasets", "viz"},
     {"evaluation"},
     {"bags", "gpucheck"},

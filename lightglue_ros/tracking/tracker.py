@@ -457,3 +457,17 @@ class Tracker:
             record.num_matches, record.num_inliers = len(est.pairs), est.num_inliers
             record.layers, record.model = est.layers, est.model
         return record
+
+    def relocalize(self, stamp_ns: int, camera: CameraModel, features: Features,
+                   points_cam: np.ndarray, T_odom_cam: np.ndarray, metric: bool) -> None:
+        """Track on from a remembered keyframe (a SLAM layer found the camera near it): the
+        keyframe, placed at ``T_odom_cam``, and its points (N, 3, its camera frame, NaN where
+        none) become the map, in their scale. Odom stays continuous: the caller places the
+        keyframe where the current pose says it is."""
+        frame = TrackedFrame(stamp_ns, camera, features, np.array(T_odom_cam, np.float64),
+                             self.pose_covariance.copy(), ids=self.track_ids.fresh(len(features)),
+                             points3d=np.array(points_cam, np.float64), metric=metric)
+        self.keyframe = self.previous = frame
+        self.recovery = None
+        self.map.seed(frame, frame.points3d)
+        self.initialised_scale = True
