@@ -17,6 +17,10 @@ EXTRACTORS = ("aliked", "superpoint", "disk", "xfeat")  # the networks
 # (about 10x faster than ALIKED there, see BENCHMARKS.md); on a GPU ALIKED is fast enough and more
 # accurate.
 AUTO_EXTRACTOR = {"cpu": "xfeat", "cuda": "aliked"}
+# What ``max_keypoints: 0`` (auto) means: the budget that holds the camera rate. On a CPU the
+# matcher's cost grows with the keypoints (XFeat + LighterGlue, two cores, 640x480: 21.9 frames per
+# second at 512, 8.2 at 1024; BENCHMARKS.md); on CUDA 2048, the official LightGlue budget.
+AUTO_MAX_KEYPOINTS = {"cpu": 512, "cuda": 2048}
 # What ``ransac_threshold_px: -1`` means per extractor. XFeat's keypoints are whole pixels: on
 # the synthetic sequence its matches' median Sampson error against the true geometry is 0.46 px
 # (ALIKED's 0.06), so 0.5 px rejects about half of its correct matches.
@@ -49,8 +53,9 @@ class Config:
                         choices=EXTRACTORS + ("auto",))
     aliked_model: str = _p("aliked-n16", "ALIKED variant (only used by the aliked extractor).",
                            group="features", choices=ALIKED_MODELS)
-    max_keypoints: int = _p(1024, "Maximum keypoints per image (top scores kept).", group="features",
-                            lo=1, hi=8192)
+    max_keypoints: int = _p(0, "Maximum keypoints per image (top scores kept); 0: auto, the "
+                            "budget that holds the rate on the device (512 on a CPU, 2048 on "
+                            "CUDA).", group="features", lo=0, hi=8192)
     detection_threshold: float = _p(-1.0, "Keypoint score threshold; -1 uses the extractor's "
                                     "official default (aliked 0.2, superpoint 0.0005, disk 0.0, "
                                     "xfeat 0.05).", group="features", lo=-1.0, hi=1.0)
@@ -149,6 +154,11 @@ class Config:
                             group="tracking", lo=0.0, hi=100.0, runtime=True)
     depth_max_m: float = _p(20.0, "Depth values above this (metres) are invalid.",
                             group="tracking", lo=0.01, hi=1000.0, runtime=True)
+    slam: bool = _p(False, "SLAM above the tracker: relocalization after a loss, loop closure "
+                    "on a pose graph, map -> odom (lightglue_ros.slam); false: the front end "
+                    "alone (odometry only).", group="tracking")
+    map_path: str = _p("", "SLAM map file (.npz): loaded at start to localize in, when it "
+                       "exists; where a saved map goes. Empty: no map file.", group="tracking")
 
     # --- ros --------------------------------------------------------------------------------------
     input_qos: str = _p("auto", "Input QoS of image and depth: auto matches the publishers on the "
@@ -239,12 +249,15 @@ class Config:
 
     def resolved(self) -> "Config":
         """The concrete configuration the networks are built from: ``extractor: auto`` becomes the
-        network it stands for on this device, ``cpu_threads: 0`` a thread count and
+        network it stands for on this device, ``max_keypoints: 0`` its budget there,
+        ``cpu_threads: 0`` a thread count and
         ``ransac_threshold_px: -1`` the extractor's threshold. Resolved once
         (Pipeline does it), so weights, exports, logs and figures all name the same network."""
         changes: dict[str, Any] = {}
         if self.extractor == "auto":
             changes["extractor"] = AUTO_EXTRACTOR[self.device.partition(":")[0]]
+        if self.max_keypoints == 0:
+            changes["max_keypoints"] = AUTO_MAX_KEYPOINTS[self.device.partition(":")[0]]
         if self.cpu_threads == 0:
             changes["cpu_threads"] = stage_threads()
         if self.ransac_threshold_px < 0:
@@ -255,11 +268,14 @@ class Config:
     @property
     def model(self) -> str:
         """What runs, in words, for logs and diagnostics, e.g. 'xfeat (auto) + LighterGlue on
-        cpu, torch, 1 thread(s) per stage'; on the config as given, so that 'auto' shows."""
+        cpu, torch, 512 keypoints (auto), 1 thread(s) per stage'; on the config as given, so that
+        'auto' shows."""
         concrete = self.resolved()
         network = concrete.extractor + (" (auto)" if self.extractor == "auto" else "")
         matcher = "LighterGlue" if concrete.extractor == "xfeat" else "LightGlue"
-        return (f"{network} + {matcher} on {self.device}, {self.backend}, "
+        budget = f"{concrete.max_keypoints} keypoints" + (" (auto)" if self.max_keypoints == 0
+                                                          else "")
+        return (f"{network} + {matcher} on {self.device}, {self.backend}, {budget}, "
                 f"{concrete.cpu_threads} thread(s) per stage")
 
     def validate(self) -> None:

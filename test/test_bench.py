@@ -55,6 +55,11 @@ def test_bench_tiny_run_reports_every_figure_and_plots(tmp_path):
         assert official["extract"]["samples"] == 8  # both images of each pair
         assert budget["two_stage_vs_official"] == pytest.approx(
             budget["fps_two_stage"] / official["fps"])
+        equal = budget["official_equal_threads"]  # both stages' threads against as many
+        assert equal["threads"] == 2 * figures["threads_per_stage"]
+        assert budget["vs_official_equal_threads"] == pytest.approx(
+            budget["fps_two_stage"] / equal["fps"])
+    assert figures["vs_official_equal_threads"] == middle["vs_official_equal_threads"]
     assert figures["machine_before"]["cores"] >= 1
     assert json.loads(out.read_text()) == figures
     assert plot.is_file() and plot.stat().st_size > 10_000
@@ -69,3 +74,14 @@ def test_bench_aliked_runs_without_the_official_xfeat_rows():
     assert "official" not in budget
     assert_figures_come_from_their_samples(budget)
     assert 1 <= budget["mean_layers"] <= 9 and budget["two_stage"]["lost_frames"] == 0
+
+
+def test_bench_runs_the_node_budget_by_default():
+    """Without --keypoints: one budget, the configuration's (max_keypoints auto: 512 on a CPU),
+    and the headline is its."""
+    figures = run_cli_json("bench", "--frames", "2", "--segment", "2", "--hard-pairs", "0",
+                           "--width", "320", "--height", "240", "--no-depth")
+    assert [b["keypoints"] for b in figures["budgets"]] == [512] == [figures["keypoints"]]
+    assert "512 keypoints (auto)" in figures["model"]
+    assert figures["vs_official_equal_threads"] == pytest.approx(
+        figures["fps_two_stage"] / figures["budgets"][0]["official_equal_threads"]["fps"])

@@ -18,6 +18,15 @@ def test_defaults_validate_and_the_extractor_is_real_time_on_each_device():
     assert Config(extractor="disk", device="cuda").resolved().extractor == "disk"
 
 
+def test_the_keypoint_budget_is_real_time_on_each_device():
+    assert Config().max_keypoints == 0  # auto
+    assert Config().resolved().max_keypoints == 512
+    assert Config(device="cuda").resolved().max_keypoints == 2048
+    assert Config(max_keypoints=1024).resolved().max_keypoints == 1024
+    assert "512 keypoints (auto)" in Config().model
+    assert "1024 keypoints," in Config(max_keypoints=1024).model
+
+
 def test_resolved_is_concrete_and_idempotent_and_the_model_string_shows_auto():
     cores = len(os.sched_getaffinity(0))
     cfg = Config().resolved()
@@ -28,7 +37,7 @@ def test_resolved_is_concrete_and_idempotent_and_the_model_string_shows_auto():
     assert Config().replace(max_keypoints=512).resolved().max_keypoints == 512
 
 
-@pytest.mark.parametrize("name,value", [("extractor", "sift"), ("max_keypoints", 0),
+@pytest.mark.parametrize("name,value", [("extractor", "sift"), ("max_keypoints", -1),
                                         ("depth_confidence", 1.5), ("width_confidence", 0.0),
                                         ("device", "gpu"), ("max_keypoints", 1.5),
                                         ("filter_threshold", "high")])

@@ -252,7 +252,7 @@ class TestRgbdNode:
         desc = rgbd.describe_parameters("max_keypoints", "filter_threshold", "extractor",
                                         "depth_confidence")
         assert desc["max_keypoints"].read_only and not desc["filter_threshold"].read_only
-        assert desc["max_keypoints"].integer_range[0].from_value == 1
+        assert desc["max_keypoints"].integer_range[0].from_value == 0  # 0: auto
         assert desc["max_keypoints"].integer_range[0].to_value == 8192
         fr = desc["filter_threshold"].floating_point_range[0]
         assert (fr.from_value, fr.to_value) == (0.0, 1.0)
@@ -280,7 +280,7 @@ class TestRgbdNode:
             result = rgbd.set_parameters(**{name: bad})[name]
             assert not result.successful and reason in result.reason, (name, result.reason)
         assert rgbd.get_parameters(*rejected) == old == {
-            "depth_confidence": 0.95, "max_keypoints": 1024, "width_confidence": 0.99,
+            "depth_confidence": 0.95, "max_keypoints": 0, "width_confidence": 0.99,
             "good_inliers": 60}
         rgbd.wait_log("parameter change rejected: parameter 'width_confidence' must be -1")
 

@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "and peak memory. Unless --detection-threshold is given, "
                                    "ALIKED's threshold is 0.01 here so that each keypoint "
                                    "budget is filled.")
-    p.add_argument("--keypoints", default="512,1024,2048",
-                   help="comma-separated keypoint budgets")
+    p.add_argument("--keypoints", help="comma-separated keypoint budgets (default: the "
+                   "node's, max_keypoints; auto: 512 on a CPU)")
     p.add_argument("--frames", type=int, default=30, help="consecutive frames timed per budget "
                    "(after --warmup more)")
     p.add_argument("--warmup", type=int, default=2, help="frames run untimed first")
@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = given.resolved()
     if args.detection_threshold is None:
         cfg = cfg.replace(detection_threshold=FILL_BUDGET_THRESHOLD.get(cfg.extractor, -1.0))
-    budgets = [int(k) for k in args.keypoints.split(",")]
+    budgets = ([int(k) for k in args.keypoints.split(",")] if args.keypoints
+               else [cfg.max_keypoints])
     frames = _frames(args, args.warmup + args.frames + 2 * args.hard_pairs)
     consecutive = frames[:args.warmup + args.frames]
     hard = [(frames[i].image, frames[-1 - i].image) for i in range(args.hard_pairs)]
@@ -139,6 +140,10 @@ def format_bench(figures: dict) -> list[str]:
                              f", {r['two_stage_vs_best_official']:.2f}x against its best "
                              f"({extra['fps']:.2f} fps at {extra['threads']} threads)"
                              if extra else ""))
+        if "vs_official_equal_threads" in r:
+            eq = r["official_equal_threads"]
+            lines.append(f"{'':>5} two-stage / official at equal total threads ({eq['threads']}): "
+                         f"{r['vs_official_equal_threads']:.2f}x ({eq['fps']:.2f} fps)")
         lines.append(f"{'':>5} slower stage: {stages['slower_stage']} "
                      f"(overhead {stages['overhead_ms']:.1f} ms)")
         for name, row in r.get("thread_study", {}).items():
