@@ -43,7 +43,12 @@ def run(args: argparse.Namespace) -> int:
               "answered": stats.answered, "timeouts": stats.timeouts,
               "recorded": stats.recorded}
     if args.gt is not None:
-        result.update(_evaluate(stats.odometry, args.gt, stats.metric))
+        from ..evaluation.trajectory import TrajectoryError
+
+        try:
+            result.update(_evaluate(stats.odometry, args.gt, stats.metric))
+        except TrajectoryError as exc:  # e.g. too few images answered at the camera's rate
+            result["accuracy_error"] = str(exc)
     if args.json:
         print(json.dumps(result))
     else:

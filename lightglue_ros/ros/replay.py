@@ -36,7 +36,7 @@ PRIME_ROUNDS, PRIME_PERIOD_S = 5, 0.2  # camera_info sent ahead of the first fra
 class ReplayStats:
     published: int = 0
     images: int = 0
-    answered: int = 0  # images the node published odometry for (wait mode)
+    answered: int = 0  # images the node published odometry for (in rate mode: by the end)
     timeouts: int = 0
     recorded: dict[str, int] = field(default_factory=dict)
     odometry: list = field(default_factory=list)  # (stamp s, Odometry) received from the node
@@ -66,7 +66,8 @@ class Replayer(Node):
                               history=HistoryPolicy.KEEP_LAST)
         self.clock = self.create_publisher(Clock, "/clock", 10)
         self.publishers_: dict[str, object] = {}
-        self.answered: set[int] = set()
+        self.answered: set[int] = set()  # odometry stamps received (ns)
+        self.sent: set[int] = set()  # image stamps published (ns)
         self.odometry: list[tuple[float, object]] = []  # (stamp s, nav_msgs/Odometry)
         self.stats = ReplayStats()
         self.writer: Writer | None = None
@@ -159,6 +160,8 @@ def replay(bag: Path, node_name: str, out: Path | None = None, rate: float = 1.0
         end = time.monotonic() + 2.0  # let the last outputs arrive
         while time.monotonic() < end:
             rclpy.spin_once(replayer, timeout_sec=0.05)
+        if not wait:  # a camera does not wait: an image is answered if odometry came at all
+            replayer.stats.answered = len(replayer.sent & replayer.answered)
         replayer.stats.odometry = replayer.odometry
         replayer.stats.metric = replayer.node_values.get("metric") == "True"
         return replayer.stats
@@ -217,9 +220,9 @@ def _publish_group(reader: AnyReader, group: list[tuple], replayer: Replayer, ra
     if start is None:
         start = (time.monotonic(), bag_ns)
     if not wait:
-        delay = (bag_ns - start[1]) / 1e9 / rate - (time.monotonic() - start[0])
-        if delay > 0:
-            time.sleep(delay)
+        due = start[0] + (bag_ns - start[1]) / 1e9 / rate
+        while (delay := due - time.monotonic()) > 0:  # record the node's outputs meanwhile
+            rclpy.spin_once(replayer, timeout_sec=min(delay, 0.02))
     for connection, _, raw in sorted(group, key=lambda m: m[0].topic == image_topic):
         is_frame = connection.topic == image_topic
         if is_frame and wait:  # topics are independent: let this frame's camera_info and
@@ -233,6 +236,7 @@ def _publish_group(reader: AnyReader, group: list[tuple], replayer: Replayer, ra
         if not is_frame:
             continue
         stats.images += 1
+        replayer.sent.add(stamp_ns)
         if wait:
             end = time.monotonic() + wait_timeout
             while stamp_ns not in replayer.answered and time.monotonic() < end:
