@@ -12,6 +12,7 @@ reported instead. The decision (``conflict``) is pure and tested without tf2_ros
 from __future__ import annotations
 
 import importlib.util
+import time
 
 import numpy as np
 import yaml
@@ -47,15 +48,32 @@ def conflict(parents: dict[str, str], parent: str, child: str, ours: bool) -> st
 
 
 class TfBridge:
-    """tf2_ros listener + broadcaster of one node (requires ``tf2_available()``)."""
+    """tf2_ros listener + broadcaster of one node (requires ``tf2_available()``).
 
-    def __init__(self, node) -> None:
+    The parent map the guard checks is parsed from the buffer again only when it is
+    ``refresh_s`` old or does not know the child about to be broadcast (the tree changes when a
+    node starts, not per frame; parsing it per broadcast cost a YAML dump and parse per frame).
+    Once this node's own edge is heard back, the map knows its child."""
+
+    def __init__(self, node, refresh_s: float = 1.0) -> None:
         from tf2_ros import Buffer, TransformBroadcaster, TransformListener
 
         self.buffer = Buffer()
         self.listener = TransformListener(self.buffer, node)
         self.broadcaster = TransformBroadcaster(node)
         self.broadcast: set[tuple[str, str]] = set()  # edges this node has sent
+        self.refresh_s = refresh_s
+        self._parents: dict[str, str] = {}
+        self._parsed_at = -float("inf")  # time.monotonic() of the last parse
+
+    def parents(self, child: str) -> dict[str, str]:
+        """child -> parent of the tree heard: at most ``refresh_s`` old, and fresh while it
+        does not know ``child``."""
+        now = time.monotonic()
+        if child not in self._parents or now - self._parsed_at >= self.refresh_s:
+            self._parents = frame_parents(self.buffer.all_frames_as_yaml())
+            self._parsed_at = now
+        return self._parents
 
     def lookup(self, target: str, source: str) -> np.ndarray | None:
         """T_target_source (the pose of ``source`` in ``target``), latest; None while TF does
@@ -74,8 +92,7 @@ class TfBridge:
         """Broadcast a geometry_msgs/TransformStamped unless it breaks the tree; the reason
         when it was not sent."""
         edge = (transform.header.frame_id, transform.child_frame_id)
-        reason = conflict(frame_parents(self.buffer.all_frames_as_yaml()), *edge,
-                          ours=edge in self.broadcast)
+        reason = conflict(self.parents(edge[1]), *edge, ours=edge in self.broadcast)
         if reason is None:
             self.broadcaster.sendTransform(transform)
             self.broadcast.add(edge)
