@@ -1,0 +1,106 @@
+"""A/B comparisons of CPU settings, each side by side in one process, alternating in a rotating
+order so that load from elsewhere on the machine hits both sides alike (the way the CPU
+defaults were decided):
+
+    python -m lightglue_ros_tools.reliability.cpu_ab backend [--keypoints 512] [--reps 3]
+    python -m lightglue_ros_tools.reliability.cpu_ab opencv-threads [--reps 8]
+
+- ``backend``: torch against ONNX Runtime through ``Pipeline.extract`` and ``Pipeline.match``
+  (what the tracker calls), one thread each, on consecutive synthetic 640x480 frames; median ms.
+- ``opencv-threads``: the two-stage tracker (offline, every frame) on the synthetic 640x480
+  sequence with OpenCV's thread pool at its default against one thread per process; frames per
+  second of each run, paired by repetition.
+
+Prints one JSON object (with the load average before and after).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from typing import Any
+
+
+def _frames(count: int) -> list:
+    from lightglue_ros.datasets.frames import synthetic_frames
+    from lightglue_ros.synthetic import make_sequence
+
+    return list(synthetic_frames(make_sequence(num_frames=count, width=640, height=480)))
+
+
+def backend(keypoints: int, reps: int) -> dict[str, Any]:
+    import torch
+
+    from lightglue_ros.config import Config
+    from lightglue_ros.pipeline import Pipeline
+
+    torch.set_num_threads(1)
+    images = [f.image for f in _frames(12)]
+    with tempfile.TemporaryDirectory() as engines:
+        pipes = {name: Pipeline(Config(max_keypoints=keypoints, cpu_threads=1, backend=name,
+                                       engine_dir=engines))
+                 for name in ("torch", "onnxruntime")}
+        ms: dict[str, dict[str, list[float]]] = {n: {"extract": [], "match": []} for n in pipes}
+        for rep in range(reps):
+            for i in range(1, len(images)):
+                names = list(pipes) if (i + rep) % 2 else list(pipes)[::-1]
+                for name in names:
+                    pipe = pipes[name]
+                    f0, f1 = pipe.extract(images[i - 1]), pipe.extract(images[i])
+                    ms[name]["extract"].append(1e3 * pipe.timings["extract"])
+                    pipe.match(f0, f1)
+                    ms[name]["match"].append(1e3 * pipe.timings["match"])
+    return {"keypoints": keypoints, "threads": 1,
+            "median_ms": {n: {k: round(statistics.median(v), 1) for k, v in d.items()}
+                          for n, d in ms.items()}}
+
+
+def opencv_threads(reps: int) -> dict[str, Any]:
+    import dataclasses
+
+    import cv2
+    import torch
+
+    import lightglue_ros.tracking.two_stage as two_stage
+    from lightglue_ros.config import Config
+    from lightglue_ros.evaluation.tracking_run import run_tracker
+    from lightglue_ros.pipeline import Pipeline
+    from lightglue_ros.tracking import Tracker
+
+    # the stages set torch's threads only: OpenCV's pool is what this compares
+    two_stage.set_cpu_threads = lambda n: torch.set_num_threads(n) if n else None
+    default = cv2.getNumThreads()
+    frames = [dataclasses.replace(f, depth=None) for f in _frames(16)]  # monocular
+    pipe = Pipeline(Config())
+    fps: dict[int, list[float]] = {default: [], 1: []}
+    for rep in range(reps):
+        for threads in ([default, 1] if rep % 2 else [1, default]):
+            cv2.setNumThreads(threads)
+            start = time.perf_counter()
+            run_tracker(Tracker(pipe), frames, progress=False)
+            fps[threads].append(round(len(frames) / (time.perf_counter() - start), 2))
+    cv2.setNumThreads(default)
+    return {"keypoints": pipe.config.max_keypoints, "frames": len(frames),
+            "fps": {f"opencv_{n}_threads": {"median": statistics.median(v), "runs": v}
+                    for n, v in fps.items()},
+            "pairs_faster_with_default": sum(a > b for a, b in zip(fps[default], fps[1]))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", choices=("backend", "opencv-threads"))
+    parser.add_argument("--keypoints", type=int, default=512)
+    parser.add_argument("--reps", type=int, default=0, help="repetitions (default 3; 8)")
+    args = parser.parse_args()
+    before = os.getloadavg()
+    result = (backend(args.keypoints, args.reps or 3) if args.what == "backend"
+              else opencv_threads(args.reps or 8))
+    print(json.dumps({"ab": args.what, **result, "cores": os.cpu_count(),
+                      "load_average_before": before, "load_average_after": os.getloadavg()}))
+
+
+if __name__ == "__main__":
+    main()
