@@ -13,7 +13,8 @@ its pose estimated, so that two cores both work. The slower stage sets the frame
   frame waits for the tracking stage in a slot of one.
 - **Live mode: the latest frame wins at every hand-off.** Extraction takes a frame only when the
   tracking stage has room for it (the hand-off slot is empty), and, while tracking is busy, not
-  before the expected end of tracking less the expected extraction time (running means of both):
+  before the expected end of tracking less the expected extraction time (medians of the last
+  frames: a keyframe's longer tracking does not hold back the frames after it):
   the frame it takes is the newest, and it reaches tracking just as tracking is free, so a frame
   never waits behind an older extracted one, and its latency is about its extraction plus its
   tracking. Offline mode extracts ahead (the next frame waits, extracted, in the hand-off slot).
@@ -37,8 +38,10 @@ output then has no record.
 """
 from __future__ import annotations
 
+import collections
 import logging
 import queue
+import statistics
 import threading
 import time
 import traceback
@@ -52,6 +55,8 @@ from .records import FrameRecord
 from .tracker import ExtractedFrame, Tracker
 
 log = logging.getLogger(__name__)
+
+PACING_WINDOW = 9  # frames whose stage times give the expected times (median)
 
 
 @dataclass
@@ -140,7 +145,8 @@ class TwoStageTracker:
         self._closing = False
         self._deliver = True
         self.counters = StageCounters()
-        self._expected = {"extract": 0.0, "track": 0.0}  # running mean seconds per frame
+        self._recent: dict[str, collections.deque[float]] = {  # seconds per frame
+            stage: collections.deque(maxlen=PACING_WINDOW) for stage in ("extract", "track")}
         self._tracking_since: float | None = None  # time.monotonic() the current tracking began
         self._extractor = threading.Thread(target=self._extract_loop, name=f"{name}-extract",
                                            daemon=True)
@@ -282,14 +288,13 @@ class TwoStageTracker:
         when tracking is idle or not paced); called under the lock."""
         if not self.pace or self._tracking_since is None:
             return 0.0
-        start_at = (self._tracking_since + self._expected["track"] - self._expected["extract"])
-        return start_at - time.monotonic()
+        if not self._recent["track"] or not self._recent["extract"]:
+            return 0.0
+        expected = {stage: statistics.median(times) for stage, times in self._recent.items()}
+        return self._tracking_since + expected["track"] - expected["extract"] - time.monotonic()
 
     def _expect(self, stage: str, seconds: float) -> None:
-        """Running mean of a stage's time per frame (recent frames weigh most: the rate
-        changes with the scene)."""
-        mean = self._expected[stage]
-        self._expected[stage] = seconds if mean == 0.0 else 0.75 * mean + 0.25 * seconds
+        self._recent[stage].append(seconds)
 
     def _extract(self, job: _Item) -> None:
         try:
