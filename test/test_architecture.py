@@ -18,7 +18,8 @@ TOOLS_USERS = {"lightglue_ros.cli.stress"}  # the one command that drives the to
 LAYERS: list[set[str]] = [
     {"version", "errors", "files", "config"},
     {"geometry", "images"},
-    {"types", "weights", "features", "messages", "synthetic"},
+    {"types"},  # the records and the stamp convention every layer above passes around
+    {"weights", "features", "messages", "synthetic"},
     {"models"},
     {"inference"},
     {"pipeline", "mapping"},

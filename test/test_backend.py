@@ -57,10 +57,15 @@ def test_to_gtsam_is_the_covariance_of_gtsams_body_frame_perturbation():
 
 
 # --- the typed messages --------------------------------------------------------------------------
+# stamps that float seconds cannot hold exactly (a float64 step is 238 ns at 1.7e9 s)
+STAMP_NS, REF_STAMP_NS = 1_700_000_002_000_000_001, 1_700_000_001_999_999_999
+
+
 def _record() -> FrameRecord:
     T = make_transform(np.eye(3), [0.1, 0.0, 0.5])
     pts = np.array([[10.0, 20.0], [30.5, 40.25], [50.0, 60.0]], np.float32)
-    return FrameRecord(2.0, TrackingStatus.OK, T, np.eye(6) * 1e-3, ref_stamp=1.0,
+    return FrameRecord(STAMP_NS, TrackingStatus.OK, T, np.eye(6) * 1e-3,
+                       ref_stamp_ns=REF_STAMP_NS, index=41, ref_index=40,
                        ref_is_keyframe=True, T_ref_cam=T,
                        relative_covariance=np.diag([1, 2, 3, 4, 5, 6]) * 1e-4, model="pnp",
                        metric=True, keyframe=True, num_matches=3, num_inliers=2, layers=5,
@@ -77,18 +82,21 @@ def test_edge_and_tracks_messages_carry_the_record():
 
     from lightglue_ros.ros.backend_msgs import edge_msg, tracks_msg
 
-    record, stamp, ref = _record(), Time(sec=2), Time(sec=1)
-    edge = edge_msg(record, stamp, ref, 41, 40, False, "camera_optical")
+    record, stamp = _record(), Time(sec=1_700_000_002, nanosec=1)
+    ref = Time(sec=1_700_000_001, nanosec=999_999_999)  # rebuilt exactly from the record
+    edge = edge_msg(record, stamp, "camera_optical")
     assert (edge.header.stamp, edge.header.frame_id) == (stamp, "camera_optical")
     assert (edge.frame_index, edge.reference_index, edge.reference_stamp) == (41, 40, ref)
     assert edge.model == KeyframeEdge.MODEL_PNP and edge.metric
     assert edge.became_keyframe and edge.reference_is_keyframe and not edge.reinitialized
-    assert edge_msg(record, stamp, ref, 41, 40, True, "camera_optical").reinitialized
+    record.ref_began_anew = True
+    assert edge_msg(record, stamp, "camera_optical").reinitialized
     assert (edge.num_matches, edge.num_inliers, edge.layers) == (3, 2, 5)
     p = edge.pose.pose.position
     assert (p.x, p.y, p.z) == (0.1, 0.0, 0.5)
     assert np.allclose(np.reshape(edge.pose.covariance, (6, 6)), record.relative_covariance)
-    tracks = tracks_msg(record, stamp, ref, 41, 40, "camera_optical")
+    tracks = tracks_msg(record, stamp, "camera_optical")
+    assert (tracks.frame_index, tracks.reference_index, tracks.reference_stamp) == (41, 40, ref)
     assert list(tracks.track_ids) == [7, 12, -1]
     assert list(tracks.reference_x) == [10.0, 30.5, 50.0]
     assert list(tracks.current_y) == [21.5, 41.75, 61.5]
@@ -96,7 +104,10 @@ def test_edge_and_tracks_messages_carry_the_record():
         True, True, False]
     # a tracker that assigned no ids: every match says so
     record.track_ids = np.zeros(0, np.int64)
-    assert list(tracks_msg(record, stamp, ref, 41, 40, "c").track_ids) == [-1, -1, -1]
+    assert list(tracks_msg(record, stamp, "c").track_ids) == [-1, -1, -1]
+    record.ref_stamp_ns = record.ref_index = None  # no reference: nothing to publish
+    with pytest.raises(ValueError, match="no reference"):
+        edge_msg(record, stamp, "c")
 
 
 # --- GTSAM consumes the edges of a real run ------------------------------------------------------
@@ -112,13 +123,13 @@ def test_gtsam_pose_graph_from_the_published_edges_reproduces_the_odometry():
 
     seq = make_sequence(num_frames=12)
     tracker = Tracker(Pipeline())
-    records = [tracker.process(f.image, f.stamp, f.camera, f.depth, f.depth_unit)
+    records = [tracker.process(f.image, f.stamp_ns, f.camera, f.depth, f.depth_unit)
                for f in synthetic_frames(seq)]
-    index = {r.stamp: i for i, r in enumerate(records)}
-    edges = [edge_msg(r, Time(sec=i), Time(sec=index[r.ref_stamp]), i, index[r.ref_stamp],
-                      index[r.ref_stamp] == 0, "c")
-             for i, r in enumerate(records) if r.T_ref_cam is not None]
+    assert [r.index for r in records] == list(range(len(records)))
+    edges = [edge_msg(r, Time(sec=i), "c") for i, r in enumerate(records)
+             if r.T_ref_cam is not None]
     assert len(edges) == len(records) - 1
+    assert [e.reinitialized for e in edges] == [e.reference_index == 0 for e in edges]
 
     graph, initial = gtsam.NonlinearFactorGraph(), gtsam.Values()
     graph.add(gtsam.PriorFactorPose3(0, gtsam.Pose3(),

@@ -19,7 +19,7 @@ from lightglue_ros.bags.messages import TYPESTORE, camera_info_message, header, 
 from lightglue_ros.config import Config
 from lightglue_ros.datasets import open_dataset
 from lightglue_ros.errors import BagError
-from lightglue_ros.types import FrameInput, Trajectory, TrajectoryError
+from lightglue_ros.types import NS, FrameInput, Trajectory, TrajectoryError, to_ns
 from lightglue_ros.geometry.camera import CameraModel
 from lightglue_ros.images import load_image
 from lightglue_ros.synthetic import make_sequence
@@ -70,7 +70,7 @@ def test_eval_of_tum_bag_gives_the_figures_of_track(track_fr2, storage, tmp_path
     with open_bag(bag) as opened:
         assert opened.storage == storage
         frames = list(opened.camera_frames())
-    assert [f.stamp for f in frames] == [f.stamp for f in ds.frames]
+    assert [f.stamp_ns for f in frames] == [f.stamp_ns for f in ds.frames]
     for frame, expected in zip(frames[::7], ds.frames[::7]):
         np.testing.assert_array_equal(frame.image, load_image(expected.image_path))
     assert frames[0].camera is frames[-1].camera      # one model while camera_info is unchanged
@@ -128,8 +128,8 @@ def test_gap_and_backwards_stamp_restart_tracking_and_are_counted(tmp_path):
     bag = tmp_path / "jumpy"
     with BagWriter(bag, "sqlite3") as writer:
         for frame in seq:   # received at 30 Hz; header stamps: gap before frame 4, back at 5
-            stamp = frame.stamp + (2.0 if frame.index == 4 else 0.0)
-            writer.write(FrameInput(stamp, frame.rgb, camera, frame.depth, 1.0), frame.stamp)
+            stamp = frame.stamp_ns + (2 * NS if frame.index == 4 else 0)
+            writer.write(FrameInput(stamp, frame.rgb, camera, frame.depth, 1.0), frame.stamp_ns)
     gt = Trajectory(seq.stamps, seq.poses)
     figures = evaluate_bag(bag, gt, out_dir=tmp_path / "out", depth_topic=DEPTH,
                            progress=False)
@@ -159,20 +159,21 @@ def _image(seed: int = 0, grey: bool = False) -> np.ndarray:
 def test_reader_counts_stamp_problems_and_uses_header_stamps(tmp_path):
     bag = tmp_path / "problems"
     with BagWriter(bag, "mcap") as writer:
-        writer.image(_image(0), 100.0)                   # before any camera_info: skipped
-        writer.camera_info(CAMERA, 100.05)
+        writer.image(_image(0), to_ns(100.0))            # before any camera_info: skipped
+        writer.camera_info(CAMERA, to_ns(100.05))
         for stamp, receive in ((100.1, 100.6), (100.2, 100.7), (100.2, 100.8),   # duplicate
                                (101.5, 102.0),           # gap of 1.3 s (receive time as well)
                                (141.6, 102.1),           # clock jump: header +40 s, receive +0.1
                                (141.7, 102.2), (100.3, 102.3), (100.4, 102.4)):   # back
-            writer.image(_image(1), stamp, receive)
+            writer.image(_image(1), to_ns(stamp), to_ns(receive))
     restarts = []
     with open_bag(bag) as opened:
         source = opened.camera_frames(on_restart=lambda: restarts.append(True))
         assert source.total == 9
         frames = list(source)
     report = source.report
-    assert [f.stamp for f in frames] == [100.1, 100.2, 101.5, 141.6, 141.7, 100.3, 100.4]
+    assert [f.stamp_ns for f in frames] == [to_ns(t) for t in (100.1, 100.2, 101.5, 141.6,
+                                                                141.7, 100.3, 100.4)]
     assert report.images == 9 and report.frames == 7
     assert report.skipped_before_camera_info == 1 and report.duplicate_stamps == 1
     assert [round(g, 6) for _, g in report.gaps] == [1.3]
@@ -188,19 +189,19 @@ def test_reader_pairs_depth_by_stamp_and_reads_both_depth_encodings(tmp_path):
     bag = tmp_path / "depth"
     depth_mm = (np.arange(64 * 48) % 4000 + 500).astype(np.uint16).reshape(48, 64)
     with BagWriter(bag, "sqlite3") as writer:
-        writer.camera_info(CAMERA, 9.0)
-        writer.image(_image(0), 10.0)
-        writer.depth(depth_mm, 0.001, 10.015, receive_time=10.3)   # after the image, 15 ms off
-        writer.image(_image(1), 10.1)
-        writer.depth(depth_mm, 1 / 5000, 10.14)                      # 40 ms off: not paired
-        writer.image(_image(2), 10.2)
-        writer.depth(depth_mm, 1 / 5000, 10.2)                       # TUM units -> 32FC1
+        writer.camera_info(CAMERA, to_ns(9.0))
+        writer.image(_image(0), to_ns(10.0))
+        writer.depth(depth_mm, 0.001, to_ns(10.015), receive_ns=to_ns(10.3))  # after, 15 ms off
+        writer.image(_image(1), to_ns(10.1))
+        writer.depth(depth_mm, 1 / 5000, to_ns(10.14))               # 40 ms off: not paired
+        writer.image(_image(2), to_ns(10.2))
+        writer.depth(depth_mm, 1 / 5000, to_ns(10.2))                # TUM units -> 32FC1
     with open_bag(bag) as opened:
         source = opened.camera_frames(depth_topic=DEPTH, depth_sync_s=0.02)
         frames = list(source)
         raw = [opened.deserialize(r, t, p) for p, t, _, r in opened.messages([DEPTH])]
     assert [m.encoding for m in raw] == ["32FC1", "32FC1", "16UC1"]   # in receive order
-    assert [f.stamp for f in frames] == [10.0, 10.1, 10.2]
+    assert [f.stamp_ns for f in frames] == [to_ns(10.0), to_ns(10.1), to_ns(10.2)]
     assert frames[0].depth.dtype == np.uint16 and frames[0].depth_unit == 0.001
     np.testing.assert_array_equal(frames[0].depth, depth_mm)
     assert frames[1].depth is None and frames[1].depth_unit is None
@@ -222,13 +223,13 @@ def test_reader_detects_compressed_images_and_opens_bare_files(tmp_path):
                                      typestore=TYPESTORE)
         conn = writer.add_connection("/cam/image/compressed", "sensor_msgs/msg/CompressedImage",
                                      typestore=TYPESTORE)
-        writer.write(info, 5_000_000_000, serialize(camera_info_message(CAMERA, 5.0, "cam")))
-        msg = compressed(header=header(5.0, "cam"), format="png", data=png.reshape(-1))
+        writer.write(info, 5_000_000_000, serialize(camera_info_message(CAMERA, 5 * NS, "cam")))
+        msg = compressed(header=header(5 * NS, "cam"), format="png", data=png.reshape(-1))
         writer.write(conn, 5_000_000_000, TYPESTORE.serialize_cdr(msg, compressed.__msgtype__))
     for path in (bag, bag / "compressed.mcap"):
         with open_bag(path) as opened:
             frames = list(opened.camera_frames("/cam/image/compressed", "/cam/camera_info"))
-        assert len(frames) == 1 and frames[0].stamp == 5.0
+        assert len(frames) == 1 and frames[0].stamp_ns == 5 * NS
         np.testing.assert_array_equal(frames[0].image, image)
 
 
@@ -255,7 +256,7 @@ def test_make_bag_kitti_grey_images_calibration_and_groundtruth(tmp_path):
                                                0, 0, 1])
     np.testing.assert_array_equal(infos[0].d, np.zeros(5))
     np.testing.assert_array_equal(infos[0].p[[3, 7, 11]], 0.0)
-    np.testing.assert_allclose([f.stamp for f in frames], KITTI_TIMES, rtol=0, atol=1e-9)
+    assert [f.stamp_ns for f in frames] == [to_ns(t) for t in KITTI_TIMES]
     np.testing.assert_array_equal(frames[2].image, load_image(root / "image_0" / "000002.png"))
     assert not frames[0].camera.is_distorted
     gt = Trajectory.read_tum(made.groundtruth)
@@ -279,9 +280,7 @@ def test_make_bag_euroc(tmp_path):
         raw = next(opened.messages(["/camera/image_raw"]))
         assert opened.deserialize(raw[3], raw[1], raw[0]).encoding == "mono8"
         frames = list(opened.camera_frames())
-    assert [f.stamp for f in frames] == [f.stamp for f in ds.frames[:2]]
-    assert [round(f.stamp * 1e9) for f in frames] == \
-        pytest.approx(EUROC_STAMPS_NS[:2], abs=200)            # float64 stamps: 240 ns steps
+    assert [f.stamp_ns for f in frames] == EUROC_STAMPS_NS[:2]   # exact, to the nanosecond
     camera = frames[0].camera
     np.testing.assert_array_equal(camera.K, ds.camera.K)
     np.testing.assert_array_equal(camera.D, ds.camera.D)
@@ -299,7 +298,7 @@ def small_bags(tmp_path_factory):
     for storage in ("sqlite3", "mcap"):
         with BagWriter(root / storage, storage) as writer:
             for i in range(2):
-                writer.write(FrameInput(10.0 + 0.1 * i, _image(i), CAMERA))
+                writer.write(FrameInput(to_ns(10.0 + 0.1 * i), _image(i), CAMERA))
     return root
 
 
@@ -339,16 +338,16 @@ def test_topic_errors(small_bags, tmp_path):
             opened.camera_frames(depth_topic=DEPTH)
     no_info = tmp_path / "no_info"
     with BagWriter(no_info, "sqlite3") as writer:    # the camera_info topic, never written to
-        writer.image(_image(0), 1.0)
+        writer.image(_image(0), NS)
     with open_bag(no_info) as opened:
         with pytest.raises(BagError, match="camera_info topic /camera/camera_info .* has no "
                                            "messages"):
             opened.camera_frames()
     late_info = tmp_path / "late_info"
     with BagWriter(late_info, "sqlite3") as writer:
-        writer.image(_image(0), 1.0)
-        writer.image(_image(1), 1.1)
-        writer.camera_info(CAMERA, 1.2)
+        writer.image(_image(0), to_ns(1.0))
+        writer.image(_image(1), to_ns(1.1))
+        writer.camera_info(CAMERA, to_ns(1.2))
     with open_bag(late_info) as opened, pytest.raises(BagError, match="none of the 2 images"):
         list(opened.camera_frames())
 

@@ -8,7 +8,7 @@ from lightglue_ros.evaluation.consistency import nees_summary
 from lightglue_ros.geometry.covariance import perturb_pose
 from lightglue_ros.geometry.se3 import invert_transform, make_transform
 from lightglue_ros.tracking import FrameRecord, TrackingStatus
-from lightglue_ros.types import Trajectory
+from lightglue_ros.types import Trajectory, to_ns
 
 
 def _run(scale: float, metric: bool, n: int = 3000):
@@ -29,10 +29,12 @@ def _run(scale: float, metric: bool, n: int = 3000):
     for i in range(1, n + 1):
         T = invert_transform(poses[i - 1]) @ poses[i]
         R, t = perturb_pose(T[:3, :3], T[:3, 3], rng.multivariate_normal(np.zeros(6), cov))
-        records.append(FrameRecord(stamps[i], TrackingStatus.OK, poses[i], ref_stamp=stamps[i - 1],
+        records.append(FrameRecord(to_ns(stamps[i]), TrackingStatus.OK, poses[i],
+                                   ref_stamp_ns=to_ns(stamps[i - 1]),
                                    T_ref_cam=make_transform(R, t),
                                    relative_covariance=cov * scale, metric=metric))
-    records.append(FrameRecord(stamps[-1] + 0.1, TrackingStatus.LOST, poses[-1]))  # skipped
+    records.append(FrameRecord(to_ns(stamps[-1] + 0.1), TrackingStatus.LOST,
+                               poses[-1]))  # skipped
     return nees_summary(records, Trajectory(stamps, np.array(poses)))
 
 

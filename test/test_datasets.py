@@ -23,9 +23,9 @@ from lightglue_ros.synthetic import TUM_DEPTH_SCALE, make_sequence, write_tum_fo
 def test_tum_fr2_desk_with_preset():
     ds = open_dataset(TUM_FR2, preset="fr2")
     assert ds.kind == "tum" and ds.name == "tum_fr2_desk" and len(ds) == 20
-    assert ds.frames[0].stamp == pytest.approx(1311868169.163498, abs=1e-6)
-    assert ds.frames[-1].stamp == pytest.approx(1311868171.063438, abs=1e-6)
-    assert np.all(np.diff([f.stamp for f in ds.frames]) > 0)
+    assert ds.frames[0].stamp_ns == 1311868169_163498000  # exactly as listed
+    assert ds.frames[-1].stamp_ns == 1311868171_063438000
+    assert np.all(np.diff([f.stamp_ns for f in ds.frames]) > 0)
     assert [f.index for f in ds.frames] == list(range(20))
     assert all(f.image_path.is_file() and f.depth_path is None for f in ds.frames)
     assert ds.depth_unit is None
@@ -36,7 +36,7 @@ def test_tum_fr2_desk_with_preset():
     np.testing.assert_array_equal(cam.D, [0.2312, -0.7849, -0.0033, -0.0001, 0.9172])
     gt = ds.groundtruth
     assert gt is not None and len(gt) > 1000
-    assert gt.stamps[0] < ds.frames[0].stamp and gt.stamps[-1] > ds.frames[-1].stamp
+    assert gt.stamps[0] < ds.frames[0].seconds and gt.stamps[-1] > ds.frames[-1].seconds
     np.testing.assert_allclose(gt.positions[0], [-0.3569, -1.9109, 1.4557])
     R = gt.poses[:, :3, :3]
     np.testing.assert_allclose(np.einsum("nji,njk->nik", R, R), np.broadcast_to(np.eye(3), R.shape),
@@ -50,8 +50,7 @@ def test_tum_needs_intrinsics_and_image_folder_reads_stamp_names():
     tum = open_dataset(TUM_FR2, preset="fr2")
     images = read_image_folder(TUM_FR2 / "rgb", preset="fr2")
     assert images.kind == "images" and len(images) == 20
-    np.testing.assert_allclose([f.stamp for f in images.frames],
-                               [f.stamp for f in tum.frames], rtol=0, atol=1e-9)
+    assert [f.stamp_ns for f in images.frames] == [f.stamp_ns for f in tum.frames]
     assert [f.image_path.name for f in images.frames] == \
         [f.image_path.name for f in tum.frames]
 
@@ -66,7 +65,7 @@ def test_tum_synthetic_depth_camera_yaml_and_groundtruth(synthetic_tum):
     seq, folder = synthetic_tum
     ds = open_dataset(folder)
     assert ds.kind == "tum" and len(ds) == 6
-    np.testing.assert_allclose([f.stamp for f in ds.frames], seq.stamps, rtol=0, atol=1e-6)
+    np.testing.assert_allclose([f.seconds for f in ds.frames], seq.stamps, rtol=0, atol=1e-6)
     assert all(f.depth_path is not None and f.depth_path.name == f.image_path.name
                for f in ds.frames)
     assert ds.depth_unit == 1.0 / TUM_DEPTH_SCALE
@@ -139,10 +138,10 @@ def test_kitti_layout(kitti_folder):
     np.testing.assert_array_equal(ds.camera.K, [[718.856, 0, 607.1928], [0, 718.856, 185.2157],
                                                 [0, 0, 1]])
     assert (ds.camera.width, ds.camera.height) == (40, 12) and not ds.camera.is_distorted
-    assert [f.stamp for f in ds.frames] == KITTI_TIMES
+    assert [f.stamp_ns for f in ds.frames] == [0, 103_616_200, 207_232_400, 310_848_600]
     assert [f.image_path.name for f in ds.frames] == [f"{i:06d}.png" for i in range(4)]
     assert all(f.image_path.parent.name == "image_0" for f in ds.frames)
-    np.testing.assert_array_equal(ds.groundtruth.stamps, KITTI_TIMES)
+    np.testing.assert_allclose(ds.groundtruth.stamps, KITTI_TIMES, rtol=0, atol=1e-12)
     np.testing.assert_allclose(ds.groundtruth.poses, kitti_poses(), atol=1e-9)
 
 
@@ -176,9 +175,8 @@ def euroc_folder(tmp_path):
 def test_euroc_layout_and_camera_pose(euroc_folder):
     ds = open_dataset(euroc_folder)
     assert ds.kind == "euroc" and ds.name == "MH_01_easy" and len(ds) == 3
-    np.testing.assert_array_equal([f.stamp for f in ds.frames],
-                                  [ns / 1e9 for ns in EUROC_STAMPS_NS])
-    assert ds.frames[1].stamp == pytest.approx(1403636579.813555456, abs=1e-6)
+    assert [f.stamp_ns for f in ds.frames] == EUROC_STAMPS_NS
+    assert ds.frames[1].seconds == pytest.approx(1403636579.813555456, abs=1e-6)
     assert ds.frames[0].image_path == euroc_folder / "mav0/cam0/data/1403636579763555584.png"
     cam = ds.camera
     assert (cam.width, cam.height) == (752, 480) and cam.distortion_model == "plumb_bob"
@@ -187,8 +185,8 @@ def test_euroc_layout_and_camera_pose(euroc_folder):
     np.testing.assert_array_equal(cam.D, [-0.28340811, 0.07395907, 0.00019359, 1.76187114e-05,
                                           0.0])
     gt = ds.groundtruth
-    np.testing.assert_allclose(gt.stamps, [(ns + 1_000_000) / 1e9 for ns in EUROC_STAMPS_NS],
-                               rtol=0, atol=1e-9)
+    # the ground truth's integer ns, rounded once to float seconds
+    assert gt.stamps.tolist() == [(ns + 1_000_000) / 10**9 for ns in EUROC_STAMPS_NS]
     # camera centre = body position + R_world_body @ t_BS = (1, 2, 3) + Rz90 @ (0.1, 0, 0)
     np.testing.assert_allclose(gt.positions[0], [1.0, 2.1, 3.0], atol=1e-12)
     np.testing.assert_allclose(gt.positions[2], [3.0, 2.1, 3.0], atol=1e-12)
@@ -220,12 +218,12 @@ def test_image_folder_order_rate_and_intrinsics(tmp_path):
     assert ds.kind == "images" and ds.groundtruth is None and ds.depth_unit is None
     assert [f.image_path.name for f in ds.frames] == ["frame_1.png", "frame_2.png",
                                                       "frame_10.png"]
-    np.testing.assert_allclose([f.stamp for f in ds.frames], [0.0, 0.1, 0.2])
+    assert [f.stamp_ns for f in ds.frames] == [0, 100_000_000, 200_000_000]
     assert (ds.camera.width, ds.camera.height) == (48, 30)
     assert ds.camera.distortion_model == "plumb_bob"
     np.testing.assert_array_equal(ds.camera.D, [0.1, 0.01, 0, 0, 0])
     ds = read_image_folder(tmp_path, intrinsics=(50, 51, 24, 15), rate_hz=25)
-    np.testing.assert_allclose([f.stamp for f in ds.frames], [0.0, 0.04, 0.08])
+    assert [f.stamp_ns for f in ds.frames] == [0, 40_000_000, 80_000_000]
     assert not ds.camera.is_distorted
     with pytest.raises(DatasetError, match="give intrinsics"):
         open_dataset(tmp_path)
@@ -239,7 +237,7 @@ def test_image_folder_stamp_names(tmp_path):
     for name in ("9.5", "10.25", "10.125"):
         write_png(tmp_path / f"{name}.png")
     ds = read_image_folder(tmp_path, intrinsics=(30, 30, 16, 12))
-    assert [f.stamp for f in ds.frames] == [9.5, 10.125, 10.25]
+    assert [f.stamp_ns for f in ds.frames] == [9_500_000_000, 10_125_000_000, 10_250_000_000]
 
 
 def test_detection_and_missing_folders(tmp_path, kitti_folder, euroc_folder):

@@ -23,7 +23,7 @@ def test_track_ids_follow_physical_points():
     tracker = Tracker(Pipeline())
     world: dict[int, list[np.ndarray]] = {}
     for frame, synth in zip(synthetic_frames(seq), seq):
-        record = tracker.process(frame.image, frame.stamp, frame.camera, frame.depth)
+        record = tracker.process(frame.image, frame.stamp_ns, frame.camera, frame.depth)
         assert record.status is not TrackingStatus.LOST
         if record.num_matches == 0:
             continue

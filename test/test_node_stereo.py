@@ -32,7 +32,7 @@ def pair():
     camera, frames = synthetic(NUM_FRAMES)
     T_left_right = np.eye(4)
     T_left_right[0, 3] = BASELINE_M
-    right = SyntheticSequence(camera, np.array([f.stamp for f in frames]),
+    right = SyntheticSequence(camera, [f.stamp_ns for f in frames],
                               np.array([f.T_world_cam @ T_left_right for f in frames]), seed=0,
                               noise_sigma=1.0, supersample=2, texels_per_metre=200.0)
     return camera, frames, [f.rgb for f in right]

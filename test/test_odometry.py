@@ -25,12 +25,14 @@ def _triples(messages: list) -> list:
     return [(m.T, m.pose_covariance, m.twist_covariance) for m in messages]
 from lightglue_ros.synthetic import make_sequence
 from lightglue_ros.tracking import FrameRecord, Tracker, TrackingStatus
-from lightglue_ros.types import FrameInput
+from lightglue_ros.types import FrameInput, to_ns
 
 
 # --- unit behaviour -----------------------------------------------------------------------------
-def _record(stamp: float, T_odom: np.ndarray, status=TrackingStatus.OK, **kw) -> FrameRecord:
-    return FrameRecord(stamp, status, T_odom, np.eye(6) * 1e-4, **kw)
+def _record(stamp: float, T_odom: np.ndarray, status=TrackingStatus.OK,
+            ref_stamp: float | None = None, **kw) -> FrameRecord:
+    return FrameRecord(to_ns(stamp), status, T_odom, np.eye(6) * 1e-4,
+                       ref_stamp_ns=None if ref_stamp is None else to_ns(ref_stamp), **kw)
 
 
 def test_se3_log_is_the_constant_body_velocity():
@@ -101,11 +103,12 @@ def fr2_odometry():
     records, stamps = [], []
     for i, frame in enumerate(dataset_frames(ds, use_depth=False)):
         if i == 7:
-            black = FrameInput(frame.stamp - 0.05, np.zeros_like(frame.image), frame.camera)
-            records.append(tracker.process(black.image, black.stamp, black.camera))
+            black = FrameInput(frame.stamp_ns - 50_000_000, np.zeros_like(frame.image),
+                               frame.camera)
+            records.append(tracker.process(black.image, black.stamp_ns, black.camera))
         if i == 14:
             tracker.reset()
-        records.append(tracker.process(frame.image, frame.stamp, frame.camera))
+        records.append(tracker.process(frame.image, frame.stamp_ns, frame.camera))
     messages = [est.update(r) for r in records]
     return records, messages
 
@@ -129,7 +132,7 @@ def test_real_frames_have_an_estimated_twist_on_most_tracked_frames(fr2_odometry
 def test_robot_localization_differential_mode_sees_no_jump(fr2_odometry):
     """Across the lost frame and the reset, differential mode fuses no jump."""
     records, messages = fr2_odometry
-    twists = differential_twists(_triples(messages), [r.stamp for r in records])
+    twists = differential_twists(_triples(messages), [r.seconds for r in records])
     assert no_differential_jump(twists) is None
 
 
@@ -142,7 +145,7 @@ def test_metric_twist_follows_the_true_velocity():
     tracker, est = Tracker(Pipeline()), OdometryEstimator()
     twists, truths = [], []
     for i, frame in enumerate(synthetic_frames(seq)):
-        out = est.update(tracker.process(frame.image, frame.stamp, frame.camera, frame.depth,
+        out = est.update(tracker.process(frame.image, frame.stamp_ns, frame.camera, frame.depth,
                                          frame.depth_unit))
         if i == 0:
             assert not out.twist_estimated

@@ -1,10 +1,9 @@
-"""The node's decisions that need no running graph: which QoS matches the publishers, when a TF
-edge would give a frame a second parent, and which stamps name reference frames."""
+"""The node's decisions that need no running graph: which QoS matches the publishers and when a
+TF edge would give a frame a second parent."""
 from __future__ import annotations
 
 import pytest
 
-from lightglue_ros.tracking.reference_stamps import ReferenceStamps
 
 FRAMES_YAML = """\
 camera_link: \n  parent: 'base_link'\n  broadcaster: 'default_authority'\n  rate: 10000.000
@@ -57,15 +56,3 @@ def test_no_broadcast_gives_a_frame_a_second_parent():
     assert conflict(without_odometry, "odom", "base_link", ours=False) is None  # a root: free
     assert conflict({}, "odom", "camera_optical", ours=False) is None  # no URDF at all
 
-
-def test_reference_stamps_keep_what_the_tracker_can_name():
-    memory: ReferenceStamps[str] = ReferenceStamps()
-    keyframe = 1.0
-    memory.add(keyframe, "kf")
-    for i in range(1, 1000):  # a still camera: 999 frames on one keyframe
-        stamp = 1.0 + i / 30
-        memory.add(stamp, f"frame {i}")
-        assert memory.get(keyframe) == "kf"  # what this frame's outputs name
-        memory.retain({keyframe, stamp})  # the keyframe and the previous frame
-    assert len(memory) == 2 and memory.get(1.0 + 999 / 30) == "frame 999"
-    assert memory.get(None) is None and memory.get(5.0) is None

@@ -15,7 +15,7 @@ from lightglue_ros.datasets import open_dataset
 from lightglue_ros.datasets.frames import dataset_frames
 from lightglue_ros.geometry.camera import CameraModel
 from lightglue_ros.images import load_image
-from lightglue_ros.types import FrameInput
+from lightglue_ros.types import FrameInput, to_ns
 
 RIGHT = ("/camera/right/image_raw", "/camera/right/camera_info")
 KITTI06 = SHARED / "data" / "kitti06_stereo_0_50"
@@ -75,9 +75,9 @@ def _write_problem_bag(path, baseline: float = 0.12) -> None:
     with BagWriter(path) as writer:
         for i, (offset, size) in enumerate([(0.0, (48, 64)), (0.003, (48, 64)), (None, None),
                                             (0.0, (24, 32))]):
-            t = 10.0 + 0.1 * i
+            t = to_ns(10.0 + 0.1 * i)
             if offset is not None:
-                writer.right(_texture(100 + i, size), CAMERA, baseline, t + offset, t)
+                writer.right(_texture(100 + i, size), CAMERA, baseline, t + to_ns(offset), t)
             writer.write(FrameInput(t, _texture(i), CAMERA))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from lightglue_ros.synthetic import (EPOCH, TUM_DEPTH_SCALE, make_camera, make_sequence,
+from lightglue_ros.synthetic import (EPOCH_NS, TUM_DEPTH_SCALE, make_camera, make_sequence,
                                      pixel_rays, write_tum_folder)
 
 DISTORTION = (-0.25, 0.08, 0.001, -0.0007, -0.01)   # moderate barrel, like a webcam
@@ -50,10 +50,12 @@ def test_frames_are_deterministic_and_stamped_at_rate():
     assert fa.depth.shape == (120, 160) and fa.depth.dtype == np.float32
     assert np.array_equal(fa.rgb, fb.rgb) and np.array_equal(fa.depth, fb.depth)
     assert not np.array_equal(make_sequence(5, 160, 120, seed=1).frame(4).rgb, fa.rgb)
-    assert a.stamps[0] == EPOCH and a.stamps.dtype == np.float64
+    assert a.stamps_ns[0] == EPOCH_NS and a.stamps.dtype == np.float64
+    assert np.all(np.diff(a.stamps_ns) == 50_000_000)
     np.testing.assert_allclose(np.diff(a.stamps), 1 / 20.0, atol=1e-6)   # float64 at 1.7e9 s
     assert [f.index for f in a] == list(range(5)) and len(a) == 5
-    assert fa.stamp == a.stamps[4] and np.array_equal(fa.T_world_cam, a.poses[4])
+    assert fa.stamp_ns == a.stamps_ns[4] and fa.seconds == a.stamps[4]
+    assert np.array_equal(fa.T_world_cam, a.poses[4])
     with pytest.raises(IndexError):
         a.frame(5)
 
@@ -182,7 +184,7 @@ def test_write_tum_folder(tmp_path):
         assert [float(r[0]) for r in rows] == pytest.approx(seq.stamps.tolist(), abs=1e-6)
         assert all((out / r[1]).is_file() for r in rows)
     frame = seq.frame(2)
-    name = f"{frame.stamp:.6f}.png"
+    name = f"{frame.seconds:.6f}.png"
     rgb = cv2.cvtColor(cv2.imread(str(out / "rgb" / name)), cv2.COLOR_BGR2RGB)
     assert np.array_equal(rgb, frame.rgb)
     depth = cv2.imread(str(out / "depth" / name), cv2.IMREAD_UNCHANGED)

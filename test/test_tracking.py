@@ -74,7 +74,7 @@ def test_xfeat_with_depth_is_metric_and_within_one_percent(pipe, seq, frames):
 
 
 def test_without_depth_relative_rotation_is_within_a_tenth_of_a_degree(aliked, seq, frames):
-    mono = [f.__class__(f.stamp, f.image, f.camera) for f in frames]
+    mono = [f.__class__(f.stamp_ns, f.image, f.camera) for f in frames]
     records = run_tracker(Tracker(aliked), mono, progress=False)
     assert not any(r.metric for r in records)
     assert sum(r.status is TrackingStatus.LOST for r in records) == 0
@@ -86,10 +86,12 @@ def test_without_depth_relative_rotation_is_within_a_tenth_of_a_degree(aliked, s
 
 def test_records_carry_both_stamps_matches_and_timings(pipe, frames):
     tracker = Tracker(pipe)
-    first = tracker.process(frames[0].image, frames[0].stamp, frames[0].camera, frames[0].depth)
-    assert first.keyframe and first.model == "init" and first.ref_stamp is None
-    second = tracker.process(frames[1].image, frames[1].stamp, frames[1].camera, frames[1].depth)
-    assert second.ref_stamp == frames[0].stamp and second.stamp == frames[1].stamp
+    first = tracker.process(frames[0].image, frames[0].stamp_ns, frames[0].camera, frames[0].depth)
+    assert first.keyframe and first.model == "init" and first.ref_stamp_ns is None
+    assert first.index == 0
+    second = tracker.process(frames[1].image, frames[1].stamp_ns, frames[1].camera, frames[1].depth)
+    assert second.ref_stamp_ns == frames[0].stamp_ns and second.stamp_ns == frames[1].stamp_ns
+    assert (second.index, second.ref_index) == (1, 0)
     assert second.ref_points.shape == second.cur_points.shape == (second.num_matches, 2)
     assert second.inliers.sum() == second.num_inliers > 100
     assert 1 <= second.layers <= 9
@@ -113,23 +115,23 @@ def test_identical_frames_give_no_motion(pipe, frames):
 def test_black_and_unrelated_frames_are_lost_then_tracking_recovers(pipe, seq, frames):
     tracker = Tracker(pipe)
     for i in range(6):
-        tracker.process(frames[i].image, frames[i].stamp, frames[i].camera, frames[i].depth)
-    black = tracker.process(np.zeros_like(frames[6].image), frames[6].stamp, frames[6].camera)
+        tracker.process(frames[i].image, frames[i].stamp_ns, frames[i].camera, frames[i].depth)
+    black = tracker.process(np.zeros_like(frames[6].image), frames[6].stamp_ns, frames[6].camera)
     assert black.status is TrackingStatus.LOST and "keypoints" in black.reason
     assert np.all(np.diag(black.covariance) >= 1e6)
-    tiny = tracker.process(np.zeros((4, 4, 3), np.uint8), frames[6].stamp + 0.001,
+    tiny = tracker.process(np.zeros((4, 4, 3), np.uint8), frames[6].stamp_ns + 1_000_000,
                            frames[6].camera)
     assert tiny.status is TrackingStatus.LOST and "too small" in tiny.reason
     # the next good frame still matches the old keyframe: no jump in the trajectory
-    back = tracker.process(frames[7].image, frames[7].stamp, frames[7].camera, frames[7].depth)
+    back = tracker.process(frames[7].image, frames[7].stamp_ns, frames[7].camera, frames[7].depth)
     assert back.status is TrackingStatus.OK and not back.reinitialized
     assert odom_error(back, seq, 7)[0] < 0.01
     # an unrelated view cannot be placed: lost, and tracking restarts from it
     other = cv2.resize(textured_image(240, 320, seed=5), (640, 480))
-    lost = tracker.process(other, frames[8].stamp, frames[8].camera)
+    lost = tracker.process(other, frames[8].stamp_ns, frames[8].camera)
     assert lost.status is TrackingStatus.LOST and lost.reinitialized
     # back to the scene: the keyframe from before the restart is found again
-    again = tracker.process(frames[9].image, frames[9].stamp, frames[9].camera, frames[9].depth)
+    again = tracker.process(frames[9].image, frames[9].stamp_ns, frames[9].camera, frames[9].depth)
     assert again.status is TrackingStatus.OK
     assert odom_error(again, seq, 9)[0] < 0.01
 
@@ -148,7 +150,7 @@ def test_intrinsics_that_change_and_depth_with_holes(aliked, seq, frames):
             depth = cv2.resize(np.nan_to_num(depth), (320, 240),
                                interpolation=cv2.INTER_NEAREST)
             depth = np.round(depth * 1000).astype(np.uint16)
-        record = tracker.process(image, f.stamp, camera, depth)
+        record = tracker.process(image, f.stamp_ns, camera, depth)
         assert record.status is not TrackingStatus.LOST, record.reason
         assert record.metric
         trans, rot = odom_error(record, seq, i)
@@ -157,7 +159,7 @@ def test_intrinsics_that_change_and_depth_with_holes(aliked, seq, frames):
 
 def test_mismatched_depth_is_ignored_with_a_reason(pipe, frames):
     tracker = Tracker(pipe)
-    record = tracker.process(frames[0].image, frames[0].stamp, frames[0].camera,
+    record = tracker.process(frames[0].image, frames[0].stamp_ns, frames[0].camera,
                              np.ones((10, 10), np.float32))
     assert record.status is TrackingStatus.OK and "depth ignored" in record.reason
     assert not record.metric
@@ -186,14 +188,14 @@ def test_pure_rotation_selects_the_homography_model(pipe):
 def test_reset_keeps_odom_continuous_and_can_restart_at_the_origin(pipe, frames):
     tracker = Tracker(pipe)
     for f in frames[:4]:
-        last = tracker.process(f.image, f.stamp, f.camera, f.depth)
+        last = tracker.process(f.image, f.stamp_ns, f.camera, f.depth)
     assert np.linalg.norm(last.T_odom_cam[:3, 3]) > 0.01  # the camera moved
     tracker.reset()
-    record = tracker.process(frames[10].image, frames[10].stamp, frames[10].camera)
+    record = tracker.process(frames[10].image, frames[10].stamp_ns, frames[10].camera)
     assert record.keyframe and record.model == "init"
     assert np.allclose(record.T_odom_cam, last.T_odom_cam)  # no jump: REP 105 odom
     tracker.reset(to_origin=True)
-    record = tracker.process(frames[12].image, frames[12].stamp, frames[12].camera)
+    record = tracker.process(frames[12].image, frames[12].stamp_ns, frames[12].camera)
     assert np.allclose(record.T_odom_cam, np.eye(4))
 
 

@@ -93,7 +93,7 @@ def test_offline_gives_every_frame_in_order_with_the_sequential_records(pipe, fr
     sequential = run_tracker(Tracker(pipe), frames, progress=False, two_stage=False)
     tracker = Tracker(pipe)
     staged = run_tracker(tracker, frames, progress=False)
-    assert [r.stamp for r in staged] == [f.stamp for f in frames]
+    assert [r.stamp_ns for r in staged] == [f.stamp_ns for f in frames]
     for a, b in zip(sequential, staged):
         assert (a.status, a.model, a.num_matches, a.num_inliers, a.layers, a.keyframe) == \
             (b.status, b.model, b.num_matches, b.num_inliers, b.layers, b.keyframe)
@@ -129,7 +129,8 @@ def test_live_latest_frame_wins_and_drops_are_counted(pipe, frames):
     gated.open("extract", 2), gated.open("match", 40)
     first, second = collect(stages, 2)
     assert (first.context, second.context) == ("a", "d")
-    assert second.frame.stamp == frames[3].stamp and second.record.ref_stamp == frames[0].stamp
+    assert second.frame.stamp_ns == frames[3].stamp_ns
+    assert second.record.ref_stamp_ns == frames[0].stamp_ns
     c = stages.snapshot()
     assert (c.submitted, c.dropped, c.output) == (4, 2, 2) and stages.in_flight == 0
     assert second.latency_s > 0
@@ -144,9 +145,9 @@ def test_each_stage_holds_one_frame(pipe, frames):
     stages.submit(frames[4])  # replaces 3
     assert stages.in_flight == 3 and stages.counters.dropped == 1
     gated.open("extract", 2), gated.open("match", 40)
-    assert [o.frame.stamp for o in collect(stages, 4)] == [f.stamp for f in
-                                                           (frames[0], frames[1], frames[2],
-                                                            frames[4])]
+    assert [o.frame.stamp_ns for o in collect(stages, 4)] == [f.stamp_ns for f in
+                                                              (frames[0], frames[1], frames[2],
+                                                               frames[4])]
     assert stages.close()
 
 
@@ -159,7 +160,7 @@ def test_reset_with_a_frame_in_each_stage_applies_from_the_next_frame(pipe, fram
     gated.open("extract", 2), gated.open("match", 40)
     zero, one, two, three = (o.record for o in collect(stages, 4))
     assert zero.model == "init" and one.model == two.model == "pnp" and not two.reinitialized
-    assert two.ref_stamp in (frames[0].stamp, frames[1].stamp)  # the state before the reset
+    assert two.ref_stamp_ns in (frames[0].stamp_ns, frames[1].stamp_ns)  # the state before reset
     # a new start, where tracking was: odom stays continuous across a reset
     assert three.model == "init" and three.keyframe and np.array_equal(three.T_odom_cam,
                                                                        two.T_odom_cam)
@@ -224,16 +225,17 @@ def test_a_failing_stage_gives_that_frame_an_error_and_the_next_goes_on(pipe, fr
     assert "KeyError" in boom.error and boom.record is None and boom.frame is None
     assert skip.record is None and not skip.error
     assert ok2.record.status is after.record.status is last.record.status is TrackingStatus.OK
-    assert after.record.ref_stamp in (frames[0].stamp, frames[2].stamp)  # the failed frame left
-    c = stages.counters                                                  # no trace
+    # the failed frame left no trace
+    assert after.record.ref_stamp_ns in (frames[0].stamp_ns, frames[2].stamp_ns)
+    c = stages.counters
     assert (c.errors, c.skipped, c.output) == (3, 1, 8)
     assert stages.close() and not stages._extractor.is_alive()
 
 
 def test_a_frame_that_fails_half_way_leaves_the_state_as_before(pipe, frames, monkeypatch):
     tracker = Tracker(pipe)
-    tracker.process(frames[0].image, frames[0].stamp, frames[0].camera, frames[0].depth)
-    tracker.process(frames[1].image, frames[1].stamp, frames[1].camera, frames[1].depth)
+    tracker.process(frames[0].image, frames[0].stamp_ns, frames[0].camera, frames[0].depth)
+    tracker.process(frames[1].image, frames[1].stamp_ns, frames[1].camera, frames[1].depth)
     before = {name: getattr(tracker, name) for name in Tracker.STATE}
 
     def broken(*args, **kwargs):
@@ -242,7 +244,7 @@ def test_a_frame_that_fails_half_way_leaves_the_state_as_before(pipe, frames, mo
 
     monkeypatch.setattr(tracker, "_advance", broken)
     with pytest.raises(RuntimeError):
-        tracker.process(frames[2].image, frames[2].stamp, frames[2].camera, frames[2].depth)
+        tracker.process(frames[2].image, frames[2].stamp_ns, frames[2].camera, frames[2].depth)
     assert all(getattr(tracker, name) is value for name, value in before.items())
 
 

@@ -7,7 +7,6 @@ every ROS 2 release since Foxy. Deserialized messages have the same field names 
 """
 from __future__ import annotations
 
-import math
 import struct
 
 import numpy as np
@@ -15,6 +14,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from ..errors import BagError
 from ..geometry.camera import CameraModel
+from ..types import NS, seconds
 
 TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
 
@@ -30,31 +30,11 @@ _CameraInfo = TYPESTORE.types[CAMERA_INFO]
 _RegionOfInterest = TYPESTORE.types["sensor_msgs/msg/RegionOfInterest"]
 
 
-def split_stamp(t: float) -> tuple[int, int]:
-    """(sec, nanosec) of a stamp in seconds, nanoseconds rounded.
-
-    For stamps of the current epoch (~1e9 s, where a float64 step is 240 ns) the node's
-    ``sec + nanosec * 1e-9`` gives back exactly the float that went in.
-    """
-    if not math.isfinite(t):
-        raise BagError(f"stamp {t} is not a finite number of seconds")
-    sec = math.floor(t)
-    nanosec = round((t - sec) * 1e9)
-    if nanosec >= 1_000_000_000:
-        sec, nanosec = sec + 1, nanosec - 1_000_000_000
+def header(stamp_ns: int, frame_id: str):
+    """A std_msgs/Header stamped exactly ``stamp_ns``; BagError when it does not fit a ROS time."""
+    sec, nanosec = divmod(int(stamp_ns), NS)
     if not -2**31 <= sec < 2**31:
-        raise BagError(f"stamp {t} s does not fit a ROS time (int32 seconds)")
-    return int(sec), int(nanosec)
-
-
-def stamp_ns(t: float) -> int:
-    """A stamp in seconds as integer nanoseconds (bag log times)."""
-    sec, nanosec = split_stamp(t)
-    return sec * 1_000_000_000 + nanosec
-
-
-def header(t: float, frame_id: str):
-    sec, nanosec = split_stamp(t)
+        raise BagError(f"stamp {seconds(stamp_ns):.6f} s does not fit a ROS time (int32 seconds)")
     return _Header(stamp=_Time(sec=sec, nanosec=nanosec), frame_id=frame_id)
 
 
@@ -70,17 +50,17 @@ def image_encoding(image: np.ndarray) -> str:
     return encodings[key]
 
 
-def image_message(image: np.ndarray, t: float, frame_id: str, encoding: str | None = None):
+def image_message(image: np.ndarray, stamp_ns: int, frame_id: str, encoding: str | None = None):
     """A sensor_msgs/Image of ``image`` (little-endian, rows packed)."""
     image = np.ascontiguousarray(image)
     encoding = encoding or image_encoding(image)
     height, width = image.shape[:2]
     data = image.astype(image.dtype.newbyteorder("<"), copy=False).view(np.uint8).reshape(-1)
-    return _Image(header=header(t, frame_id), height=height, width=width, encoding=encoding,
+    return _Image(header=header(stamp_ns, frame_id), height=height, width=width, encoding=encoding,
                   is_bigendian=0, step=data.size // height, data=data)
 
 
-def depth_message(depth: np.ndarray, unit: float | None, t: float, frame_id: str):
+def depth_message(depth: np.ndarray, unit: float | None, stamp_ns: int, frame_id: str):
     """A depth sensor_msgs/Image (REP 118): 16UC1 millimetres when the input already is
     (uint16 at 1 mm per unit), otherwise 32FC1 metres (float32 of value * unit; TUM's
     0.2 mm steps would be rounded in millimetres, not in float32)."""
@@ -88,14 +68,14 @@ def depth_message(depth: np.ndarray, unit: float | None, t: float, frame_id: str
     if depth.ndim != 2:
         raise BagError(f"depth image must be (H, W), got shape {depth.shape}")
     if depth.dtype == np.uint16 and (unit is None or unit == 0.001):
-        return image_message(depth, t, frame_id, "16UC1")
+        return image_message(depth, stamp_ns, frame_id, "16UC1")
     if unit is None:
         unit = 1.0 if depth.dtype.kind == "f" else 0.001
     metres = (depth.astype(np.float64) * unit).astype(np.float32)
-    return image_message(metres, t, frame_id, "32FC1")
+    return image_message(metres, stamp_ns, frame_id, "32FC1")
 
 
-def camera_info_message(camera: CameraModel, t: float, frame_id: str,
+def camera_info_message(camera: CameraModel, stamp_ns: int, frame_id: str,
                         baseline_m: float | None = None):
     """The sensor_msgs/CameraInfo of a camera: P = K [I | 0], R = I; an undistorted camera is
     plumb_bob with zero coefficients, as ROS drivers publish it. With ``baseline_m``, the right
@@ -109,7 +89,7 @@ def camera_info_message(camera: CameraModel, t: float, frame_id: str,
     if baseline_m is not None:
         P[0, 3] = -K[0, 0] * baseline_m
     return _CameraInfo(
-        header=header(t, frame_id), height=camera.height, width=camera.width,
+        header=header(stamp_ns, frame_id), height=camera.height, width=camera.width,
         distortion_model=model, d=d.copy(), k=K.reshape(-1).copy(),
         r=np.eye(3).reshape(-1), p=P.reshape(-1), binning_x=0, binning_y=0,
         roi=_RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
@@ -125,4 +105,4 @@ def header_stamp_ns(raw: bytes | memoryview) -> int | None:
     if len(raw) < 12 or raw[0] != 0 or raw[1] not in (0, 1):
         return None
     sec, nanosec = struct.unpack_from("<iI" if raw[1] == 1 else ">iI", raw, 4)
-    return sec * 1_000_000_000 + nanosec
+    return sec * NS + nanosec

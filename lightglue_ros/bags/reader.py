@@ -40,8 +40,8 @@ from rosbags.highlevel import AnyReader
 from ..config import Config
 from ..errors import BagError, LightGlueRosError
 from ..messages import assembly, decode, stereo
-from ..tracking.stamps import DEFAULT_GAP_S, DEFAULT_JUMP_S, StampEvent, StampMonitor, seconds
-from ..types import FrameInput
+from ..tracking.stamps import DEFAULT_GAP_S, DEFAULT_JUMP_S, StampEvent, StampMonitor
+from ..types import FrameInput, seconds
 from .messages import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, TYPESTORE, header_stamp_ns
 
 STORAGE_SUFFIXES = {".db3": "sqlite3", ".mcap": "mcap"}
@@ -436,8 +436,7 @@ class CameraFrames:
         except assembly.FrameError as err:
             report.reject(f"{err.source}: {err}")
             return None
-        stamp = decode.stamp_seconds(msg.header.stamp)
-        if not self._check_stamp(item.stamp_ns, item.receive_ns, stamp):
+        if not self._check_stamp(item.stamp_ns, item.receive_ns):
             return None
         right = baseline = None
         if self._stereo is not None:
@@ -456,7 +455,7 @@ class CameraFrames:
             except assembly.FrameError as err:
                 report.depth_error(str(err))
         report.frames += 1
-        return FrameInput(stamp, image, camera, depth, unit, right, baseline)
+        return FrameInput(item.stamp_ns, image, camera, depth, unit, right, baseline)
 
     def _pair(self, item: _Pending, image: np.ndarray, right_msg):
         """The rectified pair of a frame as the node makes it (the right image None when it had
@@ -483,11 +482,11 @@ class CameraFrames:
             self._cameras[key] = decode.camera_model(msg, self._rectified)
         return self._cameras[key]
 
-    def _check_stamp(self, ns: int, receive_ns: int, stamp: float) -> bool:
+    def _check_stamp(self, ns: int, receive_ns: int) -> bool:
         """The node's stamp rule (``StampMonitor``: duplicates ignored, backwards restarts
         tracking) plus the gap and clock-jump counts; False for a frame to skip."""
         report = self.report
-        check = self._stamps.check(ns, receive_ns)
+        check, stamp = self._stamps.check(ns, receive_ns), seconds(ns)
         if check.event is StampEvent.DUPLICATE:
             report.duplicate_stamps += 1
         elif check.event is StampEvent.BACKWARD:

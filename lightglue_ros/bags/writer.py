@@ -27,7 +27,7 @@ from ..errors import BagError
 from ..types import FrameInput
 from ..geometry.camera import CameraModel
 from .messages import CAMERA_INFO, IMAGE, TYPESTORE, camera_info_message, depth_message
-from .messages import image_message, serialize, stamp_ns
+from .messages import image_message, serialize
 
 STORAGES = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
 DEFAULT_NAMESPACE = "/camera"
@@ -75,40 +75,41 @@ class BagWriter:
     def close(self) -> None:
         self._writer.close()
 
-    def write(self, frame: FrameInput, receive_time: float | None = None) -> None:
-        """Write one frame: camera_info, depth (if any), image, all stamped ``frame.stamp``;
-        ``receive_time`` (s) is the bag's log time (default: the stamp)."""
-        t = frame.stamp
+    def write(self, frame: FrameInput, receive_ns: int | None = None) -> None:
+        """Write one frame: camera_info, depth (if any), image, all stamped ``frame.stamp_ns``;
+        ``receive_ns`` is the bag's log time (default: the stamp)."""
+        t, at = frame.stamp_ns, f"{frame.seconds:.6f} s"
         size, camera = frame.image.shape[1::-1], frame.camera
         if tuple(size) != (camera.width, camera.height):
-            raise BagError(f"frame at {t:.6f} s is {size[0]}x{size[1]} but its camera is "
+            raise BagError(f"frame at {at} is {size[0]}x{size[1]} but its camera is "
                            f"{camera.width}x{camera.height}: camera_info would not fit the image")
         if frame.depth is not None and frame.depth.shape[:2] != frame.image.shape[:2]:
-            raise BagError(f"depth at {t:.6f} s is {frame.depth.shape[1]}x{frame.depth.shape[0]}"
+            raise BagError(f"depth at {at} is {frame.depth.shape[1]}x{frame.depth.shape[0]}"
                            f" but the image {size[0]}x{size[1]}: depth must be registered")
         if frame.right is not None:
             if frame.right.shape != frame.image.shape or frame.baseline_m is None:
-                raise BagError(f"stereo frame at {t:.6f} s: the right image must have the left's "
+                raise BagError(f"stereo frame at {at}: the right image must have the left's "
                                "shape and a baseline")
-            self.right(frame.right, camera, frame.baseline_m, t, receive_time)
-        self.camera_info(camera, t, receive_time)
+            self.right(frame.right, camera, frame.baseline_m, t, receive_ns)
+        self.camera_info(camera, t, receive_ns)
         if frame.depth is not None:
-            self.depth(frame.depth, frame.depth_unit, t, receive_time)
-        self.image(frame.image, t, receive_time)
+            self.depth(frame.depth, frame.depth_unit, t, receive_ns)
+        self.image(frame.image, t, receive_ns)
 
-    def camera_info(self, camera: CameraModel, stamp: float,
-                    receive_time: float | None = None) -> None:
-        """One sensor_msgs/CameraInfo (the parts of ``write``, for bags made on purpose)."""
-        self._put("camera_info", camera_info_message(camera, stamp, self.frame_id),
-                  stamp if receive_time is None else receive_time)
+    def camera_info(self, camera: CameraModel, stamp_ns: int,
+                    receive_ns: int | None = None) -> None:
+        """One sensor_msgs/CameraInfo (the parts of ``write``, for bags made on purpose; stamps
+        and log times in integer nanoseconds)."""
+        self._put("camera_info", camera_info_message(camera, stamp_ns, self.frame_id),
+                  stamp_ns if receive_ns is None else receive_ns)
 
-    def image(self, image: np.ndarray, stamp: float, receive_time: float | None = None) -> None:
+    def image(self, image: np.ndarray, stamp_ns: int, receive_ns: int | None = None) -> None:
         """One sensor_msgs/Image (rgb8, mono8, rgba8 or mono16 by the array's type)."""
-        self._put("image", image_message(image, stamp, self.frame_id),
-                  stamp if receive_time is None else receive_time)
+        self._put("image", image_message(image, stamp_ns, self.frame_id),
+                  stamp_ns if receive_ns is None else receive_ns)
 
-    def right(self, image: np.ndarray, camera: CameraModel, baseline_m: float, stamp: float,
-              receive_time: float | None = None) -> None:
+    def right(self, image: np.ndarray, camera: CameraModel, baseline_m: float, stamp_ns: int,
+              receive_ns: int | None = None) -> None:
         """The right eye of a rectified pair: its camera_info (P[0,3] = -fx * baseline) and
         image."""
         for key, msgtype in (("right_camera_info", CAMERA_INFO), ("right_image", IMAGE)):
@@ -116,22 +117,22 @@ class BagWriter:
                 self._connections[key] = self._writer.add_connection(
                     self.topics[key], msgtype, typestore=TYPESTORE)
         frame_id = f"{self.frame_id}_right"
-        when = stamp if receive_time is None else receive_time
-        self._put("right_camera_info", camera_info_message(camera, stamp, frame_id, baseline_m),
-                  when)
-        self._put("right_image", image_message(image, stamp, frame_id), when)
+        when = stamp_ns if receive_ns is None else receive_ns
+        self._put("right_camera_info", camera_info_message(camera, stamp_ns, frame_id,
+                                                           baseline_m), when)
+        self._put("right_image", image_message(image, stamp_ns, frame_id), when)
 
-    def depth(self, depth: np.ndarray, unit: float | None, stamp: float,
-              receive_time: float | None = None) -> None:
+    def depth(self, depth: np.ndarray, unit: float | None, stamp_ns: int,
+              receive_ns: int | None = None) -> None:
         """One depth sensor_msgs/Image (16UC1 mm or 32FC1 m, see the module docstring)."""
         if "depth" not in self._connections:
             self._connections["depth"] = self._writer.add_connection(
                 self.topics["depth"], IMAGE, typestore=TYPESTORE)
-        self._put("depth", depth_message(depth, unit, stamp, self.frame_id),
-                  stamp if receive_time is None else receive_time)
+        self._put("depth", depth_message(depth, unit, stamp_ns, self.frame_id),
+                  stamp_ns if receive_ns is None else receive_ns)
 
-    def _put(self, key: str, msg, receive_time: float) -> None:
-        self._writer.write(self._connections[key], stamp_ns(receive_time), serialize(msg))
+    def _put(self, key: str, msg, receive_ns: int) -> None:
+        self._writer.write(self._connections[key], int(receive_ns), serialize(msg))
         self.counts[self.topics[key]] += 1
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 
 from lightglue_ros.errors import DatasetError
-from lightglue_ros.types import Trajectory
+from lightglue_ros.types import Trajectory, seconds
 from lightglue_ros.geometry.camera import CameraModel
 from lightglue_ros.geometry.rectify import StereoCalibrationError, StereoRectification
 from lightglue_ros.geometry.rectify import from_extrinsics
@@ -53,7 +53,7 @@ def read_euroc(path: str | Path, *, camera: str = "cam0", stereo: bool = True) -
         T_BS = T_BS @ make_transform(rectification.left_rotation.T, np.zeros(3))
     gt_path = root / "mav0" / "state_groundtruth_estimate0" / "data.csv"
     return Dataset(name=root.name, kind="euroc", root=root, camera=model,
-                   frames=[DatasetFrame(i, ns / 1e9, p, right_path=r)   # exact ns, one rounding
+                   frames=[DatasetFrame(i, ns, p, right_path=r)
                            for i, (ns, p, r) in enumerate(zip(stamps_ns, images, rights))],
                    groundtruth=_read_groundtruth(gt_path, T_BS) if gt_path.is_file() else None,
                    stereo=rectification)
@@ -118,7 +118,7 @@ def _read_groundtruth(path: Path, T_BS: np.ndarray) -> Trajectory:
             raise DatasetError(f"{path}, line {number}: stamp {fields[0]!r} is not integer "
                                "nanoseconds") from None
         px, py, pz, qw, qx, qy, qz = to_floats(fields[1:], path, number, 7)
-        stamps.append(ns / 1e9)
+        stamps.append(seconds(ns))
         poses.append(make_transform(quaternion_to_rotation([qx, qy, qz, qw]), [px, py, pz]) @ T_BS)
     order = np.argsort(stamps, kind="stable")
     return Trajectory(np.array(stamps)[order], np.array(poses).reshape(-1, 4, 4)[order])

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from lightglue_ros.errors import DatasetError
+from lightglue_ros.types import to_ns
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff"})
 
@@ -35,6 +36,15 @@ def to_floats(fields: Sequence[str], path: Path, number: int, count: int) -> lis
         if len(fields) < count:
             raise ValueError(f"expected {count} values, got {len(fields)}")
         return [float(x) for x in fields[:count]]
+    except ValueError as err:
+        raise DatasetError(f"{path}, line {number}: {err}") from None
+
+
+def to_stamp_ns(field: str, path: Path, number: int) -> int:
+    """A stamp field in seconds as integer nanoseconds, read from the text (a float would lose
+    the last digits of an epoch stamp); DatasetError naming the line when it is not a number."""
+    try:
+        return to_ns(field)
     except ValueError as err:
         raise DatasetError(f"{path}, line {number}: {err}") from None
 

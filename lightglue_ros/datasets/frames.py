@@ -28,7 +28,7 @@ def dataset_frames(dataset: Dataset, use_depth: bool = True) -> Iterator[FrameIn
             image = stereo.left(image)
             if frame.right_path is not None:
                 right = stereo.right(load_image(frame.right_path))
-        yield FrameInput(frame.stamp, image, dataset.camera, depth,
+        yield FrameInput(frame.stamp_ns, image, dataset.camera, depth,
                          dataset.depth_unit if depth is not None else None, right,
                          stereo.baseline_m if right is not None else None)
 
@@ -37,5 +37,5 @@ def synthetic_frames(seq: SyntheticSequence, use_depth: bool = True) -> Iterator
     """The embedded sequence; depth in float32 metres (32FC1), as an RGB-D camera driver sends."""
     camera = seq.camera.to_model()
     for frame in seq:
-        yield FrameInput(frame.stamp, frame.rgb, camera, frame.depth if use_depth else None,
+        yield FrameInput(frame.stamp_ns, frame.rgb, camera, frame.depth if use_depth else None,
                          1.0 if use_depth else None)

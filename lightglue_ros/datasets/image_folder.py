@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from lightglue_ros.errors import DatasetError
+from lightglue_ros.types import NS, to_ns
 
 from .files import list_images
 from .intrinsics import camera_from_options
@@ -35,12 +36,12 @@ def read_image_folder(path: str | Path, *, intrinsics: Sequence[float] | None = 
         raise DatasetError(f"image folder {root} has no calibration: give intrinsics "
                            "(fx fy cx cy, and distortion if the images are not rectified)")
     if rate_hz is None and all(_STAMP_NAME.fullmatch(p.stem) for p in images):
-        images.sort(key=lambda p: float(p.stem))
-        stamps = [float(p.stem) for p in images]
+        images.sort(key=lambda p: to_ns(p.stem))
+        stamps = [to_ns(p.stem) for p in images]
     else:
         rate = DEFAULT_RATE_HZ if rate_hz is None else float(rate_hz)
         if not rate > 0:
             raise DatasetError(f"rate_hz must be positive, got {rate_hz}")
-        stamps = [i / rate for i in range(len(images))]
+        stamps = [round(i * NS / rate) for i in range(len(images))]
     return Dataset(name=root.name, kind="images", root=root, camera=camera,
                    frames=[DatasetFrame(i, t, p) for i, (t, p) in enumerate(zip(stamps, images))])

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from lightglue_ros.errors import DatasetError
-from lightglue_ros.types import Trajectory
+from lightglue_ros.types import Trajectory, seconds
 from lightglue_ros.geometry.camera import CameraModel
 from lightglue_ros.geometry.rectify import StereoCalibrationError, StereoRectification
 from lightglue_ros.geometry.rectify import from_projections
 
-from .files import list_images, read_rows, to_floats
+from .files import list_images, read_rows, to_floats, to_stamp_ns
 from .intrinsics import image_size
 from .record import Dataset, DatasetFrame
 
@@ -46,7 +46,8 @@ def read_kitti(path: str | Path, *, poses: str | Path | None = None,
     groundtruth = None
     if poses_path.is_file():
         try:
-            groundtruth = Trajectory(stamps, _read_poses(poses_path, len(images)))
+            groundtruth = Trajectory(np.array([seconds(ns) for ns in stamps]),
+                                     _read_poses(poses_path, len(images)))
         except ValueError as err:
             raise DatasetError(f"{root}: unusable ground truth: {err}") from None
     rights: list[Path | None] = [None] * len(images)
@@ -56,7 +57,7 @@ def read_kitti(path: str | Path, *, poses: str | Path | None = None,
         camera = rectification.camera
         rights = _right_images(root, images)
     return Dataset(name=root.name, kind="kitti", root=root, camera=camera,
-                   frames=[DatasetFrame(i, float(t), p, right_path=r)
+                   frames=[DatasetFrame(i, t, p, right_path=r)
                            for i, (t, p, r) in enumerate(zip(stamps, images, rights))],
                    groundtruth=groundtruth, stereo=rectification)
 
@@ -85,10 +86,11 @@ def _right_images(root: Path, images: list[Path]) -> list[Path | None]:
     return list(rights)
 
 
-def _read_times(path: Path) -> np.ndarray:
+def _read_times(path: Path) -> list[int]:
+    """The stamps of times.txt (seconds, one per line) in integer nanoseconds."""
     if not path.is_file():
         raise DatasetError(f"{path} does not exist (KITTI stamps, one per image)")
-    return np.array([to_floats(f, path, n, 1)[0] for n, f in read_rows(path)], dtype=np.float64)
+    return [to_stamp_ns(f[0], path, n) for n, f in read_rows(path)]
 
 
 def _read_projections(path: Path) -> dict[str, np.ndarray]:

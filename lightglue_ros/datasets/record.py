@@ -9,21 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightglue_ros.types import Trajectory
+from lightglue_ros.types import Trajectory, seconds
 from lightglue_ros.geometry.camera import CameraModel
 from lightglue_ros.geometry.rectify import StereoRectification
 
 
 @dataclass(frozen=True)
 class DatasetFrame:
-    """One camera frame: its position in the sequence, stamp (seconds) and files (the right
-    image of a stereo pair, when the dataset is read as one and the right eye has this frame)."""
+    """One camera frame: its position in the sequence, stamp (integer nanoseconds, read exactly
+    from the listing) and files (the right image of a stereo pair, when the dataset is read as one
+    and the right eye has this frame)."""
 
     index: int
-    stamp: float
+    stamp_ns: int
     image_path: Path
     depth_path: Path | None = None
     right_path: Path | None = None
+
+    @property
+    def seconds(self) -> float:
+        return seconds(self.stamp_ns)
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,9 +11,9 @@ from typing import Sequence
 import numpy as np
 
 from lightglue_ros.errors import DatasetError
-from lightglue_ros.types import Trajectory, associate_stamps
+from lightglue_ros.types import Trajectory, associate_stamps, seconds
 
-from .files import read_rows, require_files, to_floats
+from .files import read_rows, require_files, to_stamp_ns
 from .intrinsics import camera_from_options, read_ros_camera_yaml
 from .record import Dataset, DatasetFrame
 
@@ -36,7 +36,8 @@ def read_tum(path: str | Path, *, preset: str | None = None,
     has_depth = (root / "depth.txt").is_file()
     if has_depth:
         depth_stamps, depth_images = _read_list(root, "depth.txt")
-        for i, j in zip(*associate_stamps(stamps, depth_stamps, max_depth_diff)):
+        for i, j in zip(*associate_stamps(_seconds(stamps), _seconds(depth_stamps),
+                                          max_depth_diff)):
             depths[i] = depth_images[j]
     camera = camera_from_options(images[0], intrinsics, distortion, preset)
     if camera is None:
@@ -47,15 +48,16 @@ def read_tum(path: str | Path, *, preset: str | None = None,
     gt_path = root / "groundtruth.txt"
     return Dataset(
         name=root.name, kind="tum", root=root, camera=camera,
-        frames=[DatasetFrame(i, float(t), image, depth)
+        frames=[DatasetFrame(i, t, image, depth)
                 for i, (t, image, depth) in enumerate(zip(stamps, images, depths))],
         groundtruth=Trajectory.read_tum(gt_path) if gt_path.is_file() else None,
         depth_unit=DEPTH_UNIT if has_depth else None,
     )
 
 
-def _read_list(root: Path, name: str) -> tuple[np.ndarray, list[Path]]:
-    """Stamps (ascending) and files of a ``stamp path`` list; every listed file must exist."""
+def _read_list(root: Path, name: str) -> tuple[list[int], list[Path]]:
+    """Stamps (integer ns, ascending) and files of a ``stamp path`` list; every listed file
+    must exist."""
     listing = root / name
     if not listing.is_file():
         raise DatasetError(f"{listing} does not exist")
@@ -64,8 +66,12 @@ def _read_list(root: Path, name: str) -> tuple[np.ndarray, list[Path]]:
         if len(fields) != 2:
             raise DatasetError(f"{listing}, line {number}: expected 'stamp path', "
                                f"got {len(fields)} fields")
-    stamps = np.array([to_floats(f, listing, n, 1)[0] for n, f in rows], dtype=np.float64)
+    stamps = [to_stamp_ns(f[0], listing, n) for n, f in rows]
     files = [root / f[1] for _, f in rows]
     require_files(files, listing)
     order = np.argsort(stamps, kind="stable")
-    return stamps[order], [files[i] for i in order]
+    return [stamps[i] for i in order], [files[i] for i in order]
+
+
+def _seconds(stamps_ns: list[int]) -> np.ndarray:
+    return np.array([seconds(ns) for ns in stamps_ns], dtype=np.float64)

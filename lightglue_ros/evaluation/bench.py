@@ -164,7 +164,7 @@ class _Sequential:
         try:
             for f in frames:
                 start = time.perf_counter()
-                record = self.tracker.process(f.image, f.stamp, f.camera, f.depth,
+                record = self.tracker.process(f.image, f.stamp_ns, f.camera, f.depth,
                                               f.depth_unit)
                 if timed:
                     self.frame_ms.samples.append(1e3 * (time.perf_counter() - start))

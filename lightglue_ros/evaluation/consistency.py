@@ -39,10 +39,10 @@ def relative_errors(records: list[FrameRecord], gt: Trajectory
     frames."""
     out = []
     for r in records:
-        if r.status is TrackingStatus.LOST or r.T_ref_cam is None or r.ref_stamp is None:
+        if r.status is TrackingStatus.LOST or r.T_ref_cam is None or r.ref_seconds is None:
             continue
-        ref = pose_at_time(gt.stamps, gt.poses, r.ref_stamp, MAX_GT_GAP_S)
-        cur = pose_at_time(gt.stamps, gt.poses, r.stamp, MAX_GT_GAP_S)
+        ref = pose_at_time(gt.stamps, gt.poses, r.ref_seconds, MAX_GT_GAP_S)
+        cur = pose_at_time(gt.stamps, gt.poses, r.seconds, MAX_GT_GAP_S)
         if ref is not None and cur is not None:
             out.append((r, pose_error(r.T_ref_cam, invert_transform(ref) @ cur)))
     return out

@@ -46,7 +46,7 @@ def run_tracker(tracker: Tracker, frames: Iterable[FrameInput], total: int | Non
     def out(outputs: list[StageOutput]) -> None:
         for output in outputs:
             if output.error:
-                log.warning("frame %.6f: %s", output.record.stamp, output.error)
+                log.warning("frame %.6f: %s", output.record.seconds, output.error)
             done(output.record)
 
     with bar:
@@ -70,7 +70,7 @@ def estimated_trajectory(records: list[FrameRecord]) -> Trajectory:
     """The poses of the frames that were tracked (lost frames hold a stale pose and are left
     out; their count is reported separately)."""
     kept = [r for r in records if r.status is not TrackingStatus.LOST]
-    return Trajectory(np.array([r.stamp for r in kept]),
+    return Trajectory(np.array([r.seconds for r in kept]),
                       np.array([r.T_odom_cam for r in kept]).reshape(-1, 4, 4))
 
 

@@ -13,10 +13,10 @@ import numpy as np
 from ..errors import LightGlueRosError
 from ..geometry.camera import CameraModel
 from ..geometry.pnp import depth_coverage
+from ..types import NS
 from . import decode
 
 NO_CAMERA_INFO = "no camera_info received yet: frames are dropped until it arrives"
-NS = 1_000_000_000
 
 
 class FrameError(LightGlueRosError):

@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import ImageError
 from ..geometry.camera import CameraModel
 from ..images import from_opencv
+from ..types import NS
 
 # encoding -> (numpy dtype, channels, order of colour channels as the core wants them)
 ENCODINGS: dict[str, tuple[type, int, str]] = {
@@ -53,7 +54,7 @@ def stamp_seconds(stamp) -> float:
 
 def stamp_ns(stamp) -> int:
     """A header stamp in integer nanoseconds: exact, for pairing messages by stamp."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+    return int(stamp.sec) * NS + int(stamp.nanosec)
 
 
 def image_to_array(msg, allowed: tuple[str, ...] = COLOUR_ENCODINGS) -> np.ndarray:

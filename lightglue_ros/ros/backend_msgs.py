@@ -24,18 +24,16 @@ def unavailable() -> str | None:
     return None
 
 
-def edge_msg(record: FrameRecord, stamp: Time, ref_stamp: Time, index: int, ref_index: int,
-             ref_restarted: bool, camera_frame: str):
-    """The KeyframeEdge of a tracked frame (``record.T_ref_cam`` is set); ``ref_restarted``: its
-    reference began tracking anew (first frame, re-initialisation, reset)."""
+def edge_msg(record: FrameRecord, stamp: Time, camera_frame: str):
+    """The KeyframeEdge of a tracked frame (``record.T_ref_cam`` and its reference are set)."""
     from lightglue_ros_msgs.msg import KeyframeEdge
 
     msg = KeyframeEdge()
     msg.header.stamp, msg.header.frame_id = stamp, camera_frame
-    msg.frame_index, msg.reference_stamp, msg.reference_index = index, ref_stamp, ref_index
+    _name_reference(msg, record)
     msg.reference_is_keyframe = bool(record.ref_is_keyframe)
     msg.became_keyframe = bool(record.keyframe)
-    msg.reinitialized = bool(ref_restarted or record.reinitialized)
+    msg.reinitialized = bool(record.ref_began_anew or record.reinitialized)
     msg.model, msg.metric = MODELS.get(record.model, KeyframeEdge.MODEL_UNKNOWN), record.metric
     pose = conv.relative_pose_msg(record, stamp, camera_frame).pose
     msg.pose = pose
@@ -44,8 +42,7 @@ def edge_msg(record: FrameRecord, stamp: Time, ref_stamp: Time, index: int, ref_
     return msg
 
 
-def tracks_msg(record: FrameRecord, stamp: Time, ref_stamp: Time, index: int, ref_index: int,
-               camera_frame: str):
+def tracks_msg(record: FrameRecord, stamp: Time, camera_frame: str):
     """The TrackedMatches of a tracked frame: one entry per match, with its track id (-1 for
     all when the tracker assigned none)."""
     from lightglue_ros_msgs.msg import TrackedMatches
@@ -54,7 +51,7 @@ def tracks_msg(record: FrameRecord, stamp: Time, ref_stamp: Time, index: int, re
     ids = record.track_ids if len(record.track_ids) == n else [-1] * n
     msg = TrackedMatches()
     msg.header.stamp, msg.header.frame_id = stamp, camera_frame
-    msg.frame_index, msg.reference_stamp, msg.reference_index = index, ref_stamp, ref_index
+    _name_reference(msg, record)
     msg.track_ids = [int(i) for i in ids]
     msg.reference_x = record.ref_points[:, 0].astype(float).tolist()
     msg.reference_y = record.ref_points[:, 1].astype(float).tolist()
@@ -63,3 +60,11 @@ def tracks_msg(record: FrameRecord, stamp: Time, ref_stamp: Time, index: int, re
     msg.scores = record.match_scores.astype(float).tolist()
     msg.inliers = [bool(v) for v in record.inliers]
     return msg
+
+
+def _name_reference(msg, record: FrameRecord) -> None:
+    """The frame's index and its reference's stamp (the header it came with) and index."""
+    if record.ref_stamp_ns is None or record.ref_index is None:
+        raise ValueError("the record has no reference frame")
+    msg.frame_index, msg.reference_index = record.index, record.ref_index
+    msg.reference_stamp = conv.time_msg(record.ref_stamp_ns)

@@ -16,7 +16,14 @@ from std_msgs.msg import Header
 
 from ..geometry.se3 import rotation_to_quaternion
 from ..tracking import FrameRecord
+from ..types import NS
 from .odometry import OdometryOutput
+
+
+def time_msg(stamp_ns: int) -> Time:
+    """The header stamp a record's integer nanoseconds came from, exactly."""
+    sec, nanosec = divmod(int(stamp_ns), NS)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def array_to_image(image: np.ndarray, header: Header) -> Image:

@@ -39,7 +39,6 @@ from ..geometry.frames import pose_matrix
 from ..messages import assembly, decode, stereo
 from ..pipeline import Pipeline
 from ..tracking import FrameRecord, Tracker, TrackingStatus
-from ..tracking.reference_stamps import ReferenceStamps
 from ..tracking.stamps import StampEvent, StampMonitor
 from ..tracking.two_stage import StageOutput, TwoStageTracker
 from ..types import FrameInput
@@ -76,8 +75,6 @@ class TrackerNode(Node):
         self._right_camera: CameraInfo | None = None
         self._depths: OrderedDict[int, Any] = OrderedDict()  # by header stamp (ns)
         self._rights: OrderedDict[int, Any] = OrderedDict()  # right images, by header stamp
-        self._stamps: ReferenceStamps[Time] = ReferenceStamps()
-        self._in_flight: set[float] = set()  # stamps of frames between prepare and publish
         self._stamp_rule = StampMonitor()
         self.tf = TfBridge(self) if tf2_available() and (self.config.publish_tf or needs_lookup) \
             else None
@@ -104,9 +101,6 @@ class TrackerNode(Node):
         self.pub_relative = self.create_publisher(PoseWithCovarianceStamped, "~/relative_pose", 10)
         self.pub_matches = self.create_publisher(PointCloud2, "~/matches", 10)
         self.odometry = OdometryEstimator()
-        # (frame_index, began tracking anew) of the frames later ones may be matched against
-        self._indices: ReferenceStamps[tuple[int, bool]] = ReferenceStamps()
-        self._next_index = 0
         self._typed_unavailable = backend_msgs.unavailable()
         if self._typed_unavailable is None:
             from lightglue_ros_msgs.msg import KeyframeEdge, TrackedMatches
@@ -226,19 +220,16 @@ class TrackerNode(Node):
         self.health.clear("camera_info")
         if not self._have_extrinsic(self._camera_frame(msg)):
             return None
-        stamp = decode.stamp_seconds(msg.header.stamp)
         right = baseline = None
         if self.config.use_stereo:
             pair = self._stereo_for(msg, image, camera_msg, compressed)
             if pair is None:
                 return None
             image, camera, right, baseline = pair
-        depth, unit = self._depth_for(decode.stamp_ns(msg.header.stamp), image.shape[:2]) \
+        stamp_ns = decode.stamp_ns(msg.header.stamp)
+        depth, unit = self._depth_for(stamp_ns, image.shape[:2]) \
             if self.config.use_depth else (None, None)
-        with self._lock:
-            self._stamps.add(stamp, msg.header.stamp)
-            self._in_flight.add(stamp)
-        return FrameInput(stamp, image, camera, depth, unit, right, baseline)
+        return FrameInput(stamp_ns, image, camera, depth, unit, right, baseline)
 
     def _stereo_for(self, msg: Any, image: np.ndarray, camera_msg: CameraInfo, compressed: bool
                     ) -> tuple[np.ndarray, CameraModel, np.ndarray | None, float | None] | None:
@@ -300,12 +291,6 @@ class TrackerNode(Node):
             self.health.clear("internal")
         except Exception as exc:  # the node must outlive any single frame
             self.health.fault("internal", ERROR, f"{exc.__class__.__name__}: {exc}")
-        finally:
-            if out.frame is not None:
-                with self._lock:
-                    self._in_flight.discard(out.frame.stamp)
-                    self._stamps.retain(self.tracker.reference_stamps() | self._in_flight)
-                    self._indices.retain(self.tracker.reference_stamps())
 
     def _publish_frame(self, msg: Any, frame: FrameInput, record: FrameRecord,
                        received: float) -> None:
@@ -342,8 +327,7 @@ class TrackerNode(Node):
     def _check_stamp(self, stamp_msg: Time, received: float) -> bool:
         """The stamp rule (``StampMonitor``): a duplicate is ignored, a stamp going backwards (bag
         loop, sim time reset) restarts tracking, a forward jump is reported; False to skip."""
-        check = self._stamp_rule.check(stamp_msg.sec * 1_000_000_000 + stamp_msg.nanosec,
-                                       int(received * 1e9))
+        check = self._stamp_rule.check(decode.stamp_ns(stamp_msg), int(received * 1e9))
         stamp = decode.stamp_seconds(stamp_msg)
         if check.event is StampEvent.DUPLICATE:
             self.health.count("rejected")
@@ -404,21 +388,13 @@ class TrackerNode(Node):
                 self.health.fault("tf", WARN, f"not broadcast: {refused}")
             else:
                 self.health.clear("tf")
-        index, self._next_index = self._next_index, self._next_index + 1
-        # a lost frame may still become the keyframe (a re-initialisation)
-        self._indices.add(record.stamp, (index, record.reinitialized or record.model == "init"))
-        with self._lock:
-            ref_stamp = self._stamps.get(record.ref_stamp)
-        ref = self._indices.get(record.ref_stamp)
-        if record.T_ref_cam is None or ref_stamp is None or ref is None:
+        if record.T_ref_cam is None or record.ref_stamp_ns is None:
             return
         self.pub_relative.publish(conv.relative_pose_msg(record, stamp, camera_frame))
         self.pub_matches.publish(conv.matches_msg(record, stamp, camera_frame))
         if self._typed_unavailable is None:
-            self.pub_edges.publish(backend_msgs.edge_msg(record, stamp, ref_stamp, index, *ref,
-                                                         camera_frame))
-            self.pub_tracks.publish(backend_msgs.tracks_msg(record, stamp, ref_stamp, index,
-                                                            ref[0], camera_frame))
+            self.pub_edges.publish(backend_msgs.edge_msg(record, stamp, camera_frame))
+            self.pub_tracks.publish(backend_msgs.tracks_msg(record, stamp, camera_frame))
         if self.pub_debug.get_subscription_count() > 0:
             self._publish_debug(record, stamp, camera_frame, image)
 

@@ -32,6 +32,7 @@ from ..geometry.covariance import compose_pose_covariance, invert_pose_covarianc
 from ..geometry.frames import base_covariance, base_pose
 from ..geometry.se3 import invert_transform, skew
 from ..tracking import FrameRecord, TrackingStatus
+from ..types import NS
 
 # Variance of a twist component that is not measured: (31 m/s)^2 or (31 rad/s)^2, no weight in a
 # filter whose process noise is ~0.01-1, and below rtabmap's reset threshold (9999).
@@ -128,12 +129,13 @@ class OdometryEstimator:
         None when the two frames are not linked by a measured relative pose."""
         last = self._last
         if last is None or record.reinitialized or record.T_ref_cam is None or \
-                record.ref_stamp is None or record.stamp <= last.stamp:
+                record.ref_stamp_ns is None or record.stamp_ns <= last.stamp_ns:
             return None
         T_inc = invert_transform(last.T_odom_cam) @ record.T_odom_cam
-        if record.ref_stamp == last.stamp:  # matched against that frame
-            return T_inc, record.relative_covariance, record.stamp - last.stamp
-        if last.T_ref_cam is not None and record.ref_stamp == last.ref_stamp:
+        dt = (record.stamp_ns - last.stamp_ns) / NS
+        if record.ref_stamp_ns == last.stamp_ns:  # matched against that frame
+            return T_inc, record.relative_covariance, dt
+        if last.T_ref_cam is not None and record.ref_stamp_ns == last.ref_stamp_ns:
             # both against one reference: T_last_cur = T_ref_last^-1 T_ref_cur, the two
             # estimates taken as independent (they share the reference's points, so this
             # overstates the variance rather than understating it)
@@ -141,6 +143,6 @@ class OdometryEstimator:
             inv_cov = invert_pose_covariance(R, t, last.relative_covariance)
             cov = compose_pose_covariance(R.T, -R.T @ t, inv_cov, record.T_ref_cam[:3, 3],
                                           record.relative_covariance)
-            return T_inc, cov, record.stamp - last.stamp
+            return T_inc, cov, dt
         return None
 

@@ -16,32 +16,39 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
+from ..types import NS, seconds
 from .atlas import TextureAtlas, build_atlas
 from .camera import CameraInfo, make_camera
 from .render import Renderer
 from .scene import Scene, build_scene
 from .trajectory import make_trajectory
 
-EPOCH = 1_700_000_000.0     # stamp of frame 0, seconds
+EPOCH_NS = 1_700_000_000 * NS   # stamp of frame 0
 TUM_DEPTH_SCALE = 5000.0    # TUM RGB-D depth PNG units per metre
 
 
 @dataclass(frozen=True)
 class SyntheticFrame:
     index: int
-    stamp: float                # seconds
+    stamp_ns: int
     rgb: np.ndarray             # (H, W, 3) uint8
     depth: np.ndarray           # (H, W) float32 metres along the optical axis; 0: no surface
     T_world_cam: np.ndarray     # (4, 4) camera-to-world
 
+    @property
+    def seconds(self) -> float:
+        return seconds(self.stamp_ns)
+
 
 class SyntheticSequence:
-    """A rendered camera sequence with ground truth; see ``make_sequence``."""
+    """A rendered camera sequence with ground truth; see ``make_sequence``. ``stamps_ns`` are
+    the frames' stamps (integer nanoseconds), ``stamps`` the same in seconds (ground truth)."""
 
-    def __init__(self, camera: CameraInfo, stamps: np.ndarray, poses: np.ndarray, seed: int,
+    def __init__(self, camera: CameraInfo, stamps_ns: Sequence[int], poses: np.ndarray, seed: int,
                  noise_sigma: float, supersample: int, texels_per_metre: float):
         self.camera = camera
-        self.stamps = stamps
+        self.stamps_ns = [int(ns) for ns in stamps_ns]
+        self.stamps = np.array([seconds(ns) for ns in self.stamps_ns], dtype=np.float64)
         self.poses = poses
         self.seed = seed
         self.noise_sigma = noise_sigma
@@ -64,7 +71,7 @@ class SyntheticSequence:
             self._renderer = Renderer(scene, self.camera, self._supersample, atlas)
         pose = self.poses[index]
         rgb, depth = self._renderer.render(pose, self.noise_sigma, (self.seed, 3, index))
-        return SyntheticFrame(index, float(self.stamps[index]), rgb, depth, pose.copy())
+        return SyntheticFrame(index, self.stamps_ns[index], rgb, depth, pose.copy())
 
     def path_length(self) -> float:
         """Distance travelled by the camera centre, metres."""
@@ -93,9 +100,9 @@ def make_sequence(num_frames: int = 90, width: int = 640, height: int = 480,
         raise ValueError("num_frames, width, height and supersample must be at least 1 and "
                          "rate_hz positive")
     camera = make_camera(width, height, distortion, focal)
-    stamps = EPOCH + np.arange(num_frames, dtype=np.float64) / rate_hz
+    stamps_ns = [EPOCH_NS + round(i * NS / rate_hz) for i in range(num_frames)]
     poses = make_trajectory(num_frames, rate_hz, speed, seed, motion)
-    return SyntheticSequence(camera, stamps, poses, seed, noise_sigma, supersample,
+    return SyntheticSequence(camera, stamps_ns, poses, seed, noise_sigma, supersample,
                              texels_per_metre)
 
 

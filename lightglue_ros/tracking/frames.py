@@ -16,7 +16,7 @@ class TrackedFrame:
     """Features of one image with its camera and pose; reused as keyframe and previous frame, so
     no image is ever extracted twice."""
 
-    stamp: float
+    stamp_ns: int
     camera: CameraModel
     features: Features
     T_odom_cam: np.ndarray = field(default_factory=lambda: np.eye(4))
@@ -36,6 +36,8 @@ class TrackedFrame:
     baseline_m: float = 0.0
     depth_noise: float = 0.0  # sigma_z = depth_noise z^2 of depth_points; 0: the configured one
     first_inliers: int = 0  # inliers of the first match against this frame as keyframe
+    index: int = 0  # the record's ``index``: how later records name it as their reference
+    began_anew: bool = False  # tracking (re)started at it: nothing links it to frames before
 
     @property
     def keypoints(self) -> np.ndarray:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..geometry.covariance import lost_covariance
+from ..types import seconds
 
 
 class TrackingStatus(str, enum.Enum):
@@ -20,14 +21,17 @@ class FrameRecord:
     """One processed frame. Poses are 4x4 T_a_b (maps points from frame b into frame a).
 
     ``T_odom_cam`` is the camera pose in the odom frame; ``T_ref_cam`` the pose of this camera in
-    the reference frame it was matched against (stamp ``ref_stamp``): the relative motion.
+    the reference frame it was matched against (stamp ``ref_stamp_ns``, ``ref_index``): the
+    relative motion. Stamps are the header's integer nanoseconds, so that an output's header is
+    rebuilt exactly from the record; ``index`` numbers the records of one tracker from 0 (a
+    reset does not restart it), for naming the reference in a pose graph.
     """
 
-    stamp: float
+    stamp_ns: int
     status: TrackingStatus
     T_odom_cam: np.ndarray
     covariance: np.ndarray = field(default_factory=lost_covariance)  # of T_odom_cam, 6x6
-    ref_stamp: float | None = None
+    ref_stamp_ns: int | None = None
     ref_is_keyframe: bool = True
     T_ref_cam: np.ndarray | None = None
     relative_covariance: np.ndarray = field(default_factory=lost_covariance)
@@ -50,20 +54,31 @@ class FrameRecord:
     # Persistent keypoint track id of each matched pair (the same physical point keeps its id
     # while it is tracked, through keyframes); -1 where none was assigned.
     track_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    index: int = 0
+    ref_index: int | None = None
+    ref_began_anew: bool = False  # tracking (re)started at the reference: no link before it
 
     CSV_FIELDS = ("stamp", "status", "model", "metric", "keyframe", "reinitialized", "ref_stamp",
                   "num_keypoints", "num_matches", "num_inliers", "layers", "flow_px",
                   "t_extract_ms", "t_match_ms", "t_pose_ms", "t_stereo_ms", "t_map_ms", "tx", "ty",
                   "tz", "reason")
 
+    @property
+    def seconds(self) -> float:
+        return seconds(self.stamp_ns)
+
+    @property
+    def ref_seconds(self) -> float | None:
+        return None if self.ref_stamp_ns is None else seconds(self.ref_stamp_ns)
+
     def csv_row(self) -> dict[str, object]:
         ms = {k: round(1e3 * self.timings.get(k, 0.0), 3)
               for k in ("extract", "match", "pose", "stereo", "map")}
         tx, ty, tz = self.T_odom_cam[:3, 3]
-        return {"stamp": f"{self.stamp:.6f}", "status": self.status.value, "model": self.model,
+        return {"stamp": f"{self.seconds:.6f}", "status": self.status.value, "model": self.model,
                 "metric": int(self.metric), "keyframe": int(self.keyframe),
                 "reinitialized": int(self.reinitialized),
-                "ref_stamp": "" if self.ref_stamp is None else f"{self.ref_stamp:.6f}",
+                "ref_stamp": "" if self.ref_stamp_ns is None else f"{self.ref_seconds:.6f}",
                 "num_keypoints": self.num_keypoints, "num_matches": self.num_matches,
                 "num_inliers": self.num_inliers, "layers": self.layers,
                 "flow_px": round(self.flow_px, 3), "t_extract_ms": ms["extract"],

@@ -14,7 +14,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-NS = 1_000_000_000
+from ..types import NS, seconds
+
 DEFAULT_GAP_S = 1.0
 DEFAULT_JUMP_S = 10.0
 
@@ -39,11 +40,6 @@ class StampCheck:
     def accepted(self) -> bool:
         """False for a frame to ignore (a duplicate)."""
         return self.event is not StampEvent.DUPLICATE
-
-
-def seconds(ns: int) -> float:
-    sec, nanosec = divmod(int(ns), NS)
-    return sec + nanosec * 1e-9
 
 
 class StampMonitor:

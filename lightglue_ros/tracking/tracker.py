@@ -54,8 +54,8 @@ class ExtractedFrame:
     seconds: float = 0.0  # extraction time
 
     @property
-    def stamp(self) -> float:
-        return self.frame.stamp
+    def stamp_ns(self) -> int:
+        return self.frame.stamp_ns
 
 
 @dataclass
@@ -97,6 +97,7 @@ class Tracker:
         self.map = LocalMap(self._map_config())
         self.pose = np.eye(4)
         self.pose_covariance = np.zeros((6, 6))  # the odom origin is exact by definition
+        self.frames_done = 0  # records made: the next record's index (a reset goes on counting)
         self.reset()
 
     def reset(self, to_origin: bool | None = None) -> None:
@@ -138,15 +139,10 @@ class Tracker:
                          depth_sigma=self.config.depth_noise)
 
     # --- public ---------------------------------------------------------------------------------
-    def reference_stamps(self) -> set[float]:
-        """Stamps of the frames a later frame may be matched against (what its record's
-        ``ref_stamp`` can name)."""
-        return {f.stamp for f in (self.keyframe, self.previous, self.recovery) if f is not None}
-
-    def process(self, image: np.ndarray, stamp: float, camera: CameraModel,
+    def process(self, image: np.ndarray, stamp_ns: int, camera: CameraModel,
                 depth: np.ndarray | None = None, depth_unit: float | None = None) -> FrameRecord:
         """Track one frame. ``depth`` (16UC1 mm or 32FC1 m, registered to ``image``) is optional."""
-        return self.track(self.extract(FrameInput(stamp, image, camera, depth, depth_unit)))
+        return self.track(self.extract(FrameInput(stamp_ns, image, camera, depth, depth_unit)))
 
     def extract(self, frame: FrameInput) -> ExtractedFrame:
         """Stage 1: the frame's features. Reads no tracker state (only the networks)."""
@@ -163,23 +159,29 @@ class Tracker:
         before the frame."""
         saved = {name: getattr(self, name) for name in self.STATE}
         try:
-            return self._track(extracted)
+            record = self._track(extracted)
         except Exception:
             self.__dict__.update(saved)
             raise
+        return self._numbered(record)
 
-    def lost(self, stamp: float, reason: str) -> FrameRecord:
+    def lost(self, stamp_ns: int, reason: str) -> FrameRecord:
         """The record of a frame that could not be tracked at all: the last pose, lost."""
-        return self._lost(stamp, reason, {})
+        return self._numbered(self._lost(stamp_ns, reason, {}))
+
+    def _numbered(self, record: FrameRecord) -> FrameRecord:
+        """``record`` with the next frame index (the one its TrackedFrame was given)."""
+        record.index, self.frames_done = self.frames_done, self.frames_done + 1
+        return record
 
     def _track(self, extracted: ExtractedFrame) -> FrameRecord:
-        stamp, features, timings = extracted.stamp, extracted.features, {}
+        stamp, features, timings = extracted.stamp_ns, extracted.features, {}
         if features is None:
             return self._lost(stamp, extracted.reason, timings)
         timings["extract"] = extracted.seconds
         source = extracted.frame
         frame = TrackedFrame(stamp, source.camera, features,
-                             ids=self.track_ids.fresh(len(features)))
+                             ids=self.track_ids.fresh(len(features)), index=self.frames_done)
         reason = ""
         if source.right is not None and source.depth is None:
             frame.right, frame.baseline_m = source.right, float(source.baseline_m or 0.0)
@@ -344,9 +346,10 @@ class Tracker:
         reason = self._stereo_depth(frame, timings) or reason
         frame.T_odom_cam = self.pose.copy()
         frame.covariance = self.pose_covariance.copy()
+        frame.began_anew = True
         self.keyframe = self.previous = frame
         self.map.insert(frame, self._triangulation_px)
-        return FrameRecord(frame.stamp, TrackingStatus.OK, frame.T_odom_cam.copy(),
+        return FrameRecord(frame.stamp_ns, TrackingStatus.OK, frame.T_odom_cam.copy(),
                            frame.covariance.copy(), model="init", metric=frame.metric,
                            keyframe=True, reinitialized=False,
                            num_keypoints=len(frame.features), timings=timings, reason=reason)
@@ -356,6 +359,7 @@ class Tracker:
         grown once by what the lost motion may have been."""
         frame.T_odom_cam = self.pose.copy()
         frame.covariance = self.pose_covariance = self.pose_covariance + restart_covariance()
+        frame.began_anew = True
         if self.recovery is None and self.keyframe is not None:
             self.keyframe.points3d = self._reference_points(self.keyframe)
             self.recovery = self.keyframe
@@ -398,13 +402,14 @@ class Tracker:
         self.pose, self.pose_covariance = cur.T_odom_cam, cur.covariance
         pairs = est.pairs
         return FrameRecord(
-            cur.stamp, status, cur.T_odom_cam.copy(), cur.covariance.copy(), ref.stamp,
+            cur.stamp_ns, status, cur.T_odom_cam.copy(), cur.covariance.copy(), ref.stamp_ns,
             ref_is_keyframe, T_ref_cur, rel_cov, est.model, est.metric,
             new_keyframe, False, len(cur.features), len(pairs), est.num_inliers, est.layers,
             est.flow_px, timings, reason,
             ref.keypoints[pairs[:, 0]].astype(np.float32),
             cur.keypoints[pairs[:, 1]].astype(np.float32), est.scores.astype(np.float32),
-            est.inliers.copy(), np.where(est.verified, cur.ids[pairs[:, 1]], -1))
+            est.inliers.copy(), np.where(est.verified, cur.ids[pairs[:, 1]], -1),
+            ref_index=ref.index, ref_began_anew=ref.began_anew)
 
     def _maybe_keyframe(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate,
                         timings: dict[str, float]) -> tuple[bool, str]:
@@ -449,9 +454,9 @@ class Tracker:
         frame.depth_noise = self.config.keypoint_sigma_px / (frame.camera.fx * frame.baseline_m)
         return ""
 
-    def _lost(self, stamp: float, reason: str, timings: dict[str, float], keypoints: int = 0,
+    def _lost(self, stamp_ns: int, reason: str, timings: dict[str, float], keypoints: int = 0,
               est: _Estimate | None = None) -> FrameRecord:
-        record = FrameRecord(stamp, TrackingStatus.LOST, self.pose.copy(), lost_covariance(),
+        record = FrameRecord(stamp_ns, TrackingStatus.LOST, self.pose.copy(), lost_covariance(),
                              num_keypoints=keypoints, timings=timings, reason=reason)
         if est is not None:
             record.num_matches, record.num_inliers = len(est.pairs), est.num_inliers

@@ -358,7 +358,7 @@ class TwoStageTracker:
             return self.tracker.track(job.extracted)
         except Exception as exc:  # the state is as before the frame (Tracker.track)
             job.error = job.error or _describe(exc, "tracking")
-            return self.tracker.lost(job.extracted.stamp, job.error)
+            return self.tracker.lost(job.extracted.stamp_ns, job.error)
 
     def _apply(self, request: _Request) -> None:
         try:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..geometry.camera import CameraModel
+from .stamp_ns import seconds
 
 
 @dataclass
@@ -18,12 +19,18 @@ class FrameInput:
     ``baseline_m`` the distance between the two optical centres (right camera at +x), so that a
     point at depth z appears ``camera.fx * baseline_m / z`` pixels further left in ``right``.
     Readers of raw pairs rectify before handing frames in.
+
+    ``stamp_ns`` is the header stamp in integer nanoseconds (see ``stamp_ns``).
     """
 
-    stamp: float
+    stamp_ns: int
     image: np.ndarray
     camera: CameraModel
     depth: np.ndarray | None = None
     depth_unit: float | None = None
     right: np.ndarray | None = None
     baseline_m: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        return seconds(self.stamp_ns)

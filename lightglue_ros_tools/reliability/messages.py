@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-EPOCH_SEC = 1_700_000_000  # lightglue_ros.synthetic.EPOCH: stamp of synthetic frame 0
+EPOCH_SEC = 1_700_000_000  # lightglue_ros.synthetic.EPOCH_NS: stamp of synthetic frame 0
 IMAGE_ENCODINGS = ("rgb8", "bgr8", "mono8", "rgba8", "bgra8", "mono16")
 DEPTH_ENCODINGS = ("32FC1", "16UC1")
 
