@@ -159,6 +159,11 @@ class Config:
                     "alone (odometry only).", group="tracking")
     map_path: str = _p("", "SLAM map file (.npz): loaded at start to localize in, when it "
                        "exists; where a saved map goes. Empty: no map file.", group="tracking")
+    slam: bool = _p(False, "SLAM above the tracker: relocalization after a loss, loop closure "
+                    "on a pose graph, map -> odom (lightglue_ros.slam); false: the front end "
+                    "alone (odometry only).", group="tracking")
+    map_path: str = _p("", "SLAM map file (.npz): loaded at start to localize in, when it "
+                       "exists; where a saved map goes. Empty: no map file.", group="tracking")
 
     # --- ros --------------------------------------------------------------------------------------
     input_qos: str = _p("auto", "Input QoS of image and depth: auto matches the publishers on the "

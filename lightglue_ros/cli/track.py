@@ -4,8 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..config import add_arguments, from_args
+
+if TYPE_CHECKING:
+    from ..tracking import FrameRecord, Tracker
+    from ..types import FrameInput, Trajectory
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,12 +54,37 @@ def run(args: argparse.Namespace) -> int:
                           preset=args.preset, rate_hz=args.rate, stereo=not args.no_stereo)
         frames, total = dataset_frames(ds, not args.no_depth), len(ds.frames)
         gt, name = ds.groundtruth, ds.name
-    records = run_tracker(tracker, frames, total, progress=True)
+    if tracker.config.slam:
+        records, slam_figures = _run_slam(tracker, frames, total, gt)
+    else:
+        records, slam_figures = run_tracker(tracker, frames, total, progress=True), {}
     figures = write_outputs(records, args.out, gt, f"{name}: {tracker.config.extractor}")
+    figures.update(slam_figures)
     if args.json:
         print(json.dumps(figures))
     else:
         for line in format_figures(figures):
             print(line)
+        if slam_figures:
+            print(json.dumps(slam_figures))
         print(f"outputs in {args.out}")
     return 0
+
+
+def _run_slam(tracker: Tracker, frames: Iterable[FrameInput], total: int,
+              gt: Trajectory | None) -> tuple[list[FrameRecord], dict[str, Any]]:
+    """SLAM over the frames: the tracker's records and the SLAM figures. With ``map_path`` an
+    existing map is localized in (and left as it is); otherwise the run's map is saved there."""
+    from ..evaluation.slam_run import run_slam, slam_figures
+    from ..evaluation.tracking_run import is_metric
+    from ..slam import Slam
+    from ..slam.map_file import load_map, save_map
+
+    path = Path(tracker.config.map_path) if tracker.config.map_path else None
+    db, graph = load_map(path) if path is not None and path.is_file() else (None, None)
+    slam = Slam(tracker, database=db, graph=graph)
+    results = run_slam(slam, frames, total)
+    records = [r.record for r in results]
+    if path is not None and db is None:
+        save_map(path, slam.db, slam.graph)
+    return records, slam_figures(slam, results, gt, is_metric(records))

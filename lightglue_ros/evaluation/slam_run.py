@@ -48,8 +48,8 @@ def odom_trajectory(results: list[SlamResult]) -> Trajectory:
 def slam_figures(slam: Slam, results: list[SlamResult], gt: Trajectory | None,
                  metric: bool) -> dict[str, Any]:
     """``loop_closures``, ``relocalizations`` (and the frames each took), and with ground truth
-    ``ate_rmse_m`` of the map poses and ``ate_rmse_odom_m`` of the odom poses (SE(3) alignment
-    when ``metric``, Sim(3) otherwise)."""
+    ``slam_ate_rmse_m`` of the map poses (with them) and ``odom_ate_rmse_m`` of the odom poses
+    (without them; SE(3) alignment when ``metric``, Sim(3) otherwise)."""
     out: dict[str, Any] = {
         "loop_closures": slam.loop_closures,
         "relocalizations": len(slam.relocalizations),
@@ -59,6 +59,6 @@ def slam_figures(slam: Slam, results: list[SlamResult], gt: Trajectory | None,
     }
     if gt is not None:
         align = "se3" if metric else "sim3"
-        out["ate_rmse_m"] = evaluate(map_trajectory(results), gt, align).ate_rmse_m
-        out["ate_rmse_odom_m"] = evaluate(odom_trajectory(results), gt, align).ate_rmse_m
+        out["slam_ate_rmse_m"] = evaluate(map_trajectory(results), gt, align).ate_rmse_m
+        out["odom_ate_rmse_m"] = evaluate(odom_trajectory(results), gt, align).ate_rmse_m
     return out

@@ -2,8 +2,11 @@
 
 Nodes are keyframe poses in the map frame (camera-to-map, optical frame). Odometry edges join
 consecutive keyframes of one tracking segment with the tracker's relative pose and covariance;
-loop edges come from verified revisits and carry a Cauchy kernel, so that one wrong loop that
-got through verification bends the graph little instead of folding it. The first keyframe is held
+loop edges come from verified revisits and carry a Huber kernel, so that one wrong loop that
+got through verification bends the graph little instead of folding it. Not Cauchy: a true loop
+after long drift is hundreds of its own sigmas off at first, where Cauchy's weight (1/r^2) all but
+drops it and the solver stays in the drifted minimum; Huber's (1/r) still pulls it in, and its
+weight grows back as the residual shrinks. The first keyframe is held
 (the map's origin); a segment that no edge joins to it gets a weak prior at its current pose, so
 the problem stays determined. Batch Levenberg-Marquardt: a graph of a few hundred keyframes
 solves in milliseconds.
@@ -19,7 +22,7 @@ from ..messages.covariance import to_gtsam
 
 HELD_SIGMA = 1e-6  # of the held first pose: a prior this tight is a constraint
 FREE_SIGMA = 1e3  # of a segment's first pose when nothing else ties it
-CAUCHY_K = 1.0  # loop kernel scale, in whitened units
+HUBER_K = 1.345  # loop kernel threshold, whitened units (95% efficiency on Gaussian noise)
 MIN_SIGMA = (1e-3, 1e-3)  # floor of (rotation rad, translation) sigmas of an edge
 
 
@@ -65,11 +68,11 @@ class PoseGraph:
             sigma = HELD_SIGMA if root == first else FREE_SIGMA
             graph.add(gtsam.PriorFactorPose3(root, gtsam.Pose3(self.poses[root]),
                                              gtsam.noiseModel.Isotropic.Sigma(6, sigma)))
-        cauchy = gtsam.noiseModel.mEstimator.Cauchy.Create(CAUCHY_K)
+        huber = gtsam.noiseModel.mEstimator.Huber.Create(HUBER_K)
         for e in self.edges:
             noise = gtsam.noiseModel.Gaussian.Covariance(_floored(to_gtsam(e.T_i_j, e.covariance)))
             if e.loop:
-                noise = gtsam.noiseModel.Robust.Create(cauchy, noise)
+                noise = gtsam.noiseModel.Robust.Create(huber, noise)
             graph.add(gtsam.BetweenFactorPose3(e.i, e.j, gtsam.Pose3(e.T_i_j), noise))
         params = gtsam.LevenbergMarquardtParams()
         params.setMaxIterations(iterations)
