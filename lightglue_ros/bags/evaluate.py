@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ..config import Config
 from ..errors import BagError
-from ..evaluation.tracking_run import (estimated_trajectory, run_tracker, summarize,
+from ..evaluation.tracking_run import (estimated_trajectory, is_metric, run_tracker, summarize,
                                        write_outputs, write_records)
 from ..types import Trajectory, TrajectoryError
 from .reader import (DEFAULT_CAMERA_INFO_TOPIC, DEFAULT_GAP_S, DEFAULT_IMAGE_TOPIC,
@@ -46,7 +46,9 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
     image as the node pairs them (config.stereo_sync_s, config.image_rectification). Raises BagError
     for bag problems and TrajectoryError for ground truth that cannot be read or does not
     overlap the bag in time; both before any frame is tracked."""
+    from ..evaluation.slam_run import run_slam, slam_figures
     from ..pipeline import Pipeline
+    from ..slam import Slam
     from ..tracking import Tracker
 
     config = (config or Config()).resolved()
@@ -67,8 +69,14 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
         def restart_on_stamps_going_back(reset: Callable[[], None]) -> None:
             frames.on_restart = reset           # as in the node
 
-        records = run_tracker(tracker, frames, frames.total, progress=progress,
-                              bind_reset=restart_on_stamps_going_back)
+        slam = Slam(tracker) if config.slam else None
+        if slam is not None:
+            frames.on_restart = slam.reset  # relocalized in the map, not a new origin
+            results = run_slam(slam, frames, frames.total, progress=progress)
+            records = [r.record for r in results]
+        else:
+            records = run_tracker(tracker, frames, frames.total, progress=progress,
+                                  bind_reset=restart_on_stamps_going_back)
         report, storage, topics = frames.report, bag.storage, bag.topics
     if not records:
         raise BagError(f"no frame of {bag_path} could be tracked: "
@@ -91,6 +99,8 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
                 header=f"lightglue_ros estimate, T_odom_cam, segment {k + 1} of {len(segments)}")
     for key in ACCURACY_KEYS:
         figures.setdefault(key, None)
+    if slam is not None:  # the whole run, in the map: restarts are what SLAM joins up
+        figures.update(slam_figures(slam, results, gt, is_metric(records)))
     figures.update(report.summary())
     figures.update({
         "evaluated_segment": evaluated + 1,

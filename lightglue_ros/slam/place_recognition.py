@@ -19,7 +19,8 @@ VOCABULARY_DIR = Path(__file__).resolve().parent / "vocabulary"
 # The shipped vocabularies by descriptor size (XFeat 64, ALIKED 128), with their sha256.
 VOCABULARIES: dict[int, tuple[str, str]] = {
     64: ("xfeat_64d_32w.npz", "2384ee7b029a7eaa05e7aba79dd60abd39de11322f098a7ab2dd6b5f3370b0ba"),
-    128: ("aliked_128d_32w.npz", "e5e7e808c8cf3cf06f755881941949733b117f1dabfad344cd4ce156debf9906"),
+    128: ("aliked_128d_32w.npz",
+          "e5e7e808c8cf3cf06f755881941949733b117f1dabfad344cd4ce156debf9906"),
 }
 
 

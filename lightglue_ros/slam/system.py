@@ -26,7 +26,7 @@ from ..geometry.se3 import invert_transform
 from ..tracking import FrameRecord, Tracker
 from ..tracking.frames import TrackedFrame
 from ..tracking.tracker import ExtractedFrame
-from ..types import FrameInput
+from ..types import NS, FrameInput
 from .keyframe_database import Keyframe, KeyframeDatabase
 from .place_recognition import Vocabulary, vlad
 from .pose_graph import Edge, PoseGraph
@@ -42,7 +42,10 @@ DEFAULT_ROTATION_SIGMA = np.radians(0.5)
 class SlamConfig:
     top_k: int = 3  # candidates verified per query
     min_score: float = 0.1  # retrieval similarity below which a candidate is not worth a match
-    recent_keyframes: int = 10  # the newest keyframes are not loop candidates (they are odometry)
+    # Loop candidates are keyframes older than both: over the last seconds the local map and
+    # odometry already tie the newest keyframes together, and a "loop" there closes nothing.
+    recent_keyframes: int = 10
+    loop_min_age_s: float = 5.0
     verification: VerificationConfig = field(default_factory=VerificationConfig)
 
 
@@ -78,6 +81,18 @@ class Slam:
         self._previous: tuple[int, np.ndarray, int] | None = None  # keyframe, T_odom_cam, stamp
         self._in_window: dict[int, int] = {}  # id(TrackedFrame) -> keyframe index
         self._vocabulary: Vocabulary | None = None
+        self._loaded = len(self.db)  # keyframes of a loaded map
+
+    def reset(self) -> None:
+        """Restart tracking (a stamp going back, a reset service): the tracker starts a new map
+        at its last pose, which this layer then relocalizes like a restart after a loss."""
+        self.tracker.reset()
+        self._unplace()
+
+    def _unplace(self) -> None:
+        self.localized = not len(self.db)
+        self._previous, self._unplaced_frames = None, 0
+        self.segment += 1
 
     def extract(self, frame: FrameInput) -> ExtractedFrame:
         return self.tracker.extract(frame)
@@ -86,8 +101,7 @@ class Slam:
         record = self.tracker.track(extracted)
         event = ""
         if record.reinitialized:
-            self.localized, self._previous, self._unplaced_frames = False, None, 0
-            self.segment += 1
+            self._unplace()
         if not self.localized:
             self._unplaced_frames += 1
             if extracted.features is not None and len(self.db) and self._relocalize(extracted,
@@ -133,7 +147,10 @@ class Slam:
             self.graph.add_edge(Edge(i, kf.index, T_i_j, self._odometry_covariance(
                 record, stamp_i, T_i_j)))
         self._previous = (kf.index, T_odom, kf.stamp_ns)
+        oldest_ns = kf.stamp_ns - round(self.config.loop_min_age_s * NS)
         exclude_from = kf.index - self.config.recent_keyframes
+        while exclude_from > self._loaded and self.db[exclude_from - 1].stamp_ns > oldest_ns:
+            exclude_from -= 1  # a loaded map's keyframes are all old, whatever their stamps
         if exclude_from <= 0:
             return ""
         for old, _ in self.db.query(desc, self.config.top_k, exclude_from, self.config.min_score):

@@ -65,8 +65,8 @@ def verify(pipeline: Pipeline, kf_features: Features, kf_points: np.ndarray | No
     p1 = features.keypoints.cpu().numpy().astype(np.float64)[pairs[:, 1]]
     X = None if kf_points is None else kf_points[pairs[:, 0]]
     if X is not None and np.isfinite(X[:, 0]).sum() >= config.min_inliers:
-        pnp = estimate_pose_pnp(X, p1, camera, PnPConfig(ransac_threshold_px=config.ransac_threshold_px,
-                                                         min_sigma_px=config.min_sigma_px))
+        pnp = estimate_pose_pnp(X, p1, camera, PnPConfig(
+            ransac_threshold_px=config.ransac_threshold_px, min_sigma_px=config.min_sigma_px))
         found = int(np.isfinite(X[:, 0]).sum())
         why = _reject(pnp.num_inliers, found, config) if pnp.success else pnp.reason
         if why:
