@@ -5,8 +5,8 @@ user gets (images answered, and the accuracy of the odometry they got).
         --out out/realtime_kitti07 [--rate 1] [-p name:=value ...]
 
 Writes the dataset as a bag (``make-bag``, once), starts the tracker node in its own process
-(namespace /camera, sim time, reliable input so that drops are the node's own, nothing else
-changed), runs ``lightglue-ros replay BAG --rate R --wait false --gt GT --json`` into it, and
+(namespace /camera, its image topic remapped to the bag's, sim time, reliable input so that
+drops are the node's own; no other parameter), runs ``lightglue-ros replay BAG --rate R --wait false --gt GT --json`` into it, and
 prints the replay's JSON with the command lines and the load average before and after.
 """
 from __future__ import annotations
@@ -39,7 +39,8 @@ def main() -> int:
     gt = args.out / "bag.gt.txt"
     env = {**os.environ, **ros_environment(session_domain_id())}
     node_cmd = [sys.executable, "-m", "lightglue_ros.node", "--ros-args", "-r", "__ns:=/camera",
-                "-p", "input_qos:=reliable", "-p", "use_sim_time:=true",
+                "-r", "image:=/camera/image_raw", "-p", "input_qos:=reliable",
+                "-p", "use_sim_time:=true",
                 *[a for p in args.params for a in ("-p", p)]]
     replay_cmd = [*cli, "replay", str(bag), "--rate", str(args.rate), "--wait", "false",
                   "--gt", str(gt), "--json"]
