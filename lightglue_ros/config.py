@@ -30,6 +30,7 @@ BACKENDS = ("torch", "onnxruntime", "tensorrt")
 QOS_MODES = ("auto", "sensor_data", "reliable", "system_default")
 PRECISIONS = ("fp32", "fp16")
 RECTIFICATION_MODES = ("auto", "rectified", "raw")  # not true/false: ROS reads those as bool
+BUNDLE_ADJUSTERS = ("background", "inline", "off")
 
 
 class ConfigError(ValueError):
@@ -144,6 +145,12 @@ class Config:
                             "structured light about 0.0015-0.003); 0 leaves depth out of the "
                             "bundle adjustment.", group="tracking", lo=0.0, hi=1.0,
                             runtime=True)
+    bundle_adjustment: str = _p("background", "Where the local map's windowed bundle "
+                                "adjustment runs: background (a worker process: it solves while "
+                                "the next frame is matched, and applies once that match is "
+                                "done), inline (the same result, computed in the tracking "
+                                "thread), off (no adjustment: fastest, least accurate).",
+                                group="tracking", choices=BUNDLE_ADJUSTERS)
     reset_to_origin: bool = _p(False, "A reset (the ~/reset service, a stamp going back) starts "
                                "again at the odom origin; false keeps the last pose, so that "
                                "odom stays continuous (REP 105).", group="tracking",

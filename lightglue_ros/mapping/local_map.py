@@ -6,7 +6,9 @@ has), and then lives on while any window keyframe sees it: later frames are loca
 these points (``points_in``), so the scale of a monocular trajectory is carried by the map, not
 re-estimated per keyframe. Each new keyframe runs a windowed bundle adjustment over the window's
 poses and points (oldest poses held to fix the gauge: one with metric depth, two without, which
-also fixes the monocular scale).
+also fixes the monocular scale). The adjustment is submitted by ``insert`` and applied by
+``collect`` (the tracker collects it once the next frame is matched), so that it can run beside
+tracking (``adjuster``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import numpy as np
 from ..geometry.camera import CameraModel
 from ..geometry.se3 import invert_transform
 from ..geometry.triangulation import triangulate
-from .bundle_adjustment import AdjustmentResult, Observations, adjust
+from .adjuster import Adjuster, AdjustmentJob, InlineAdjuster
+from .bundle_adjustment import AdjustmentResult, Observations
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,15 @@ class MapFrame(Protocol):
 
 
 @dataclass
+class _Submitted:
+    """An adjustment under way: the window and points it is about."""
+
+    keyframes: list["MapKeyframe"]
+    ids: list[int]
+    obs: Observations
+
+
+@dataclass
 class MapKeyframe:
     """A keyframe of the window: the tracked frame (its pose is refined in place) and its
     keypoints where the adjustment measures them."""
@@ -71,11 +83,17 @@ class MapKeyframe:
 class LocalMap:
     """Points by track id, in odom coordinates; the window of keyframes that see them."""
 
-    def __init__(self, config: MapConfig = MapConfig()) -> None:
+    def __init__(self, config: MapConfig = MapConfig(), adjuster: Adjuster | None = None
+                 ) -> None:
         self.config = config
+        self.adjuster = adjuster or InlineAdjuster()
+        self._submitted: _Submitted | None = None
         self.clear()
 
     def clear(self) -> None:
+        if self._submitted is not None:  # its window is gone: wait it out, drop the result
+            self._submitted = None
+            self.adjuster.collect()
         self.points: dict[int, np.ndarray] = {}
         self.keyframes: list[MapKeyframe] = []
         self.last_adjustment: AdjustmentResult | None = None
@@ -104,8 +122,10 @@ class LocalMap:
                 self.points[int(i)] = T[:3, :3] @ X + T[:3, 3]
 
     def insert(self, frame: MapFrame, triangulate_px: float) -> int:
-        """Add a keyframe: points from its depth, new points triangulated against the window,
-        then the windowed adjustment. Returns the number of points created."""
+        """Add a keyframe: the last keyframe's adjustment applied (``frame``, located against
+        the window, moving with it), points from its depth, new points triangulated against the
+        window; then the window's adjustment submitted. Returns the number of points created."""
+        self.collect(frame)
         kf = MapKeyframe.of(frame)
         self.keyframes.append(kf)
         self._find_again(kf, 2 * triangulate_px)
@@ -116,27 +136,45 @@ class LocalMap:
         self.adjust()
         return created
 
-    def adjust(self) -> AdjustmentResult | None:
-        """Bundle-adjust the window; drop points whose observations stay far off."""
+    def adjust(self) -> bool:
+        """Submit the window's bundle adjustment (applied by ``collect``); False when there is
+        nothing to adjust."""
         noise = np.array([kf.frame.depth_noise or self.config.depth_sigma
                           for kf in self.keyframes])
         metric = any(a > 0 and np.isfinite(kf.depth).any()
                      for a, kf in zip(noise, self.keyframes))
         held = 1 if metric else 2
         if len(self.keyframes) <= held:
-            return None
+            return False
         ids, obs = self._observations()
         if not ids:
-            return None
+            return False
         poses = np.array([kf.frame.T_odom_cam for kf in self.keyframes])
-        fixed = np.arange(len(poses)) < held
-        result = adjust(poses, fixed, np.array([self.points[i] for i in ids]), obs,
-                        np.array([kf.frame.camera.K for kf in self.keyframes]),
-                        self.config.sigma_px, noise, self.config.iterations)
-        for kf, T in zip(self.keyframes, result.poses):
+        self.adjuster.submit(AdjustmentJob(
+            poses, np.arange(len(poses)) < held, np.array([self.points[i] for i in ids]), obs,
+            np.array([kf.frame.camera.K for kf in self.keyframes]), self.config.sigma_px, noise,
+            self.config.iterations))
+        self._submitted = _Submitted(list(self.keyframes), ids, obs)
+        return True
+
+    def collect(self, newest: MapFrame | None = None) -> AdjustmentResult | None:
+        """Apply the submitted adjustment (waiting for it): the window's poses and points, and
+        drop points whose observations stay far off. ``newest``, a frame located against the
+        window since (not one of its keyframes), moves with the newest adjusted keyframe."""
+        submitted, self._submitted = self._submitted, None
+        result = self.adjuster.collect() if submitted is not None else None
+        if result is None:
+            return None
+        last = submitted.keyframes[-1].frame
+        correction = result.poses[-1] @ invert_transform(last.T_odom_cam)
+        for kf, T in zip(submitted.keyframes, result.poses):
             kf.frame.T_odom_cam = T
-        bad = set(obs.point[result.errors_px > self.config.max_error_px].tolist())
-        for j, i in enumerate(ids):
+        if newest is not None and all(newest is not kf.frame for kf in submitted.keyframes):
+            newest.T_odom_cam = correction @ newest.T_odom_cam
+        bad = set(submitted.obs.point[result.errors_px > self.config.max_error_px].tolist())
+        for j, i in enumerate(submitted.ids):
+            if i not in self.points:
+                continue
             if j in bad:
                 del self.points[i]
             else:

@@ -1,0 +1,160 @@
+"""Where the windowed bundle adjustment runs: in the caller's thread, or in a worker process.
+
+GTSAM's solver holds Python's global interpreter lock for the whole solve, so a thread would
+stall tracking (and the extraction thread's Python work) for as long as it lasts. The background
+adjuster runs ``adjust`` in a separate Python process instead, fed over a pipe, and the map takes
+its result when it is collected (``LocalMap.collect``: the tracker does so once the next frame is
+matched). Both adjusters have those same semantics, so their results are identical whatever the
+timing: the inline one only computes at once.
+
+Should the worker die, the background adjuster says so in the log and computes inline from then
+on: tracking goes on.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..config import BUNDLE_ADJUSTERS
+from .bundle_adjustment import AdjustmentResult, Observations, adjust
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AdjustmentJob:
+    """The arguments of ``bundle_adjustment.adjust`` (plain arrays: they cross a pipe)."""
+
+    poses: np.ndarray
+    fixed: np.ndarray
+    points: np.ndarray
+    obs: Observations
+    K: np.ndarray
+    sigma_px: float
+    depth_sigma: np.ndarray
+    iterations: int
+
+    def run(self) -> AdjustmentResult:
+        return adjust(self.poses, self.fixed, self.points, self.obs, self.K, self.sigma_px,
+                      self.depth_sigma, self.iterations)
+
+
+class Adjuster(Protocol):
+    def submit(self, job: AdjustmentJob) -> None:
+        """Start ``job``; at most one is pending (``collect`` it first)."""
+
+    def collect(self) -> AdjustmentResult | None:
+        """The pending job's result (waiting for it), or None when none is pending."""
+
+    def close(self) -> None: ...
+
+
+class InlineAdjuster:
+    """Adjusts at submission, in the caller's thread."""
+
+    def __init__(self) -> None:
+        self._result: AdjustmentResult | None = None
+
+    def submit(self, job: AdjustmentJob) -> None:
+        self._result = job.run()
+
+    def collect(self) -> AdjustmentResult | None:
+        result, self._result = self._result, None
+        return result
+
+    def close(self) -> None:
+        self._result = None
+
+
+class BackgroundAdjuster:
+    """Adjusts in a worker process (started on the first job), one job at a time."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen | None = None
+        self._pending: AdjustmentJob | None = None
+        self._inline = False  # the worker failed: compute here
+
+    def submit(self, job: AdjustmentJob) -> None:
+        if self._pending is not None:
+            raise RuntimeError("collect the pending adjustment before submitting another")
+        self._pending = job
+        if self._inline:
+            return
+        try:
+            proc = self._worker()
+            pickle.dump(job, proc.stdin, pickle.HIGHEST_PROTOCOL)
+            proc.stdin.flush()
+        except (OSError, pickle.PicklingError) as exc:
+            self._fail(f"could not reach the bundle adjustment worker: {exc}")
+
+    def collect(self) -> AdjustmentResult | None:
+        job, self._pending = self._pending, None
+        if job is None:
+            return None
+        if not self._inline:
+            try:
+                status, value = pickle.load(self._proc.stdout)
+            except (OSError, EOFError, pickle.UnpicklingError) as exc:
+                self._fail(f"the bundle adjustment worker stopped: {exc!r}")
+            else:
+                if status == "ok":
+                    return value
+                log.warning("bundle adjustment failed in the worker: %s", value)
+                return None
+        return job.run()
+
+    def close(self) -> None:
+        proc, self._proc, self._pending = self._proc, None, None
+        if proc is not None:
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+
+    def _worker(self) -> subprocess.Popen:
+        if self._proc is None:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "lightglue_ros.mapping.adjuster_worker"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ,
+                                                                   "OMP_NUM_THREADS": "1"})
+        return self._proc
+
+    def _fail(self, why: str) -> None:
+        log.warning("%s; bundle adjustment runs in the tracking thread from now on", why)
+        self._inline = True
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+
+class NoAdjuster:
+    """No bundle adjustment: points stay as created (fastest, least accurate)."""
+
+    def submit(self, job: AdjustmentJob) -> None:
+        pass
+
+    def collect(self) -> AdjustmentResult | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def make_adjuster(kind: str) -> Adjuster:
+    """The adjuster named by ``Config.bundle_adjustment``."""
+    if kind not in BUNDLE_ADJUSTERS:
+        raise ValueError(f"bundle_adjustment must be one of {', '.join(BUNDLE_ADJUSTERS)}, "
+                         f"not {kind!r}")
+    return {"background": BackgroundAdjuster, "inline": InlineAdjuster,
+            "off": NoAdjuster}[kind]()
