@@ -34,7 +34,7 @@ from ..geometry.epipolar import sampson_essential
 from ..geometry.pnp import PnPConfig, estimate_pose_pnp
 from ..geometry.se3 import invert_transform, make_transform, skew
 from ..geometry.two_view import TwoViewConfig, estimate_relative_pose
-from ..mapping import LocalMap, MapConfig, TrackIds
+from ..mapping import LocalMap, MapConfig, TrackIds, make_adjuster
 from ..pipeline import Pipeline
 from ..types import FrameInput
 from .frames import TrackedFrame
@@ -94,7 +94,8 @@ class Tracker:
         self.pipeline = pipeline
         self.config = (config or pipeline.config).resolved()
         self.track_ids = TrackIds()
-        self.map = LocalMap(self._map_config())
+        self.map = LocalMap(self._map_config(),
+                            make_adjuster(self.config.bundle_adjustment))
         self.pose = np.eye(4)
         self.pose_covariance = np.zeros((6, 6))  # the odom origin is exact by definition
         self.frames_done = 0  # records made: the next record's index (a reset goes on counting)
@@ -112,6 +113,10 @@ class Tracker:
             self.pose, self.pose_covariance = np.eye(4), np.zeros((6, 6))
         self.initialised_scale = False  # monocular: first keyframe pair triangulated
         self.metres_per_flow_px = 0.0  # monocular fallback: translation per pixel of motion
+
+    def close(self) -> None:
+        """Stop the bundle adjustment worker (if any); the tracker is not used afterwards."""
+        self.map.adjuster.close()
 
     def check_config(self, config: Config) -> Config:
         """``config`` resolved, or ConfigError when it changes a parameter that cannot change
@@ -220,12 +225,13 @@ class Tracker:
 
     def _consecutive_rotation(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate,
                               timings: dict[str, float]) -> tuple[_Estimate, TrackedFrame]:
-        """Monocular: take the motion from the previous frame's essential matrix when it is well
-        conditioned. Measured directly, the rotation between consecutive frames is more accurate
-        than the difference of two keyframe-relative estimates; the keyframe estimate still
-        gives the translation its length."""
+        """Monocular, before the map gives PnP: take the motion from the previous frame's
+        essential matrix when it is well conditioned. Measured directly, the rotation between
+        consecutive frames is more accurate than the difference of two keyframe-relative
+        two-view estimates; the keyframe estimate still gives the translation its length. Once
+        the frame is located on map points this second match is not needed (nor run)."""
         prev = self.previous
-        if prev is None or prev is ref or not self.config.match_previous:
+        if prev is None or prev is ref or est.model == "pnp" or not self.config.match_previous:
             return est, ref
         direct = self._estimate(prev, cur, timings)
         if direct.model != "essential" or direct.scaled or not np.any(direct.t) or \
@@ -257,6 +263,7 @@ class Tracker:
         matches = self.pipeline.match(ref.features, cur.features)
         timings["match"] = timings.get("match", 0.0) + time.perf_counter() - start
         start = time.perf_counter()
+        self._collect_adjustment(timings)
         pairs, scores = matches.pairs, matches.pair_scores
         p0, p1 = ref.keypoints[pairs[:, 0]], cur.keypoints[pairs[:, 1]]
         flow = np.linalg.norm(p1 - p0, axis=1)
@@ -271,6 +278,16 @@ class Tracker:
             self._scale_monocular(estimate)
         timings["pose"] = timings.get("pose", 0.0) + time.perf_counter() - start
         return estimate
+
+    def _collect_adjustment(self, timings: dict[str, float]) -> None:
+        """Apply the bundle adjustment the last keyframe submitted, once this frame's match
+        (which needs no map) is done: in the background it solved during that match. Applied
+        at the first frame after its keyframe, whatever the timing, so that results do not
+        depend on where it ran."""
+        start = time.perf_counter()
+        if self.map.collect(self.previous) is not None and self.previous is not None:
+            self.pose = self.previous.T_odom_cam
+            timings["map"] = timings.get("map", 0.0) + time.perf_counter() - start
 
     def _reference_points(self, ref: TrackedFrame) -> np.ndarray:
         """3D points of ``ref``'s keypoints in its camera frame: the map's, else its own depth,
