@@ -7,7 +7,10 @@ from lightglue_ros.datasets.frames import synthetic_frames
 from lightglue_ros.evaluation.trajectory import segment_drift_percent
 from lightglue_ros.geometry.pnp import backproject
 from lightglue_ros.geometry.se3 import make_transform, quaternion_to_rotation
-from lightglue_ros.mapping import Observations, TrackIds, adjust
+from lightglue_ros.geometry.camera import CameraModel
+from lightglue_ros.mapping import (AdjustmentJob, LocalMap, MapConfig, Observations, TrackIds,
+                                   adjust, make_adjuster)
+from lightglue_ros.mapping.adjuster import BackgroundAdjuster, InlineAdjuster
 from lightglue_ros.pipeline import Pipeline
 from lightglue_ros.synthetic import make_sequence
 from lightglue_ros.tracking import Tracker, TrackingStatus
@@ -118,3 +121,72 @@ def test_kitti07_monocular_keeps_its_scale(tmp_path):
     assert figures["rel_rot_err_median_deg"] <= 0.047
     assert figures["ate_percent_of_path"] <= 1.0
     assert figures["drift_25m_percent"] is not None and figures["drift_50m_percent"] is not None
+
+
+def _job(seed: int = 5):
+    rng = np.random.default_rng(seed)
+    K, poses, points, obs = _scene(rng)
+    obs.uv = obs.uv + 0.5 * rng.standard_normal(obs.uv.shape)
+    start = poses.copy()
+    start[2:, :3, 3] += 0.05 * rng.standard_normal((len(poses) - 2, 3))
+    return AdjustmentJob(start, np.arange(len(poses)) < 2, points, obs,
+                         np.repeat(K[None], len(poses), 0), 0.5, np.zeros(len(poses)), 5)
+
+
+def test_the_background_adjuster_gives_the_inline_result_and_survives_its_worker(caplog):
+    """The worker process runs the same solve on the same arrays: the same numbers come back
+    (up to the summation order of a multi-threaded solver). When the worker dies, the solve
+    moves into the caller, with a warning, and results keep coming."""
+    inline, background = InlineAdjuster(), BackgroundAdjuster()
+    try:
+        for seed in (5, 6):
+            job = _job(seed)
+            inline.submit(job)
+            background.submit(job)
+            a, b = inline.collect(), background.collect()
+            assert np.allclose(a.poses, b.poses, rtol=0, atol=1e-9)
+            assert np.allclose(a.points, b.points, rtol=0, atol=1e-9)
+        assert background.collect() is None  # nothing pending
+        background._proc.kill()
+        background._proc.wait()
+        job = _job(7)
+        inline.submit(job)
+        background.submit(job)
+        b = background.collect()
+        assert "worker" in caplog.text
+        assert np.allclose(inline.collect().poses, b.poses, rtol=0, atol=1e-9)
+    finally:
+        background.close()
+    with pytest.raises(ValueError, match="bundle_adjustment"):
+        make_adjuster("sometimes")
+
+
+def test_the_map_applies_an_adjustment_at_the_next_keyframe():
+    """``insert`` submits the window's adjustment; the next ``insert`` applies it before it
+    triangulates, and the frame being inserted moves with the newest adjusted keyframe."""
+    rng = np.random.default_rng(8)
+    K, poses, points, obs = _scene(rng, n_poses=4, n_points=200)
+    cam = CameraModel(640, 480, K)
+
+    class Frame:
+        def __init__(self, f: int, T: np.ndarray) -> None:
+            self.camera, self.T_odom_cam, self.depth_noise = cam, T.copy(), 0.0
+            self.ids = np.arange(len(points), dtype=np.int64)
+            uv = obs.uv[obs.frame == f] + 0.3 * rng.standard_normal((len(points), 2))
+            self.keypoints, self.descriptors = uv, np.eye(len(points), 8)
+            self.depth_points = None
+
+    frames = [Frame(f, T) for f, T in enumerate(poses)]
+    frames[2].T_odom_cam[:3, 3] += [0.04, -0.03, 0.05]  # tracked with an error
+    local = LocalMap(MapConfig(window=8, min_parallax_deg=0.1))
+    for f in frames[:3]:
+        local.insert(f, 4.0)
+    assert local.last_adjustment is None  # submitted, not applied yet
+    error_before = np.linalg.norm(frames[2].T_odom_cam[:3, 3] - poses[2][:3, 3])
+    shifted = frames[3].T_odom_cam.copy()
+    T2 = frames[2].T_odom_cam.copy()
+    local.insert(frames[3], 4.0)
+    assert local.last_adjustment is not None
+    assert np.linalg.norm(frames[2].T_odom_cam[:3, 3] - poses[2][:3, 3]) < error_before / 5
+    correction = frames[2].T_odom_cam @ np.linalg.inv(T2)
+    assert np.allclose(frames[3].T_odom_cam, correction @ shifted, atol=1e-12)
