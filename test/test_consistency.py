@@ -48,3 +48,97 @@ def test_an_overconfident_covariance_is_seen_and_monocular_scores_rotation_only(
     out = _run(0.1, metric=False)
     assert abs(out["nees_rotation_mean"] - 30) < 3
     assert out["nees_pose_mean"] is None and out["nees_pose_frames"] == 0
+
+
+# --- PnP's covariance with noisy 3D points -------------------------------------------------------
+def _pnp_nees(depth_noise: float, sigma_px: float, with_points: bool, trials: int = 400):
+    """NEES of PnP poses (6 and 3 DOF) over ``trials`` scenes: 60 points 1-6 m deep seen by a
+    VGA camera, their 3D positions from a depth measurement with noise sigma_z = depth_noise z^2
+    and the reference keypoint's noise ``sigma_px`` across the ray, and their pixels in the
+    moved camera with noise ``sigma_px``: the errors tracking against a depth map makes. PnP
+    is given the points' covariances (or not, ``with_points``)."""
+    from scipy.spatial.transform import Rotation
+
+    from lightglue_ros.evaluation.consistency import nees, pose_error
+    from lightglue_ros.geometry.camera import CameraModel
+    from lightglue_ros.geometry.covariance import depth_point_covariances
+    from lightglue_ros.geometry.pnp import PnPConfig, estimate_pose_pnp
+
+    cam = CameraModel(640, 480, np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]]))
+    rng = np.random.default_rng(3)
+    conf = PnPConfig(ransac_threshold_px=1000.0, min_sigma_px=sigma_px)  # no outliers here
+    pose, rotation = [], []
+    for _ in range(trials):
+        n = 60
+        z = rng.uniform(1.0, 6.0, n)
+        X = np.c_[cam.undistort_points(rng.uniform([0, 0], [640, 480], (n, 2))), np.ones(n)] * \
+            z[:, None]
+        R = Rotation.from_rotvec(rng.normal(0, 0.05, 3)).as_matrix()
+        t = rng.normal(0, 0.1, 3)
+        u = cam.project(X @ R.T + t) + rng.normal(0, sigma_px, (n, 2))
+        S = depth_point_covariances(X, cam, sigma_px, depth_noise)
+        noisy = X + np.einsum("nij,nj->ni", np.linalg.cholesky(S), rng.normal(size=(n, 3)))
+        result = estimate_pose_pnp(noisy, u, cam, conf, S if with_points else None)
+        assert result.num_inliers == n
+        e = pose_error(make_transform(result.R, result.t), make_transform(R, t))
+        pose.append(nees(e, result.covariance))
+        rotation.append(nees(e[3:], result.covariance[3:, 3:]))
+    return float(np.mean(pose)), float(np.mean(rotation))
+
+
+def test_pnp_covariance_with_noisy_depth_points_gives_the_degrees_of_freedom():
+    """Depth noise of a structured-light sensor (0.0015 z^2) and of a poor one (0.01 z^2), 1 px
+    keypoints: the NEES means are 6 and 3. Over 400 trials the mean of a chi-square(6) has a
+    standard deviation of sqrt(12 / 400) = 0.17 (0.12 for 3 DOF); the bounds also allow the
+    variance factor's floor (it only ever widens the covariance, by a few percent here) and
+    the linearisation."""
+    for depth_noise in (0.0015, 0.01):
+        pose, rotation = _pnp_nees(depth_noise, 1.0, with_points=True)
+        assert 6 * 0.85 < pose < 6 + 4 * 0.17, (depth_noise, pose)
+        assert 3 * 0.85 < rotation < 3 + 4 * 0.12, (depth_noise, rotation)
+
+
+def test_map_point_covariance_is_the_scatter_of_its_triangulation():
+    """A map point seen by two keyframes 0.5 m apart, 4 m away, 1 px keypoint noise: the
+    covariance the map gives it (its observations' information, poses held) is the scatter of
+    the point triangulated from noisy keypoints. NEES over 4000 draws: 3, within 4 standard
+    deviations of the mean of a chi-square(3), sqrt(6 / 4000) = 0.04, plus 5% for the
+    triangulation's nonlinearity."""
+    from dataclasses import dataclass, field
+
+    from lightglue_ros.geometry.camera import CameraModel
+    from lightglue_ros.geometry.triangulation import triangulate
+    from lightglue_ros.mapping import LocalMap, MapConfig
+    from lightglue_ros.mapping.local_map import MapKeyframe
+
+    cam = CameraModel(640, 480, np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]]))
+
+    @dataclass
+    class Frame:
+        T_odom_cam: np.ndarray
+        keypoints: np.ndarray
+        camera: CameraModel = cam
+        ids: np.ndarray = field(default_factory=lambda: np.array([7]))
+        depth_points: None = None
+        depth_noise: float = 0.0
+        descriptors: np.ndarray = field(default_factory=lambda: np.ones((1, 4)))
+
+    X = np.array([0.4, -0.3, 4.0])  # odom = camera 0
+    T1 = make_transform(np.eye(3), [0.5, 0.02, 0.1])  # camera 1 in odom
+    frames = [Frame(np.eye(4), cam.project(X[None])),
+              Frame(T1, cam.project((X - T1[:3, 3])[None]))]
+    local = LocalMap(MapConfig(sigma_px=1.0))
+    local.keyframes = [MapKeyframe.of(f) for f in frames]
+    local.points = {7: X}
+    cov = local.point_covariances_in(frames[0])[0]
+
+    rng = np.random.default_rng(5)
+    T_10 = invert_transform(T1)
+    u0 = frames[0].keypoints + rng.normal(0, 1.0, (4000, 2))
+    u1 = frames[1].keypoints + rng.normal(0, 1.0, (4000, 2))
+    points, valid = triangulate(T_10[:3, :3], T_10[:3, 3], cam.undistort_points(u0),
+                                cam.undistort_points(u1), cam.focal_mean, 100.0, 0.0)
+    assert valid.all()
+    e = points - X
+    mean = float(np.mean(np.einsum("ni,ij,nj->n", e, np.linalg.inv(cov), e)))
+    assert abs(mean - 3) < 4 * np.sqrt(6 / 4000) + 0.15, mean

@@ -17,6 +17,12 @@ parameters of the estimated model). More inliers make J^T J larger and smaller n
 smaller, so the covariance shrinks with both. sigma is floored at ``min_sigma_px``: a near-zero
 residual over few points is a lucky fit, not a keypoint located to better than 0.1 pixel, and a
 SLAM backend must not be told the pose is exact.
+
+PnP (``pnp_covariance``) also counts the error of its 3D points, which in tracking is most of the
+error (a depth sensor's, a stereo disparity's, a triangulation's): each correspondence's residual
+has the covariance C_i = s^2 I + J_X Sigma_X J_X^T (keypoint noise s, and the point's covariance
+Sigma_X seen through the projection), the pose covariance is (sum J_i^T C_i^-1 J_i)^-1, scaled by
+the a-posteriori variance factor of the fit (``variance_factor``).
 """
 from __future__ import annotations
 
@@ -57,15 +63,90 @@ def restart_covariance() -> np.ndarray:
 
 
 def pnp_covariance(R: np.ndarray, t: np.ndarray, points3d: np.ndarray, pts_px: np.ndarray,
-                   cam: CameraModel, min_sigma_px: float = DEFAULT_MIN_SIGMA_PX) -> np.ndarray:
-    """Covariance of a metric pose from the reprojection errors (pixels) of its 3D-2D inliers."""
+                   cam: CameraModel, min_sigma_px: float = DEFAULT_MIN_SIGMA_PX,
+                   point_covariances: np.ndarray | None = None) -> np.ndarray:
+    """Covariance of a metric pose from its 3D-2D inliers.
+
+    ``min_sigma_px`` is the keypoints' noise; ``point_covariances`` (N, 3, 3), in the frame of
+    ``points3d``, that of each point (None: exact points; a NaN row: a point of unknown origin,
+    given ``unknown_point_covariance``). Each residual's covariance is
+    C_i = s^2 I + J_X Sigma_X J_X^T; the pose's is f (sum J_i^T C_i^-1 J_i)^-1 with f the
+    variance factor of the residuals (``variance_factor``).
+    """
     X = np.asarray(points3d, dtype=np.float64).reshape(-1, 3)
     u = np.asarray(pts_px, dtype=np.float64).reshape(-1, 2)
+    t = np.reshape(np.asarray(t, dtype=np.float64), 3)
+    n = len(X)
 
     def residuals(Ri: np.ndarray, ti: np.ndarray) -> np.ndarray:
         return (cam.project(X @ Ri.T + ti) - u).ravel()
 
-    return _gauss_newton_covariance(residuals, R, t, np.eye(6), dof=6, min_sigma_px=min_sigma_px)
+    r = residuals(R, t).reshape(n, 2)
+    if 2 * n <= 6 or not np.all(np.isfinite(r)):
+        return lost_covariance()
+    C = np.broadcast_to(np.eye(2) * min_sigma_px ** 2, (n, 2, 2)).copy()
+    if point_covariances is not None:
+        S = np.array(point_covariances, dtype=np.float64).reshape(n, 3, 3)
+        unknown = ~np.all(np.isfinite(S), axis=(1, 2))
+        S[unknown] = unknown_point_covariance(X[unknown])
+        JX = _projection_jacobian(cam, R, t, X)  # (n, 2, 3)
+        C += JX @ S @ JX.transpose(0, 2, 1)
+    W = np.linalg.inv(C)
+    J = pose_jacobian(residuals, R, t, np.eye(6)).reshape(n, 2, 6)
+    if not np.all(np.isfinite(W)) or not np.all(np.isfinite(J)):
+        return lost_covariance()
+    information = np.einsum("nai,nab,nbj->ij", J, W, J)
+    chi2 = float(np.einsum("na,nab,nb->", r, W, r))
+    cov = variance_factor(chi2, 2 * n - 6) * np.linalg.pinv(information, hermitian=True)
+    return _symmetric(cov)
+
+
+def variance_factor(chi2: float, redundancy: int) -> float:
+    """A-posteriori variance factor of a fit: chi2 / redundancy, at least 1.
+
+    With the prior noise model right (keypoint noise, point covariances) it is 1 in expectation;
+    above 1 the residuals say the noise is larger than the model (an extractor noisier than
+    ``keypoint_sigma_px``, a point worse than its covariance says), and the covariance grows with
+    it. It never shrinks the model's covariance: residuals cannot see an error the fit absorbs
+    (a point moved along the pose's own ambiguities), and a small chi2 over few points is chance.
+    """
+    return max(chi2 / redundancy, 1.0) if redundancy > 0 else LARGE_VARIANCE
+
+
+def unknown_point_covariance(points: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) covariance of points whose measurements are no longer known (kept from before
+    a restart): each known to no better than its own distance, sigma = |X| in every direction."""
+    X = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    return np.sum(X ** 2, axis=1)[:, None, None] * np.eye(3)
+
+
+def depth_point_covariances(points: np.ndarray, cam: CameraModel, sigma_px: float,
+                            depth_noise: float) -> np.ndarray:
+    """(N, 3, 3) covariance of points back-projected from depth, X = z (x, y, 1): the keypoint's
+    noise ``sigma_px`` across the ray and the depth noise sigma_z = depth_noise z^2 along z (a
+    depth sensor's, or a stereo pair's from its disparity noise); NaN rows stay NaN."""
+    X = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    z = X[:, 2]
+    ray = X / z[:, None]
+    lateral = np.zeros((len(X), 3, 3))
+    lateral[:, 0, 0] = (z * sigma_px / cam.fx) ** 2
+    lateral[:, 1, 1] = (z * sigma_px / cam.fy) ** 2
+    return lateral + ((depth_noise * z ** 2) ** 2)[:, None, None] * np.einsum("ni,nj->nij",
+                                                                             ray, ray)
+
+
+def _projection_jacobian(cam: CameraModel, R: np.ndarray, t: np.ndarray,
+                         X: np.ndarray) -> np.ndarray:
+    """(N, 2, 3) derivative of each point's pixel in the camera (R, t) with respect to the point
+    (central differences, steps relative to its distance: any lens model)."""
+    h = _STEP * np.maximum(np.linalg.norm(X, axis=1), 1.0)
+    columns = []
+    for axis in range(3):
+        d = np.zeros_like(X)
+        d[:, axis] = h
+        columns.append((cam.project((X + d) @ R.T + t) - cam.project((X - d) @ R.T + t))
+                       / (2.0 * h[:, None]))
+    return np.stack(columns, axis=2)
 
 
 def two_view_covariance(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.ndarray,

@@ -98,8 +98,8 @@ class PnPConfig:
     confidence: float = 0.9999
     max_iterations: int = 2000
     min_points: int = MIN_POINTS  # fewer finite correspondences, or fewer inliers, fail
-    # Floor of the residual sigma behind the covariance: the keypoints' own noise (a fit on few
-    # points can leave residuals far below it by chance).
+    # The keypoints' own noise (1 sigma), the floor of the residual sigma behind the covariance
+    # (a fit on few points can leave residuals far below it by chance).
     min_sigma_px: float = DEFAULT_MIN_SIGMA_PX
 
     def __post_init__(self) -> None:
@@ -134,12 +134,15 @@ class PnPResult:
 
 
 def estimate_pose_pnp(points3d_cam0: np.ndarray, pts1_px: np.ndarray, cam1: CameraModel,
-                      conf: PnPConfig = PnPConfig()) -> PnPResult:
+                      conf: PnPConfig = PnPConfig(),
+                      point_covariances: np.ndarray | None = None) -> PnPResult:
     """Pose of camera 1 from 3D points (N, 3) in camera-0 coordinates and their pixels (N, 2) in 1.
 
     RANSAC (``_ransac``) on undistorted pixels, then least squares of the reprojection error on
     the inliers (``_refine``), inliers re-selected through the real lens model, and refined once
-    more. Rows with NaN/Inf (e.g. invalid depth) are ignored.
+    more. Rows with NaN/Inf (e.g. invalid depth) are ignored. ``point_covariances`` (N, 3, 3),
+    camera-0 frame, is each point's uncertainty: it enters the covariance (``pnp_covariance``),
+    never the pose.
     """
     X = np.asarray(points3d_cam0, dtype=np.float64)
     u = np.asarray(pts1_px, dtype=np.float64)
@@ -185,7 +188,9 @@ def estimate_pose_pnp(points3d_cam0: np.ndarray, pts1_px: np.ndarray, cam1: Came
         R=R, t=t, inliers=mask, num_inliers=int(np.count_nonzero(inl)), residuals_px=residuals,
         median_residual_px=float(np.median(res[inl])),
         rms_residual_px=float(np.sqrt(np.mean(res[inl] ** 2))),
-        covariance=pnp_covariance(R, t, Xf[inl], u[idx][inl], cam1, conf.min_sigma_px))
+        covariance=pnp_covariance(
+            R, t, Xf[inl], u[idx][inl], cam1, conf.min_sigma_px,
+            None if point_covariances is None else np.asarray(point_covariances)[idx][inl]))
 
 
 def _ransac(X: np.ndarray, ideal: np.ndarray, K: np.ndarray, conf: PnPConfig) -> tuple:

@@ -281,3 +281,52 @@ class LocalMap:
         seen = set().union(*(kf.index_of.keys() for kf in self.keyframes))
         for i in [i for i in self.points if i not in seen]:
             del self.points[i]
+
+    def point_covariances_in(self, frame: MapFrame) -> np.ndarray:
+        """(N, 3, 3) covariance of ``points_in(frame)`` in its camera frame, NaN where no point.
+
+        A point's information is what its window observations give it with the poses held (the
+        adjustment's own factors: keypoint noise ``sigma_px`` in each keyframe that sees it in
+        front, and its depth noise where measured), plus a prior of its own distance in every
+        direction, so that a point whose other views left the window is not exact along its ray.
+        """
+        ids = [int(i) for i in frame.ids]
+        wanted = {i: k for k, i in enumerate(ids) if i in self.points}
+        out = np.full((len(ids), 3, 3), np.nan)
+        if not wanted:
+            return out
+        order = list(wanted)
+        row = {i: j for j, i in enumerate(order)}
+        X = np.array([self.points[i] for i in order])
+        T_cam = invert_transform(frame.T_odom_cam)
+        distance2 = np.sum((X @ T_cam[:3, :3].T + T_cam[:3, 3]) ** 2, axis=1)
+        info = np.eye(3) / np.maximum(distance2, 1e-12)[:, None, None]
+        sigma2 = self.config.sigma_px ** 2
+        for kf in self.keyframes:
+            seen = [(row[i], k) for i, k in kf.index_of.items() if i in row]
+            if not seen:
+                continue
+            j = np.array([s[0] for s in seen])
+            k = np.array([s[1] for s in seen])
+            T = invert_transform(kf.frame.T_odom_cam)
+            Xc = X[j] @ T[:3, :3].T + T[:3, 3]
+            front = Xc[:, 2] > 0
+            j, k, Xc = j[front], k[front], Xc[front]
+            fx, fy = kf.frame.camera.K[0, 0], kf.frame.camera.K[1, 1]
+            A = np.zeros((len(j), 2, 3))
+            A[:, 0, 0] = fx / Xc[:, 2]
+            A[:, 0, 2] = -fx * Xc[:, 0] / Xc[:, 2] ** 2
+            A[:, 1, 1] = fy / Xc[:, 2]
+            A[:, 1, 2] = -fy * Xc[:, 1] / Xc[:, 2] ** 2
+            A = A @ T[:3, :3]
+            np.add.at(info, j, A.transpose(0, 2, 1) @ A / sigma2)
+            noise = kf.frame.depth_noise or self.config.depth_sigma
+            z = kf.depth[k]
+            has = np.isfinite(z) & (noise > 0)
+            if np.any(has):
+                n = T[2, :3]  # the depth is n . X + t_z
+                sigma_z = noise * z[has] ** 2
+                np.add.at(info, j[has], np.outer(n, n)[None] / sigma_z[:, None, None] ** 2)
+        cov = np.linalg.inv(info)
+        out[[wanted[i] for i in order]] = T_cam[:3, :3] @ cov @ T_cam[:3, :3].T
+        return out

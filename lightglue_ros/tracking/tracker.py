@@ -28,8 +28,8 @@ from ..config import Config, ConfigError
 from ..errors import ImageError
 from ..features import Features
 from ..geometry.camera import CameraModel
-from ..geometry.covariance import (compose_pose_covariance, invert_pose_covariance,
-                                   lost_covariance, restart_covariance)
+from ..geometry.covariance import (compose_pose_covariance, depth_point_covariances,
+                                   invert_pose_covariance, lost_covariance, restart_covariance)
 from ..geometry.epipolar import sampson_essential
 from ..geometry.pnp import PnPConfig, estimate_pose_pnp
 from ..geometry.se3 import invert_transform, make_transform, skew
@@ -301,14 +301,21 @@ class Tracker:
 
     def _pose_from_points(self, ref: TrackedFrame, cur: TrackedFrame, pairs: np.ndarray,
                           p1: np.ndarray) -> _Estimate | None:
-        """PnP from the 3D points ``ref`` sees, or None when it has too few of them."""
+        """PnP from the 3D points ``ref`` sees, or None when it has too few of them. Each
+        point's covariance (the map's, else its depth's) goes into the pose's covariance."""
         X = self._reference_points(ref)[pairs[:, 0]]
         known = np.isfinite(X[:, 0])
         if known.sum() < self.config.min_inliers:
             return None
         conf = PnPConfig(ransac_threshold_px=2 * self.config.ransac_threshold_px,
                          min_sigma_px=self.config.keypoint_sigma_px)
-        result = estimate_pose_pnp(X[known], p1[known], cur.camera, conf)
+        S = self.map.point_covariances_in(ref)
+        if ref.depth_points is not None:
+            gap = ~np.isfinite(S[:, 0, 0])
+            S[gap] = depth_point_covariances(ref.depth_points[gap], ref.camera,
+                                             self.config.keypoint_sigma_px,
+                                             ref.depth_noise or self.config.depth_noise)
+        result = estimate_pose_pnp(X[known], p1[known], cur.camera, conf, S[pairs[:, 0]][known])
         if not result.success or result.num_inliers < self.config.min_inliers:
             return None
         inliers = np.zeros(len(pairs), bool)
