@@ -17,10 +17,13 @@ EXTRACTORS = ("aliked", "superpoint", "disk", "xfeat")  # the networks
 # (about 10x faster than ALIKED there, see BENCHMARKS.md); on a GPU ALIKED is fast enough and more
 # accurate.
 AUTO_EXTRACTOR = {"cpu": "xfeat", "cuda": "aliked"}
-# What ``max_keypoints: 0`` (auto) means: the budget that holds the camera rate. On a CPU the
-# matcher's cost grows with the keypoints (XFeat + LighterGlue, two cores, 640x480: 21.9 frames per
-# second at 512, 8.2 at 1024; BENCHMARKS.md); on CUDA 2048, the official LightGlue budget.
-AUTO_MAX_KEYPOINTS = {"cpu": 512, "cuda": 2048}
+# What ``max_keypoints: 0`` (auto) means: the budget that holds the camera rate with the accuracy
+# kept. On a CPU the matcher's cost grows with the keypoints (XFeat + LighterGlue, two cores,
+# 640x480, two-stage: 768 is 14% slower than 512 and 19% faster than 1024 in one interleaved run);
+# 768 keeps KITTI 07's accuracy near 1024's (ATE 0.345 against 0.325 m, rotation 0.041 against
+# 0.039 deg) where 512 loses it (0.502 m, 0.051 deg; BENCHMARKS.md). On CUDA 2048, the official
+# LightGlue budget.
+AUTO_MAX_KEYPOINTS = {"cpu": 768, "cuda": 2048}
 # What ``ransac_threshold_px: -1`` means per extractor. XFeat's keypoints are whole pixels: on
 # the synthetic sequence its matches' median Sampson error against the true geometry is 0.46 px
 # (ALIKED's 0.06), so 0.5 px rejects about half of its correct matches.
@@ -55,7 +58,7 @@ class Config:
     aliked_model: str = _p("aliked-n16", "ALIKED variant (only used by the aliked extractor).",
                            group="features", choices=ALIKED_MODELS)
     max_keypoints: int = _p(0, "Maximum keypoints per image (top scores kept); 0: auto, the "
-                            "budget that holds the rate on the device (512 on a CPU, 2048 on "
+                            "budget that holds the rate on the device (768 on a CPU, 2048 on "
                             "CUDA).", group="features", lo=0, hi=8192)
     detection_threshold: float = _p(-1.0, "Keypoint score threshold; -1 uses the extractor's "
                                     "official default (aliked 0.2, superpoint 0.0005, disk 0.0, "
@@ -280,7 +283,7 @@ class Config:
     @property
     def model(self) -> str:
         """What runs, in words, for logs and diagnostics, e.g. 'xfeat (auto) + LighterGlue on
-        cpu, torch, 512 keypoints (auto), 1 thread(s) per stage'; on the config as given, so that
+        cpu, torch, 768 keypoints (auto), 1 thread(s) per stage'; on the config as given, so that
         'auto' shows."""
         concrete = self.resolved()
         network = concrete.extractor + (" (auto)" if self.extractor == "auto" else "")

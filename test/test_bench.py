@@ -77,11 +77,11 @@ def test_bench_aliked_runs_without_the_official_xfeat_rows():
 
 
 def test_bench_runs_the_node_budget_by_default():
-    """Without --keypoints: one budget, the configuration's (max_keypoints auto: 512 on a CPU),
+    """Without --keypoints: one budget, the configuration's (max_keypoints auto: 768 on a CPU),
     and the headline is its."""
     figures = run_cli_json("bench", "--frames", "2", "--segment", "2", "--hard-pairs", "0",
                            "--width", "320", "--height", "240", "--no-depth")
-    assert [b["keypoints"] for b in figures["budgets"]] == [512] == [figures["keypoints"]]
-    assert "512 keypoints (auto)" in figures["model"]
+    assert [b["keypoints"] for b in figures["budgets"]] == [768] == [figures["keypoints"]]
+    assert "768 keypoints (auto)" in figures["model"]
     assert figures["vs_official_equal_threads"] == pytest.approx(
         figures["fps_two_stage"] / figures["budgets"][0]["official_equal_threads"]["fps"])

@@ -20,10 +20,10 @@ def test_defaults_validate_and_the_extractor_is_real_time_on_each_device():
 
 def test_the_keypoint_budget_is_real_time_on_each_device():
     assert Config().max_keypoints == 0  # auto
-    assert Config().resolved().max_keypoints == 512
+    assert Config().resolved().max_keypoints == 768
     assert Config(device="cuda").resolved().max_keypoints == 2048
     assert Config(max_keypoints=1024).resolved().max_keypoints == 1024
-    assert "512 keypoints (auto)" in Config().model
+    assert "768 keypoints (auto)" in Config().model
     assert "1024 keypoints," in Config(max_keypoints=1024).model
 
 

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "ALIKED's threshold is 0.01 here so that each keypoint "
                                    "budget is filled.")
     p.add_argument("--keypoints", help="comma-separated keypoint budgets (default: the "
-                   "node's, max_keypoints; auto: 512 on a CPU)")
+                   "node's, max_keypoints; auto: 768 on a CPU)")
     p.add_argument("--frames", type=int, default=30, help="consecutive frames timed per budget "
                    "(after --warmup more)")
     p.add_argument("--warmup", type=int, default=2, help="frames run untimed first")
