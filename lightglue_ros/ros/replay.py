@@ -20,14 +20,19 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
+from rosbags.typesys.store import Typestore
 from rosgraph_msgs.msg import Clock
 from tqdm import tqdm
 
 from ..errors import LightGlueRosError
+from . import backend_msgs
 
 OUTPUTS = {"odometry": "nav_msgs/msg/Odometry",
            "relative_pose": "geometry_msgs/msg/PoseWithCovarianceStamped",
            "matches": "sensor_msgs/msg/PointCloud2"}
+# The typed messages for a backend, recorded where lightglue_ros_msgs is installed.
+BACKEND_OUTPUTS = {"edges": "lightglue_ros_msgs/msg/KeyframeEdge",
+                   "tracks": "lightglue_ros_msgs/msg/TrackedMatches"}
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 PRIME_ROUNDS, PRIME_PERIOD_S = 5, 0.2  # camera_info sent ahead of the first frame
 
@@ -50,6 +55,20 @@ def message_class(msgtype: str) -> type:
         return getattr(importlib.import_module(f"{package}.msg"), name)
     except (ImportError, AttributeError) as exc:
         raise LightGlueRosError(f"message type {msgtype} is not available to rclpy here") from exc
+
+
+def _register_backend_types(typestore: Typestore) -> None:
+    """Teach the bag writer the typed messages, from the .msg files their package installs
+    (rosbags knows only the standard ones)."""
+    from ament_index_python.packages import get_package_share_directory
+    from rosbags.typesys import get_types_from_msg
+
+    share = Path(get_package_share_directory("lightglue_ros_msgs")) / "msg"
+    types = {}
+    for msgtype in BACKEND_OUTPUTS.values():
+        text = (share / f"{msgtype.rsplit('/', 1)[1]}.msg").read_text()
+        types.update(get_types_from_msg(text, msgtype))
+    typestore.register(types)
 
 
 def _header_stamp_ns(reader: AnyReader, connection, raw: bytes) -> int:
@@ -79,7 +98,11 @@ class Replayer(Node):
             self.writer.open()
         node = "/" + node_name.strip("/")
         self.tracker_name = node.rsplit("/", 1)[-1]
-        for name, msgtype in OUTPUTS.items():
+        outputs = dict(OUTPUTS)
+        if backend_msgs.unavailable() is None:
+            outputs.update(BACKEND_OUTPUTS)
+            _register_backend_types(self.typestore)
+        for name, msgtype in outputs.items():
             topic = f"{node}/{name}"
             if self.writer is not None:
                 self.connections[topic] = self.writer.add_connection(
