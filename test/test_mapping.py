@@ -190,3 +190,26 @@ def test_the_map_applies_an_adjustment_at_the_next_keyframe():
     assert np.linalg.norm(frames[2].T_odom_cam[:3, 3] - poses[2][:3, 3]) < error_before / 5
     correction = frames[2].T_odom_cam @ np.linalg.inv(T2)
     assert np.allclose(frames[3].T_odom_cam, correction @ shifted, atol=1e-12)
+
+
+def test_a_failed_adjustment_leaves_the_window_as_it_was(caplog, monkeypatch):
+    """A point the solver cannot use (NaN) is flagged for removal and bends nothing; a solve
+    that raises gives no result and a warning, and the next window is adjusted again."""
+    job = _job(9)
+    job.points = job.points.copy()
+    job.points[3] = np.nan
+    result = job.run_safely()
+    assert np.all(np.isinf(result.errors_px[job.obs.point == 3]))
+    assert np.isfinite(result.poses).all() and np.isfinite(result.final_error_px)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("indeterminant linear system")
+
+    monkeypatch.setattr("lightglue_ros.mapping.adjuster.adjust", fail)
+    inline = InlineAdjuster()
+    inline.submit(_job(9))
+    assert inline.collect() is None
+    assert "bundle adjustment failed" in caplog.text
+    monkeypatch.undo()
+    inline.submit(_job(9))
+    assert inline.collect() is not None

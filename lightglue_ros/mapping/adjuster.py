@@ -45,6 +45,22 @@ class AdjustmentJob:
         return adjust(self.poses, self.fixed, self.points, self.obs, self.K, self.sigma_px,
                       self.depth_sigma, self.iterations)
 
+    def run_safely(self) -> AdjustmentResult | None:
+        """The result, or None (logged) when the solve fails or makes the window worse: a
+        degenerate window (too few points after a loss of tracking, a wrong scale) must not
+        take tracking down with it."""
+        try:
+            result = self.run()
+        except Exception as exc:  # GTSAM raises its own (IndeterminantLinearSystem, ...)
+            log.warning("bundle adjustment failed, window left as it was: %s: %s",
+                        type(exc).__name__, exc)
+            return None
+        if not result.final_error_px <= max(result.initial_error_px, 1.0):
+            log.warning("bundle adjustment diverged (median error %.3g px from %.3g), window "
+                        "left as it was", result.final_error_px, result.initial_error_px)
+            return None
+        return result
+
 
 class Adjuster(Protocol):
     def submit(self, job: AdjustmentJob) -> None:
@@ -63,7 +79,7 @@ class InlineAdjuster:
         self._result: AdjustmentResult | None = None
 
     def submit(self, job: AdjustmentJob) -> None:
-        self._result = job.run()
+        self._result = job.run_safely()
 
     def collect(self) -> AdjustmentResult | None:
         result, self._result = self._result, None
@@ -100,15 +116,10 @@ class BackgroundAdjuster:
             return None
         if not self._inline:
             try:
-                status, value = pickle.load(self._proc.stdout)
+                return pickle.load(self._proc.stdout)
             except (OSError, EOFError, pickle.UnpicklingError) as exc:
                 self._fail(f"the bundle adjustment worker stopped: {exc!r}")
-            else:
-                if status == "ok":
-                    return value
-                log.warning("bundle adjustment failed in the worker: %s", value)
-                return None
-        return job.run()
+        return job.run_safely()
 
     def close(self) -> None:
         proc, self._proc, self._pending = self._proc, None, None

@@ -1,6 +1,7 @@
 """The bundle adjustment worker process: pickled ``AdjustmentJob``s on stdin, one
-``("ok", AdjustmentResult)`` or ``("error", text)`` back on stdout for each, until stdin closes.
-Started by ``adjuster.BackgroundAdjuster``; not a user command."""
+pickled ``AdjustmentResult`` or None back on stdout for each (None: the solve failed, logged
+here on stderr), until stdin closes. Started by ``adjuster.BackgroundAdjuster``; not a user
+command."""
 from __future__ import annotations
 
 import pickle
@@ -13,11 +14,7 @@ def serve(inp, out) -> None:
             job = pickle.load(inp)
         except EOFError:
             return
-        try:
-            reply = ("ok", job.run())
-        except Exception as exc:  # reported to the tracker, which goes on without this result
-            reply = ("error", f"{type(exc).__name__}: {exc}")
-        pickle.dump(reply, out, pickle.HIGHEST_PROTOCOL)
+        pickle.dump(job.run_safely(), out, pickle.HIGHEST_PROTOCOL)
         out.flush()
 
 

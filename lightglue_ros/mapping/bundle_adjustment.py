@@ -97,7 +97,11 @@ def adjust(poses: np.ndarray, fixed: np.ndarray, points: np.ndarray, obs: Observ
 def _errors(poses: np.ndarray, points: np.ndarray, obs: Observations, K: np.ndarray
             ) -> np.ndarray:
     """Pixel error of each observation (inf behind the camera)."""
-    T_cam_odom = np.linalg.inv(poses)[obs.frame]
+    R = poses[:, :3, :3].transpose(0, 2, 1)  # rigid inverse: defined for any pose a solve gave
+    T_cam_odom = np.zeros_like(poses)
+    T_cam_odom[:, :3, :3], T_cam_odom[:, 3, 3] = R, 1.0
+    T_cam_odom[:, :3, 3] = -np.einsum("fij,fj->fi", R, poses[:, :3, 3])
+    T_cam_odom = T_cam_odom[obs.frame]
     X = np.einsum("mij,mj->mi", T_cam_odom[:, :3, :3], points[obs.point]) + T_cam_odom[:, :3, 3]
     Kf = K[obs.frame]
     with np.errstate(divide="ignore", invalid="ignore"):
