@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ needs_tum_fr2 = pytest.mark.skipif(
 # A test that uses one of these is slow whatever it asserts: node processes (weights, DDS
 # discovery), a colcon build, the whole golden set (one parity process per run), the gpu-check run.
 # A test module adds its own expensive fixtures in a SLOW_FIXTURES of its own.
-SLOW_FIXTURES = {"ros_session", "colcon_install", "parity_runs", "cpu_report"}
+SLOW_FIXTURES = {"ros_session", "colcon_install", "parity_runs", "cpu_report", "track_fr2"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -36,6 +37,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         slow = SLOW_FIXTURES | getattr(item.module, "SLOW_FIXTURES", set())
         if slow & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def track_fr2(tmp_path_factory) -> tuple[dict, Path]:
+    """``lightglue-ros track`` on the 20 fr2/desk frames with the CPU default (XFeat): its
+    figures and output folder, run once for the tests that judge it or compare a run with it."""
+    out = tmp_path_factory.mktemp("track_fr2")
+    return run_cli_json("track", str(TUM_FR2), "--preset", "fr2", "--extractor", "xfeat",
+                        "--out", str(out)), out
 
 
 @pytest.fixture
@@ -63,37 +73,81 @@ def run_cli_json(*args: str) -> dict:
     return json.loads(proc.stdout)
 
 
-PARITY_RUNS = {  # the whole-golden-set parity runs of the suite: name -> the test that reads it
+PARITY_RUNS = {  # the parity runs of the suite: name -> the test that reads it
     "torch": "test_parity_meets_the_bars",
     "onnxruntime-1": "test_parity_cli_with_onnxruntime_meets_the_bars[1]",
     "onnxruntime-2": "test_parity_cli_with_onnxruntime_meets_the_bars[2]",
 }
+PAIRS_PER_SET = 3  # of each extractor, mode and image set, in the ONNX Runtime runs
+
+
+def golden_subset(dest: Path, pairs_per_set: int = PAIRS_PER_SET) -> Path:
+    """A golden folder of links into ../shared/golden: for every extractor, mode and image set,
+    its first ``pairs_per_set`` pairs and the features of their images. Every extractor, mode
+    and set is judged, on a fraction of the pairs (the whole set: ``make parity``)."""
+    from lightglue_ros.evaluation.parity import find_images
+
+    def link(path: Path) -> None:
+        target = dest / path.relative_to(GOLDEN)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(path)
+
+    dest.mkdir(parents=True)
+    (dest / "images").symlink_to(find_images(GOLDEN))
+    for readme in GOLDEN.glob("**/README.json"):  # the set's and each extractor's conventions
+        link(readme)
+    for extractor in sorted(p for p in GOLDEN.iterdir() if (p / "features").is_dir()):
+        images = set()
+        for image_set in sorted(extractor.glob("matches/*/*")):
+            for pair in sorted(image_set.glob("*__*.npz"))[:pairs_per_set]:
+                link(pair)
+                images |= {(image_set.name, name) for name in pair.stem.split("__")}
+        for image_set, name in sorted(images):
+            link(extractor / "features" / image_set / f"{name}.npz")
+    return dest
 
 
 class ParityRuns:
-    """``lightglue-ros parity --json`` on the whole golden set, once per backend and thread count.
-    The runs the session's tests read are started together, each in its own process (and engine
-    folder): one of them is single-threaded, so on two cores they overlap instead of waiting for
-    each other. A run exits 1 when a bar is missed; its report still comes."""
+    """``lightglue-ros parity --json`` once per backend and thread count: PyTorch on the whole
+    golden set, ONNX Runtime on ``golden_subset`` (every extractor and mode; on the whole set
+    they made the suite's slowest test, 10 minutes). The runs the session's tests read start
+    at once, in two chains of processes: PyTorch beside the ONNX Runtime runs, which share one
+    engine folder and run one after the other, so that only the first exports the graphs. A run
+    exits 1 when a bar is missed; its report still comes."""
 
     def __init__(self, folder: Path, wanted: set[str]) -> None:
-        self.procs = {}
-        for name in sorted(wanted):
-            args = ["parity", "--golden", str(GOLDEN), "--json"]
+        self.golden = {name: GOLDEN for name in wanted}
+        ort = sorted(name for name in wanted if name.startswith("onnxruntime"))
+        if ort:
+            subset = golden_subset(folder / "golden")
+            self.golden.update({name: subset for name in ort})
+        self.done: dict[str, subprocess.CompletedProcess] = {}
+        self._ready = {name: threading.Event() for name in wanted}
+        chains = [[name] for name in sorted(wanted) if name not in ort] + ([ort] if ort else [])
+        for chain in chains:
+            threading.Thread(target=self._run, args=(chain, folder / "engines"),
+                             daemon=True).start()
+
+    def _run(self, chain: list[str], engines: Path) -> None:
+        for name in chain:
+            args = ["parity", "--golden", str(self.golden[name]), "--json"]
             if name.startswith("onnxruntime"):
-                args += ["--backend", "onnxruntime", "--engine-dir", str(folder / name),
+                args += ["--backend", "onnxruntime", "--engine-dir", str(engines),
                          "--cpu-threads", name.rsplit("-", 1)[1]]
-            out = open(folder / f"{name}.json", "w+")
-            proc = subprocess.Popen([sys.executable, "-m", "lightglue_ros.cli.main", *args],
-                                    cwd=ROOT, stdout=out, stderr=subprocess.PIPE, text=True)
-            self.procs[name] = (proc, out)
+            try:
+                self.done[name] = subprocess.run(
+                    [sys.executable, "-m", "lightglue_ros.cli.main", *args], cwd=ROOT,
+                    capture_output=True, text=True, timeout=1800)
+            finally:
+                self._ready[name].set()
 
     def report(self, name: str) -> dict:
-        proc, out = self.procs[name]
-        _, stderr = proc.communicate(timeout=1800)
-        assert proc.returncode in (0, 1), f"parity {name} failed ({proc.returncode}):\n{stderr}"
-        out.seek(0)
-        return json.loads(out.read())
+        assert self._ready[name].wait(timeout=3600), f"parity {name} did not finish"
+        proc = self.done.get(name)
+        assert proc is not None, f"parity {name} did not run (timed out)"
+        assert proc.returncode in (0, 1), \
+            f"parity {name} failed ({proc.returncode}):\n{proc.stderr}"
+        return json.loads(proc.stdout)
 
 
 @pytest.fixture(scope="session")
@@ -103,9 +157,9 @@ def parity_runs(request, tmp_path_factory) -> ParityRuns:
                       {run for run, test in PARITY_RUNS.items() if test in selected})
 
 
-def assert_parity_meets_the_bars(report: dict) -> None:
-    """Every extractor folder under ../shared/golden: its bars met in every mode, over all its
-    images and pairs, or skipped because this build lacks the extractor."""
+def assert_parity_meets_the_bars(report: dict, golden: Path = GOLDEN) -> None:
+    """Every extractor folder under ``golden``: its bars met in every mode, over all its images
+    and pairs, or skipped because this build lacks the extractor."""
     from dataclasses import asdict
 
     from lightglue_ros.config import EXTRACTORS
@@ -118,7 +172,7 @@ def assert_parity_meets_the_bars(report: dict) -> None:
             continue
         assert entry["failures"] == [], (extractor, entry)
         assert entry["bars"] == asdict(BARS[extractor]), extractor
-        gold = GoldenSet(GOLDEN, extractor, find_images(GOLDEN))
+        gold = GoldenSet(golden, extractor, find_images(golden))
         assert entry["images"] == len(gold.feature_files())
         assert set(entry["modes"]) == set(gold.modes())
         for mode, m in entry["modes"].items():

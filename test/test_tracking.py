@@ -221,11 +221,10 @@ def test_tum_fr2_desk_relative_rotation_matches_the_official_reference(tmp_path)
 
 @pytest.mark.slow
 @needs_tum_fr2
-def test_tum_fr2_desk_xfeat_beats_the_official_pairwise_reference_by_a_fifth(tmp_path):
+def test_tum_fr2_desk_xfeat_beats_the_official_pairwise_reference_by_a_fifth(track_fr2):
     """The CPU default against the official XFeat + LighterGlue pairwise reference on the same
     frames (0.64 deg, shared/README.md): at least 20% better."""
-    figures = run_cli_json("track", str(SHARED / "data/tum_fr2_desk"), "--preset", "fr2",
-                           "--extractor", "xfeat", "--out", str(tmp_path))
+    figures, _ = track_fr2
     assert figures["frames"] == 20 and figures["lost_frames"] == 0
     assert figures["rel_rot_err_median_deg"] <= 0.8 * 0.64
     assert 1 <= figures["mean_layers"] <= 6
