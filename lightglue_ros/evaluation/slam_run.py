@@ -47,7 +47,8 @@ def odom_trajectory(results: list[SlamResult]) -> Trajectory:
 
 def slam_figures(slam: Slam, results: list[SlamResult], gt: Trajectory | None,
                  metric: bool) -> dict[str, Any]:
-    """``loop_closures``, ``relocalizations`` (and the frames each took), and with ground truth
+    """``loop_closures``, ``relocalizations`` (and the frames each took), the time per frame
+    the SLAM layer adds (mean and max, ms), and with ground truth
     ``slam_ate_rmse_m`` of the map poses (with them) and ``odom_ate_rmse_m`` of the odom poses
     (without them; SE(3) alignment when ``metric``, Sim(3) otherwise)."""
     out: dict[str, Any] = {
@@ -56,6 +57,8 @@ def slam_figures(slam: Slam, results: list[SlamResult], gt: Trajectory | None,
         "relocalization_frames": list(slam.relocalizations),
         "slam_keyframes": len(slam.db),
         "localized_frames": sum(r.localized for r in results),
+        "slam_mean_ms": float(np.mean([r.seconds for r in results])) * 1e3 if results else 0.0,
+        "slam_max_ms": max((r.seconds for r in results), default=0.0) * 1e3,
     }
     if gt is not None:
         align = "se3" if metric else "sim3"
