@@ -440,6 +440,7 @@ class TrackerNode(Node):
 
     def shutdown(self) -> None:
         self.stages.close(drain=False, timeout=5.0)
+        self.tracker.close()
 
 
 def main(args: list[str] | None = None) -> int:
