@@ -6,7 +6,7 @@ relocalization took), and the ATE of the map poses (with them) beside that of th
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 import numpy as np
 from tqdm import tqdm
@@ -61,7 +61,7 @@ def slam_figures(slam: Slam, results: list[SlamResult], gt: Trajectory | None,
         "slam_max_ms": max((r.seconds for r in results), default=0.0) * 1e3,
     }
     if gt is not None:
-        align = "se3" if metric else "sim3"
+        align: Literal["se3", "sim3"] = "se3" if metric else "sim3"
         out["slam_ate_rmse_m"] = evaluate(map_trajectory(results), gt, align).ate_rmse_m
         out["odom_ate_rmse_m"] = evaluate(odom_trajectory(results), gt, align).ate_rmse_m
     return out

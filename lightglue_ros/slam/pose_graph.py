@@ -70,7 +70,8 @@ class PoseGraph:
                                              gtsam.noiseModel.Isotropic.Sigma(6, sigma)))
         huber = gtsam.noiseModel.mEstimator.Huber.Create(HUBER_K)
         for e in self.edges:
-            noise = gtsam.noiseModel.Gaussian.Covariance(_floored(to_gtsam(e.T_i_j, e.covariance)))
+            noise: gtsam.noiseModel.Base = gtsam.noiseModel.Gaussian.Covariance(
+                _floored(to_gtsam(e.T_i_j, e.covariance)))
             if e.loop:
                 noise = gtsam.noiseModel.Robust.Create(huber, noise)
             graph.add(gtsam.BetweenFactorPose3(e.i, e.j, gtsam.Pose3(e.T_i_j), noise))

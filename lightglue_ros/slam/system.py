@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
 from ..features import Features
+from ..geometry.camera import CameraModel
 from ..geometry.covariance import LARGE_VARIANCE
 from ..geometry.se3 import invert_transform
 from ..tracking import FrameRecord, Tracker
@@ -112,8 +114,9 @@ class Slam:
             self._unplace()
         if not self.localized:
             self._unplaced_frames += 1
-            if extracted.features is not None and len(self.db) and self._relocalize(extracted,
-                                                                                   record):
+            features = extracted.features
+            if features is not None and len(self.db) and \
+                    self._relocalize(features, extracted.frame.camera, record):
                 event = "relocalization"
         elif record.keyframe and self.tracker.keyframe is not None:
             event = self._add_keyframe(self.tracker.keyframe, record)
@@ -121,13 +124,12 @@ class Slam:
                           time.perf_counter() - start)
 
     # --- relocalization -------------------------------------------------------------------------
-    def _relocalize(self, extracted: ExtractedFrame, record: FrameRecord) -> bool:
-        features, camera = extracted.features, extracted.frame.camera
+    def _relocalize(self, features: Features, camera: CameraModel, record: FrameRecord) -> bool:
         for kf, _ in self.db.query(self.describe(features), self.config.top_k,
                                    min_score=self.config.min_score):
             v = verify(self.tracker.pipeline, kf.features, kf.points_cam, kf.camera, features,
                        camera, self.config.verification)
-            if not v.scaled:
+            if not v.accepted or v.T_kf_cam is None:
                 continue
             T_odom_kf = record.T_odom_cam @ invert_transform(v.T_kf_cam)
             self.tracker.relocalize(kf.stamp_ns, kf.camera, kf.features, kf.points_cam, T_odom_kf,
@@ -169,7 +171,7 @@ class Slam:
         for old, _ in self.db.query(desc, 1, exclude_from, self.config.min_score):
             v = verify(self.tracker.pipeline, old.features, old.points_cam, old.camera,
                        kf.features, kf.camera, self.config.verification)
-            if v.scaled:
+            if v.accepted and v.T_kf_cam is not None:
                 self.graph.add_edge(Edge(old.index, kf.index, v.T_kf_cam, v.covariance, True))
                 self._optimize(kf)
                 self.loop_closures += 1
@@ -184,7 +186,7 @@ class Slam:
     def _refresh_window(self) -> None:
         """Keyframes still in the tracker's window have gained points since they were added
         (monocular: a keyframe's points are triangulated with the next ones)."""
-        window = {id(mk.frame): mk.frame for mk in self.tracker.map.keyframes}
+        window = {id(mk.frame): cast(TrackedFrame, mk.frame) for mk in self.tracker.map.keyframes}
         for key in [k for k in self._in_window if k not in window]:
             del self._in_window[key]
         for key, index in self._in_window.items():

@@ -47,10 +47,6 @@ class Verification:
     covariance: np.ndarray = field(default_factory=lost_covariance)
     reason: str = ""
 
-    @property
-    def scaled(self) -> bool:
-        return self.accepted and self.T_kf_cam is not None
-
 
 def verify(pipeline: Pipeline, kf_features: Features, kf_points: np.ndarray | None,
            kf_camera: CameraModel, features: Features, camera: CameraModel,
