@@ -10,9 +10,9 @@ from ..config import ConfigError
 from ..errors import LightGlueRosError
 
 # Subcommand modules; each has register(subparsers) and keeps heavy imports inside its run().
-COMMANDS = ("demo", "match", "track", "eval_pairs", "eval_homography", "make_bag", "eval_bag", "replay", "bench",
-            "stress", "parity", "weights", "config_cmd", "export", "build_engines",
-            "bench_runtimes", "gpu_check")
+COMMANDS = ("demo", "match", "track", "eval_pairs", "eval_homography", "make_bag", "eval_bag",
+            "replay", "bench", "stress", "parity", "weights", "config_cmd", "export",
+            "build_engines", "bench_runtimes", "gpu_check", "bundle")
 
 
 def build_parser() -> argparse.ArgumentParser:
