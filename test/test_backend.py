@@ -7,8 +7,6 @@ import importlib.util
 import numpy as np
 import pytest
 
-from conftest import pose_error
-
 from lightglue_ros.datasets.frames import synthetic_frames
 from lightglue_ros.geometry.covariance import perturb_pose
 from lightglue_ros.geometry.se3 import make_transform
@@ -145,16 +143,16 @@ def test_gtsam_pose_graph_from_the_published_edges_reproduces_the_odometry():
         initial.insert(i, _pose3(r.T_odom_cam).compose(gtsam.Pose3.Expmap(rng.normal(0, 0.02, 6))))
     result = gtsam.LevenbergMarquardtOptimizer(graph, initial).optimize()
     marginals = gtsam.Marginals(graph, result)
-    for i, r in enumerate(records):
-        # the tracker refines a new keyframe's pose with its local map after publishing the
-        # edge, so the odometry may differ from the chained edges by that refinement: measured
-        # 3.2 mm / 0.08 deg after 11 frames (0.3 m)
-        dt, dr = pose_error(result.atPose3(i).matrix(), r.T_odom_cam)
-        assert dt < 0.005 and dr < 0.15, f"frame {i}: {dt * 1e3:.2f} mm, {dr:.3f} deg"
-        if i > 0:
-            published = to_gtsam(r.T_odom_cam, r.covariance)
-            assert np.allclose(marginals.marginalCovariance(i), published, rtol=0.02,
-                               atol=0.02 * np.abs(published).max()), i
+    for i, r in enumerate(records[1:], 1):
+        # The bundle adjustment refines a keyframe's pose after its edge went out, and the
+        # frames after it are placed on the refined pose: the odometry is the chain of the
+        # edges plus those refinements, a correction the odometry's own covariance must allow
+        # (99.9% quantile of chi-square with 6 DOF).
+        published = to_gtsam(r.T_odom_cam, r.covariance)
+        gap = gtsam.Pose3.Logmap(result.atPose3(i).between(_pose3(r.T_odom_cam)))
+        assert gap @ np.linalg.solve(published, gap) < 22.46, (i, gap)
+        assert np.allclose(marginals.marginalCovariance(i), published, rtol=0.02,
+                           atol=0.02 * np.abs(published).max()), i
 
 
 def _pose3_from_msg(p, q) -> np.ndarray:
