@@ -174,7 +174,7 @@ def test_factory_maps_the_config_onto_the_official_options():
     assert extractor_conf(Config(extractor="xfeat", max_keypoints=512)) == {
         "top_k": 512, "detection_threshold": 0.05, "nms_kernel_size": 5}
     assert extractor_conf(Config(extractor="xfeat", nms_radius=3, detection_threshold=0.1)) == {
-        "top_k": 1024, "detection_threshold": 0.1, "nms_kernel_size": 7}
+        "top_k": 768, "detection_threshold": 0.1, "nms_kernel_size": 7}  # max_keypoints auto
     with pytest.raises(ValueError, match="nms_kernel_size must be a positive odd integer"):
         XFeat({"nms_kernel_size": 4})
 

@@ -36,7 +36,9 @@ def extractor_class(name: str) -> type[Extractor]:
 
 
 def extractor_conf(cfg: Config) -> dict[str, Any]:
-    """The network options of cfg's extractor, with -1 replaced by the official defaults."""
+    """The network options of cfg's extractor, with -1 replaced by the official defaults (and
+    ``max_keypoints: 0`` by the device's budget)."""
+    cfg = cfg.resolved()
     name = cfg.extractor
     threshold = (DEFAULT_THRESHOLD[name] if cfg.detection_threshold < 0
                  else cfg.detection_threshold)
