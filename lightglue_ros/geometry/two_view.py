@@ -169,7 +169,7 @@ def estimate_relative_pose(pts0_px: np.ndarray, pts1_px: np.ndarray, cam0: Camer
     rot = _fit_rotation(x0, x1, f0, f1, seed, thr)
     if np.count_nonzero(rot.inliers) >= conf.min_matches and _median_parallax_px(
             rot.R, x0[scene], x1[scene], f1) < conf.min_parallax_sigmas * sigma:
-        return _result("rotation", rot, idx, n, x0, x1, f0, f1)
+        return _result("rotation", rot, idx, n, x0, x1, f0, f1, sigma)
 
     fits = {"essential": ess,
             "homography": None if hom is None else _decompose_homography(hom, x0, ess)}
@@ -179,7 +179,7 @@ def estimate_relative_pose(pts0_px: np.ndarray, pts1_px: np.ndarray, cam0: Camer
         return fail(f"no model has {conf.min_matches} inliers with a physically valid pose")
     gric_sigma = max(s for s in (sigma_e, sigma_h) if s is not None)
     name = min(fits, key=lambda m: _gric(m, fits, gric_sigma))
-    return _result(name, fits[name], idx, n, x0, x1, f0, f1)
+    return _result(name, fits[name], idx, n, x0, x1, f0, f1, sigma)
 
 
 def _rms_spread(p: np.ndarray) -> float:
@@ -344,13 +344,16 @@ def _decompose_homography(hom: _Fit, x0: np.ndarray, ess: _Fit | None) -> _Fit |
 
 
 def _result(name: str, fit: _Fit, idx: np.ndarray, n: int, x0: np.ndarray, x1: np.ndarray,
-            f0: np.ndarray, f1: np.ndarray) -> TwoViewResult:
+            f0: np.ndarray, f1: np.ndarray, sigma: float) -> TwoViewResult:
+    """The result of the chosen model. Its covariance's residual sigma is floored at the noise
+    ``sigma`` estimated over the untruncated band (``_noise_sigma``): the inliers' own residuals
+    are cut at the threshold and understate it."""
     inl = fit.inliers
     err = np.sqrt(fit.err2[inl])
     if name == "rotation":
-        cov = rotation_covariance(fit.R, x0[inl], x1[inl], f0, f1)
+        cov = rotation_covariance(fit.R, x0[inl], x1[inl], f0, f1, min_sigma_px=sigma)
     else:
-        cov = two_view_covariance(fit.R, fit.t, x0[inl], x1[inl], f0, f1)
+        cov = two_view_covariance(fit.R, fit.t, x0[inl], x1[inl], f0, f1, min_sigma_px=sigma)
     mask = np.zeros(n, dtype=bool)
     mask[idx[inl]] = True
     return TwoViewResult(
