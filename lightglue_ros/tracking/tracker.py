@@ -38,7 +38,7 @@ from ..mapping import LocalMap, MapConfig, TrackIds, make_adjuster
 from ..pipeline import Pipeline
 from ..types import FrameInput
 from .frames import TrackedFrame
-from .stereo import stereo_points
+from .stereo import keyframe_stereo_depth
 from .keyframes import KeyframePolicy
 from .records import FrameRecord, TrackingStatus
 
@@ -457,26 +457,13 @@ class Tracker:
         return True, why
 
     def _stereo_depth(self, frame: TrackedFrame, timings: dict[str, float]) -> str:
-        """Metric points of a keyframe from its right image (extracted and matched only now, so
-        that frames which do not become keyframes cost nothing more); why not, or ''."""
+        """Metric points of a keyframe from its right image; why not, or ''."""
         if frame.right is None:
             return ""
         start = time.perf_counter()
-        right, frame.right = frame.right, None
-        try:
-            right_features = self.pipeline.extract(right)
-        except ImageError as exc:
-            return f"right image unusable: {exc}"
-        pairs = self.pipeline.match(frame.features, right_features).pairs
-        result = stereo_points(frame.keypoints, right_features.keypoints.cpu().numpy().astype(
-            np.float64), pairs, frame.camera, frame.baseline_m, 2 * self.config.ransac_threshold_px,
-            self.config.depth_min_m, self.config.depth_max_m)
+        reason = keyframe_stereo_depth(frame, self.pipeline, self.config)
         timings["stereo"] = time.perf_counter() - start
-        if result.reason:
-            return result.reason
-        frame.depth_points, frame.metric = result.points, True
-        frame.depth_noise = self.config.keypoint_sigma_px / (frame.camera.fx * frame.baseline_m)
-        return ""
+        return reason
 
     def _lost(self, stamp_ns: int, reason: str, timings: dict[str, float], keypoints: int = 0,
               est: _Estimate | None = None) -> FrameRecord:
