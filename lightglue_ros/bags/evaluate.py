@@ -65,6 +65,8 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
         if gt is not None:
             _check_overlap(frames.stamps, gt, bag_path, groundtruth)
         tracker = Tracker(Pipeline(config))     # after the checks: loading weights takes time
+        refined: dict = {}
+        tracker.on_refined = refined.update
 
         def restart_on_stamps_going_back(reset: Callable[[], None]) -> None:
             frames.on_restart = reset           # as in the node
@@ -85,12 +87,12 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
     bounds = [0, *report.restarts, len(records)]
     segments = [records[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     if len(segments) == 1:
-        figures = write_outputs(records, out, gt, title)
+        figures = write_outputs(records, out, gt, title, refined)
         evaluated = 0
     else:   # restarts: accuracy of the longest segment, counts of the whole run
         evaluated = max(range(len(segments)), key=lambda k: len(segments[k]))
         figures = write_outputs(segments[evaluated], out, gt,
-                                f"{title} (segment {evaluated + 1} of {len(segments)})")
+                                f"{title} (segment {evaluated + 1} of {len(segments)})", refined)
         write_records(records, out / "frames.csv")
         figures.update(summarize(records))
         for k, segment in enumerate(segments):

@@ -54,11 +54,14 @@ def run(args: argparse.Namespace) -> int:
                           preset=args.preset, rate_hz=args.rate, stereo=not args.no_stereo)
         frames, total = dataset_frames(ds, not args.no_depth), len(ds.frames)
         gt, name = ds.groundtruth, ds.name
+    refined: dict = {}
+    tracker.on_refined = refined.update
     if tracker.config.slam:
         records, slam_figures = _run_slam(tracker, frames, total, gt)
     else:
         records, slam_figures = run_tracker(tracker, frames, total, progress=True), {}
-    figures = write_outputs(records, args.out, gt, f"{name}: {tracker.config.extractor}")
+    figures = write_outputs(records, args.out, gt, f"{name}: {tracker.config.extractor}",
+                            refined)
     figures.update(slam_figures)
     if args.json:
         print(json.dumps(figures))

@@ -6,6 +6,7 @@ both give the same figures for the same frames.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -83,6 +84,25 @@ def write_records(records: list[FrameRecord], path: Path) -> Path:
     return path
 
 
+def refined_records(records: list[FrameRecord], refined: dict[int, np.ndarray]
+                    ) -> list[FrameRecord]:
+    """The records with each pose as the bundle adjustment finally left the map: a keyframe's
+    refined pose (``Tracker.on_refined``), any other frame placed on its reference's final pose
+    by its relative pose. This is the trajectory a system that refines after publishing holds at
+    the end (and what ORB-SLAM3 writes out); the records themselves are the live odometry."""
+    final: dict[int, np.ndarray] = {}
+    out = []
+    for r in records:
+        T = r.T_odom_cam
+        if r.index in refined:
+            T = refined[r.index]
+        elif r.ref_index in final and r.T_ref_cam is not None:
+            T = final[r.ref_index] @ r.T_ref_cam
+        final[r.index] = T
+        out.append(dataclasses.replace(r, T_odom_cam=T.copy()))
+    return out
+
+
 def is_metric(records: list[FrameRecord]) -> bool:
     """Whether the run's translations are in metres (every tracked frame after the first)."""
     tracked = [r for r in records if r.status is not TrackingStatus.LOST]
@@ -94,6 +114,12 @@ def evaluate_records(records: list[FrameRecord], gt: Trajectory,
     """Accuracy against ground truth: SE(3) alignment for metric runs, Sim(3) for monocular."""
     return evaluate(estimated_trajectory(records), gt,
                     align="se3" if is_metric(records) else "sim3", max_diff=max_diff)
+
+
+def accuracy_figures(metrics: TrajectoryMetrics) -> dict[str, Any]:
+    """A trajectory's accuracy figures (evo's, and the ATE as a share of the path)."""
+    return {**metrics.summary(),
+            "ate_percent_of_path": 100 * metrics.ate_rmse_m / max(metrics.path_length_m, 1e-9)}
 
 
 def summarize(records: list[FrameRecord], metrics: TrajectoryMetrics | None = None,
@@ -116,16 +142,18 @@ def summarize(records: list[FrameRecord], metrics: TrajectoryMetrics | None = No
         "mean_inliers": float(np.mean([r.num_inliers for r in matched])) if matched else 0.0,
     }
     if metrics is not None:
-        out.update(metrics.summary())
-        out["ate_percent_of_path"] = 100 * metrics.ate_rmse_m / max(metrics.path_length_m, 1e-9)
+        out.update(accuracy_figures(metrics))
     if gt is not None:
         out.update(nees_summary(records, gt))
     return out
 
 
 def write_outputs(records: list[FrameRecord], out_dir: Path, gt: Trajectory | None,
-                  title: str) -> dict[str, Any]:
-    """Trajectory (TUM), per-frame CSV, figures as JSON and pictures into ``out_dir``."""
+                  title: str, refined: dict[int, np.ndarray] | None = None) -> dict[str, Any]:
+    """Trajectory (TUM), per-frame CSV, figures as JSON and pictures into ``out_dir``. With
+    ``refined`` (keyframe poses the bundle adjustment refined after publishing) also the
+    trajectory as the map finally left it (``trajectory_refined.txt``) and its accuracy
+    (``refined_*`` figures)."""
     from ..viz.tracking import plot_run
     from ..viz.trajectory import plot_errors, plot_trajectory
 
@@ -135,6 +163,13 @@ def write_outputs(records: list[FrameRecord], out_dir: Path, gt: Trajectory | No
     write_records(records, out_dir / "frames.csv")
     metrics = evaluate_records(records, gt) if gt is not None else None
     figures = summarize(records, metrics, gt)
+    if refined:
+        final = refined_records(records, refined)
+        estimated_trajectory(final).write_tum(out_dir / "trajectory_refined.txt",
+                                              header="lightglue_ros, refined, T_odom_cam")
+        if gt is not None:
+            accuracy = accuracy_figures(evaluate_records(final, gt))
+            figures.update({f"refined_{k}": v for k, v in accuracy.items()})
     pictures = [plot_run(records, out_dir / "latency_layers.png", title)]
     if metrics is not None:
         pictures.append(plot_trajectory(metrics.aligned, gt, out_dir / "trajectory.png", title))
@@ -162,7 +197,11 @@ def format_figures(figures: dict[str, Any]) -> Iterator[str]:
                   if k.startswith("drift_") and v is not None]
         if drifts:
             yield "segment drift " + ", ".join(drifts)
+    if "refined_ate_rmse_m" in figures:
+        yield (f"as the bundle adjustment left it: ATE RMSE {figures['refined_ate_rmse_m']:.4f} m, "
+               f"median relative rotation error {figures['refined_rel_rot_err_median_deg']:.3f} "
+               "deg (trajectory_refined.txt)")
 
 
-__all__ = ["estimated_trajectory", "evaluate_records", "format_figures", "is_metric", "run_tracker",
-           "summarize", "write_outputs", "write_records"]
+__all__ = ["accuracy_figures", "estimated_trajectory", "evaluate_records", "format_figures", "is_metric", "run_tracker",
+           "refined_records", "summarize", "write_outputs", "write_records"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -99,6 +100,9 @@ class Tracker:
         self.pose = np.eye(4)
         self.pose_covariance = np.zeros((6, 6))  # the odom origin is exact by definition
         self.frames_done = 0  # records made: the next record's index (a reset goes on counting)
+        # Called with {record index: T_odom_cam} of the keyframes a bundle adjustment refined
+        # after their records went out (e.g. to evaluate the trajectory as the map left it).
+        self.on_refined: Callable[[dict[int, np.ndarray]], None] | None = None
         self.reset()
 
     def reset(self, to_origin: bool | None = None) -> None:
@@ -285,9 +289,13 @@ class Tracker:
         at the first frame after its keyframe, whatever the timing, so that results do not
         depend on where it ran."""
         start = time.perf_counter()
-        if self.map.collect(self.previous) is not None and self.previous is not None:
+        if self.map.collect(self.previous) is None:
+            return
+        if self.previous is not None:
             self.pose = self.previous.T_odom_cam
-            timings["map"] = timings.get("map", 0.0) + time.perf_counter() - start
+        timings["map"] = timings.get("map", 0.0) + time.perf_counter() - start
+        if self.on_refined is not None:
+            self.on_refined({kf.frame.index: kf.frame.T_odom_cam for kf in self.map.keyframes})
 
     def _reference_points(self, ref: TrackedFrame) -> np.ndarray:
         """3D points of ``ref``'s keypoints in its camera frame: the map's, else its own depth,
