@@ -22,7 +22,7 @@ from lightglue_ros.tracking import Tracker
 gtsam = pytest.importorskip("gtsam", reason="gtsam (requirements.txt) is not installed")
 KITTI06 = SHARED / "data" / "kitti06_stereo_0_50"
 CHI2_6_999 = 22.46  # 99.9% quantile of a chi-square with 6 degrees of freedom
-FRAMES = 20  # 24 m of real stereo frames; each one becomes a keyframe (KITTI moves fast)
+FRAMES = 20  # 23 m of real stereo frames; each one becomes a keyframe (KITTI moves fast)
 
 pytestmark = pytest.mark.skipif(not (KITTI06 / "image_1").is_dir(),
                                 reason=f"{KITTI06} is absent (../shared sits beside the clone "
