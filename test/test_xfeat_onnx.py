@@ -268,9 +268,10 @@ def test_tensorrt_profiles_cover_the_resized_image_sizes(xfeat):
 
 
 def test_export_cli_knows_xfeat(xfeat):
-    proc = run_cli("export", "--extractor", "xfeat", "--engine-dir", str(xfeat.folder))
+    proc = run_cli("export", "--extractor", "xfeat", "--max-keypoints",
+                   str(xfeat.cfg.max_keypoints), "--engine-dir", str(xfeat.folder))
     for path in xfeat.exported.files() + xfeat.exported_lg.files():
-        assert str(path) in proc.stdout  # the cached export, listed
+        assert str(path) in proc.stdout  # the cached export of the same configuration, listed
     assert "lightglue-xfeat" in proc.stdout
 
 
