@@ -242,3 +242,19 @@ def test_refined_records_place_every_frame_on_its_keyframe_as_the_map_left_it():
     assert np.allclose(final[2].T_odom_cam, refined[2])
     assert np.allclose(final[3].T_odom_cam, refined[2] @ step)
     assert np.allclose(published[3].T_odom_cam, step @ step @ step)
+
+
+def test_the_worker_exits_quietly_when_its_tracker_is_gone():
+    """A tracker that exits with an adjustment pending closes the pipe under the worker: it
+    stops without a traceback."""
+    import pickle
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "lightglue_ros.mapping.adjuster_worker"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pickle.dump(_job(10), proc.stdin, pickle.HIGHEST_PROTOCOL)
+    proc.stdin.close()
+    proc.stdout.close()  # gone before the result
+    assert proc.wait(timeout=60) == 0
+    assert b"Traceback" not in proc.stderr.read()

@@ -9,14 +9,21 @@ import sys
 
 
 def serve(inp, out) -> None:
-    while True:
-        try:
-            job = pickle.load(inp)
-        except EOFError:
-            return
-        pickle.dump(job.run_safely(), out, pickle.HIGHEST_PROTOCOL)
-        out.flush()
+    """Until the tracker closes the pipe, or exits without waiting for the last result."""
+    try:
+        while True:
+            try:
+                job = pickle.load(inp)
+            except EOFError:
+                return
+            pickle.dump(job.run_safely(), out, pickle.HIGHEST_PROTOCOL)
+            out.flush()
+    except BrokenPipeError:
+        return
 
 
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    try:
+        serve(sys.stdin.buffer, sys.stdout.buffer)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the tracker handles it
+        pass
