@@ -203,5 +203,6 @@ def format_figures(figures: dict[str, Any]) -> Iterator[str]:
                "deg (trajectory_refined.txt)")
 
 
-__all__ = ["accuracy_figures", "estimated_trajectory", "evaluate_records", "format_figures", "is_metric", "run_tracker",
-           "refined_records", "summarize", "write_outputs", "write_records"]
+__all__ = ["accuracy_figures", "estimated_trajectory", "evaluate_records", "format_figures",
+           "is_metric", "refined_records", "run_tracker", "summarize", "write_outputs",
+           "write_records"]

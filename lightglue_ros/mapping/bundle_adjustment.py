@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import gtsam
 import numpy as np
 
+from ..geometry.se3 import invert_transform
+
 # Huber threshold in whitened units: sqrt of the 95% chi-square quantile of 2 DOF.
 HUBER_K = float(np.sqrt(5.991))
 FIXED_SIGMA = 1e-6  # of a held pose (metres, radians): a prior this tight is a constraint
@@ -97,11 +99,8 @@ def adjust(poses: np.ndarray, fixed: np.ndarray, points: np.ndarray, obs: Observ
 def _errors(poses: np.ndarray, points: np.ndarray, obs: Observations, K: np.ndarray
             ) -> np.ndarray:
     """Pixel error of each observation (inf behind the camera)."""
-    R = poses[:, :3, :3].transpose(0, 2, 1)  # rigid inverse: defined for any pose a solve gave
-    T_cam_odom = np.zeros_like(poses)
-    T_cam_odom[:, :3, :3], T_cam_odom[:, 3, 3] = R, 1.0
-    T_cam_odom[:, :3, 3] = -np.einsum("fij,fj->fi", R, poses[:, :3, 3])
-    T_cam_odom = T_cam_odom[obs.frame]
+    # the rigid inverse: defined for any pose a solve returns, unlike a general one
+    T_cam_odom = np.array([invert_transform(T) for T in poses]).reshape(-1, 4, 4)[obs.frame]
     X = np.einsum("mij,mj->mi", T_cam_odom[:, :3, :3], points[obs.point]) + T_cam_odom[:, :3, 3]
     Kf = K[obs.frame]
     with np.errstate(divide="ignore", invalid="ignore"):
