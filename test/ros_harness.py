@@ -20,7 +20,8 @@ import pytest
 
 from lightglue_ros_tools.reliability.messages import (  # noqa: F401  (re-exported for the tests)
     DEPTH_ENCODINGS, EPOCH_SEC, IMAGE_ENCODINGS, camera_info_msg, compressed_msg, depth_msg,
-    diagnostic_dict, frame_stamp, image_msg, raw_image_msg, stamp_from_key, stamp_key, synthetic)
+    diagnostic_dict, frame_stamp, image_msg, raw_image_msg, right_camera_info_msg, stamp_from_key,
+    stamp_key, synthetic, synthetic_right)
 from lightglue_ros_tools.reliability.session import (  # noqa: F401
     ERROR_LEVEL, FRAME_TIMEOUT_S, LARGE_MESSAGE_GAP_S, NODE_NAME, OK_LEVEL, START_TIMEOUT_S,
     WARN_LEVEL, Collector, RosSession, TrackerProcess, best_effort_qos, reliable_qos, ros_args,

@@ -9,8 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from ros_harness import (ERROR_LEVEL, LARGE_MESSAGE_GAP_S, WARN_LEVEL, camera_info_msg,
-                         raw_image_msg, ros_session, stamp_key, synthetic)
+from ros_harness import (ERROR_LEVEL, LARGE_MESSAGE_GAP_S, WARN_LEVEL, raw_image_msg,
+                         right_camera_info_msg, ros_session, stamp_key, synthetic,
+                         synthetic_right)
 
 pytest.importorskip("rclpy", reason="rclpy (the ROS 2 wheels) is not installed")
 
@@ -27,23 +28,12 @@ INPUTS = ("image", "camera_info", "right/image", "right/camera_info")
 @pytest.fixture(scope="module")
 def pair():
     """(camera, left frames, right images) of the synthetic room."""
-    from lightglue_ros.synthetic.sequence import SyntheticSequence
-
     camera, frames = synthetic(NUM_FRAMES)
-    T_left_right = np.eye(4)
-    T_left_right[0, 3] = BASELINE_M
-    right = SyntheticSequence(camera, [f.stamp_ns for f in frames],
-                              np.array([f.T_world_cam @ T_left_right for f in frames]), seed=0,
-                              noise_sigma=1.0, supersample=2, texels_per_metre=200.0)
-    return camera, frames, [f.rgb for f in right]
+    return camera, frames, synthetic_right(NUM_FRAMES, camera.width, camera.height, BASELINE_M)
 
 
 def right_info(camera, stamp, baseline: float = BASELINE_M):
-    msg = camera_info_msg(camera, stamp)
-    p = list(msg.p)
-    p[3] = -camera.K[0][0] * baseline
-    msg.p = p
-    return msg
+    return right_camera_info_msg(camera, stamp, baseline)
 
 
 @pytest.fixture(scope="module")

@@ -99,3 +99,20 @@ def test_soak_counts(stress):
     assert soak["reference_frame"] == 40  # fewer than 1,000 frames: the end is the reference
     assert soak["threads"]["end"] == soak["threads"]["reference"]
     assert soak["fds"]["end"] == soak["fds"]["reference"]
+
+
+def test_stereo_pair_is_tracked_metric(tmp_path):
+    """`stress --use-stereo`: the synthetic camera sends a rectified pair (right eye 12 cm to
+    the right, its baseline in the right camera_info's P); every frame is paired and tracked,
+    and the node reports the baseline it read."""
+    proc = subprocess.run([sys.executable, "-m", "lightglue_ros.cli.main", "stress",
+                           "--phases", "baseline", "--baseline-frames", "6", "--sustained-hz",
+                           "1", "--max-keypoints", "256", "--width", "320", "--height", "240",
+                           "--no-use-depth", "--use-stereo", "--out", str(tmp_path), "--json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    base = json.loads(proc.stdout.strip().splitlines()[-1])["baseline"]
+    assert base["timeouts"] == 0
+    assert base["counters"]["frames_ok"] == base["counters"]["frames_processed"] == 6
+    assert base["stereo"].startswith("baseline 0.1200 m")

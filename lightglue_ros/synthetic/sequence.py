@@ -73,6 +73,15 @@ class SyntheticSequence:
         rgb, depth = self._renderer.render(pose, self.noise_sigma, (self.seed, 3, index))
         return SyntheticFrame(index, self.stamps_ns[index], rgb, depth, pose.copy())
 
+    def right_eye(self, baseline_m: float) -> "SyntheticSequence":
+        """The same frames seen by a rectified right camera ``baseline_m`` to the right of each
+        pose (along the optical frame's x): a stereo pair's second eye, same noise stream."""
+        T_left_right = np.eye(4)
+        T_left_right[0, 3] = baseline_m
+        return SyntheticSequence(self.camera, self.stamps_ns, self.poses @ T_left_right,
+                                 self.seed, self.noise_sigma, self._supersample,
+                                 self._texels_per_metre)
+
     def path_length(self) -> float:
         """Distance travelled by the camera centre, metres."""
         return float(np.linalg.norm(np.diff(self.poses[:, :3, 3], axis=0), axis=1).sum())

@@ -5,8 +5,9 @@ or one frame at a time, with a hook that turns any frame into a fault.
 input publishers. ``python -m lightglue_ros_tools.reliability.camera`` runs the same camera as a
 process of its own (the publisher that dies and comes back).
 
-Every frame is a ``Shot`` (camera_info, depth, image and their stamp) built from messages made once
-per content frame; ``mutate`` (a function of the shot) may replace, drop (None) or restamp them
+Every frame is a ``Shot`` (camera_info, depth or the right eye of a stereo pair, image and their
+stamp) built from messages made once per content frame; ``gap_s`` is a pause after a depth or
+right image (two large messages back to back overflow a DDS receiver's socket buffer); ``mutate`` (a function of the shot) may replace, drop (None) or restamp them
 before they go out, which is how faults are injected while frames flow.
 """
 from __future__ import annotations
@@ -18,8 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .messages import (EPOCH_SEC, camera_info_msg, depth_msg, frame_stamp, image_msg, stamp_key,
-                       synthetic)
+from .messages import (EPOCH_SEC, camera_info_msg, depth_msg, frame_stamp, image_msg,
+                       right_camera_info_msg, stamp_key, synthetic, synthetic_right)
 
 LOOP_FRAMES = 120  # content frames before the sequence loops (4 s of the orbit at 30 Hz)
 NS = 1_000_000_000
@@ -58,6 +59,14 @@ class Shot:
     image: Any
     depth: Any
     camera_info: Any
+    right_image: Any = None        # a stereo camera's right eye
+    right_camera_info: Any = None
+
+
+# Shot fields in the order a driver's messages go out, with their topics: calibrations first,
+# the left image last (the node pairs it with the depth and right image already received).
+TOPICS = (("camera_info", "camera_info"), ("right_camera_info", "right/camera_info"),
+          ("depth", "depth"), ("right_image", "right/image"), ("image", "image"))
 
 
 class SyntheticCamera:
@@ -71,18 +80,22 @@ class SyntheticCamera:
 
     def __init__(self, publish: Callable[[str, Any], None], next_stamp: Callable[[], Any],
                  width: int = 320, height: int = 240, depth: bool = True,
-                 frames: int = LOOP_FRAMES, depth_gap_s: float = 0.0,
-                 bounce: bool = False) -> None:
+                 frames: int = LOOP_FRAMES, gap_s: float = 0.0,
+                 bounce: bool = False, stereo_baseline_m: float = 0.0) -> None:
         self.publish = publish
         self.next_stamp = next_stamp
         self.camera, self.frames = synthetic(frames, width, height)
         self.with_depth = depth
-        self.depth_gap_s = depth_gap_s
+        self.gap_s = gap_s
         stamp = frame_stamp(0)
         self._images = [image_msg(f.rgb, "rgb8", stamp) for f in self.frames]
         self._depths = [depth_msg(f.depth, "32FC1", stamp) for f in self.frames] if depth \
             else None
         self._info = camera_info_msg(self.camera, stamp)
+        self._rights = [image_msg(rgb, "rgb8", stamp) for rgb in synthetic_right(
+            frames, width, height, stereo_baseline_m)] if stereo_baseline_m > 0 else None
+        self._right_info = right_camera_info_msg(self.camera, stamp, stereo_baseline_m) \
+            if stereo_baseline_m > 0 else None
         self.mutate: Callable[[Shot], Shot] | None = None
         self.send_camera_info = True
         self.on_loop: Callable[[], None] | None = None
@@ -108,26 +121,29 @@ class SyntheticCamera:
                     self.on_loop()
         i = self.index
         self.index += self.direction
+        stereo = self._rights is not None
         return Shot(i, self.next_stamp(), self._images[i],
                     self._depths[i] if self._depths is not None else None,
-                    self._info if self.send_camera_info else None)
+                    self._info if self.send_camera_info else None,
+                    self._rights[i] if stereo else None,
+                    self._right_info if stereo and self.send_camera_info else None)
 
     def send(self, shot: Shot | None = None) -> Shot:
-        """Publish camera_info, depth, then the image of a shot (the next one when None), after
-        ``mutate``; returns the shot as sent."""
+        """Publish the calibrations, depth or the right image, then the image of a shot (the
+        next one when None), after ``mutate``; returns the shot as sent."""
         shot = shot or self.shot()
         if self.mutate is not None:
             shot = self.mutate(shot)
-        for topic in ("camera_info", "depth", "image"):
-            msg = getattr(shot, topic)
+        for field_name, topic in TOPICS:
+            msg = getattr(shot, field_name)
             if msg is None:
                 continue
             msg.header.stamp = shot.stamp
             if topic == "image":
                 self.sent[stamp_key(shot.stamp)] = time.monotonic()
             self.publish(topic, msg)
-            if topic == "depth" and self.depth_gap_s:
-                time.sleep(self.depth_gap_s)
+            if topic in ("depth", "right/image") and self.gap_s:
+                time.sleep(self.gap_s)
         self.count += 1
         return shot
 

@@ -100,7 +100,7 @@ class FaultBench:
             outputs=("odometry", "relative_pose", "diagnostics"))
         self.clock = StampClock()
         self.camera = SyntheticCamera(self._publish, self.clock, width, height, depth=True,
-                                      depth_gap_s=0.005, bounce=True)
+                                      gap_s=0.005, bounce=True)
         self.width, self.height = width, height
         self.marks: dict[str, Any] = {}       # what an injection wants its check to know
 

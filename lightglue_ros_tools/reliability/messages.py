@@ -117,6 +117,27 @@ def synthetic(num_frames: int, width: int = 640, height: int = 480):
     return seq.camera, tuple(seq)
 
 
+@functools.lru_cache(maxsize=2)
+def synthetic_right(num_frames: int, width: int, height: int, baseline_m: float
+                    ) -> tuple[np.ndarray, ...]:
+    """The right eye's RGB images of ``synthetic``'s frames, a rectified pair ``baseline_m``
+    wide."""
+    from lightglue_ros.synthetic import make_sequence
+
+    right = make_sequence(num_frames, width, height).right_eye(baseline_m)
+    return tuple(f.rgb for f in right)
+
+
+def right_camera_info_msg(camera, stamp, baseline_m: float, frame_id: str = "camera_optical"):
+    """The right eye's sensor_msgs/CameraInfo of a rectified pair: the left's K, with the
+    baseline in P (Tx = -fx * baseline), as a stereo driver publishes it."""
+    msg = camera_info_msg(camera, stamp, frame_id)
+    p = list(msg.p)
+    p[3] = -float(camera.K[0][0]) * baseline_m
+    msg.p = p
+    return msg
+
+
 def diagnostic_dict(status) -> dict[str, Any]:
     """A diagnostic_msgs/DiagnosticStatus as a dict: level (int), name, message, hardware_id,
     values (key -> value strings)."""

@@ -36,7 +36,7 @@ import numpy as np
 
 from lightglue_ros.ros.health import ERROR as ERROR_LEVEL, OK as OK_LEVEL, WARN as WARN_LEVEL
 from .messages import camera_info_msg, compressed_msg, depth_msg, diagnostic_dict, frame_stamp, \
-    image_msg, stamp_key
+    image_msg, raw_image_msg, right_camera_info_msg, stamp_key
 
 NODE_NAME = "lightglue_tracker"
 DOMAIN_FIRST, DOMAIN_SPAN = 10, 90  # ROS_DOMAIN_ID candidates 10..99 (Linux-safe ports)
@@ -468,9 +468,11 @@ class TrackerProcess:
         self.prime(camera, depth=False) if settle else self.input_publisher(
             "camera_info").publish(camera_info_msg(camera, stamp or frame_stamp(0), frame_id))
 
-    def prime(self, camera, depth: bool = False, frame_id: str = "camera_optical") -> None:
+    def prime(self, camera, depth: bool = False, frame_id: str = "camera_optical",
+              stereo_baseline_m: float = 0.0) -> None:
         """Before the first frame: send the camera_info (and, with ``depth``, a dummy depth image
-        stamped in 1970, which no frame pairs with) and wait until the node acknowledged them.
+        stamped in 1970, which no frame pairs with; with ``stereo_baseline_m``, the right eye's
+        camera_info and a dummy right image) and wait until the node acknowledged them.
 
         Why: a reader that the probe's writer matched may not have matched the writer yet; a
         reliable sample sent then is repaired only at the writer's next heartbeat (Fast DDS: up
@@ -487,6 +489,13 @@ class TrackerProcess:
             pubs.append(self.input_publisher("depth"))
             pubs[1].publish(depth_msg(np.zeros((camera.height, camera.width), np.float32),
                                       "32FC1", Time(sec=1), frame_id))
+        if stereo_baseline_m > 0:
+            pubs.append(self.input_publisher("right/camera_info"))
+            pubs[-1].publish(right_camera_info_msg(camera, frame_stamp(0), stereo_baseline_m,
+                                                   frame_id))
+            pubs.append(self.input_publisher("right/image"))
+            pubs[-1].publish(raw_image_msg(np.zeros((2, 2, 3), np.uint8), "rgb8", Time(sec=1),
+                                           frame_id))
         for pub in pubs:
             pub.wait_for_all_acked(Duration(seconds=10))  # immediate for best effort
         time.sleep(0.1)

@@ -55,6 +55,7 @@ class StressOptions:
     search_seconds: float = 8.0      # of each rate tried for the sustained rate
     warmup_s: float = 10.0           # of each overload phase, before the RSS reference
     sustained_hz: float | None = None  # skip the search
+    stereo_baseline_m: float = 0.12  # of the synthetic pair with use_stereo (a ZED's, 12 cm)
     out: Path = Path("out/stress")
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -108,7 +109,8 @@ class Driver:
     def __init__(self, session: RosSession, options: StressOptions) -> None:
         cfg = options.config
         self.options = options
-        inputs = ("image", "camera_info") + (("depth",) if cfg.use_depth else ())
+        inputs = ("image", "camera_info") + (("depth",) if cfg.use_depth else ()) + (
+            ("right/image", "right/camera_info") if cfg.use_stereo else ())
         self.node: TrackerProcess = session.start_node(
             "stress", node_params(cfg), inputs=inputs, outputs=("diagnostics",))
         self.answers = Answers(session.probe, self.node.topic("~/odometry"))
@@ -120,10 +122,13 @@ class Driver:
         gap = LARGE_MESSAGE_GAP_S if options.width * options.height > 320 * 240 else 0.0
         self.camera = SyntheticCamera(lambda t, m: self.node.input_publisher(t).publish(m),
                                       StampClock(), options.width, options.height,
-                                      depth=cfg.use_depth, depth_gap_s=gap)
+                                      depth=cfg.use_depth, gap_s=gap,
+                                      stereo_baseline_m=options.stereo_baseline_m
+                                      if cfg.use_stereo else 0.0)
         self.resets = 0
         self.camera.on_loop = self._reset
-        self.node.prime(self.camera.camera, depth=cfg.use_depth)
+        self.node.prime(self.camera.camera, depth=cfg.use_depth,
+                        stereo_baseline_m=options.stereo_baseline_m if cfg.use_stereo else 0.0)
         self.sampler = Sampler(self.node.proc.pid, 1.0)
 
     def _reset(self) -> None:
@@ -197,6 +202,8 @@ class Driver:
                                       "frames_dropped", "frames_ok", "frames_weak",
                                       "frames_lost"),
                "tries": []}
+        if "stereo" in after:  # the node's view of the pair: the baseline it measured
+            out["stereo"] = after["stereo"]
         if opts.sustained_hz:
             out["sustained_hz"] = opts.sustained_hz
             out["sustained_source"] = "given (--sustained-hz)"
