@@ -29,8 +29,10 @@ import numpy as np
 
 from ..features import Features
 from ..geometry.camera import CameraModel
+from ..tracking import Tracker
 from .keyframe_database import Keyframe, KeyframeDatabase
 from .pose_graph import Edge, PoseGraph
+from .system import Slam
 
 VERSION = 1
 
@@ -99,3 +101,15 @@ def load_map(path: str | Path) -> tuple[KeyframeDatabase, PoseGraph]:
                                     a["edge_loop"]):
         graph.add_edge(Edge(int(i), int(j), T.copy(), cov.copy(), bool(loop)))
     return db, graph
+
+
+def open_slam(tracker: Tracker, map_path: str | Path = "") -> tuple[Slam, bool]:
+    """The SLAM layer over ``tracker``: in the map at ``map_path`` when that file exists (then
+    True: its first frames are relocalized in it), else a new map."""
+    if map_path and Path(map_path).is_file():
+        try:
+            db, graph = load_map(map_path)
+        except (OSError, KeyError, ValueError) as exc:
+            raise MapFileError(f"{map_path}: not a map file ({exc})") from exc
+        return Slam(tracker, database=db, graph=graph), True
+    return Slam(tracker), False

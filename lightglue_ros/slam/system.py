@@ -58,6 +58,30 @@ class SlamConfig:
 
 
 @dataclass
+class FrameJob:
+    """One tracked frame as ``Slam.process`` needs it, taken on the tracking thread."""
+
+    record: FrameRecord
+    features: Features | None
+    camera: CameraModel
+    restarts: int  # tracking starts up to this frame: a new value starts a new segment
+    keyframe: TrackedFrame | None = None  # the tracker's new keyframe, when the frame is one
+    points: np.ndarray | None = None  # its 3D points (N, 3, its camera frame, NaN where none)
+    window: dict[int, np.ndarray] = field(default_factory=dict)  # id(frame) -> points now
+
+
+@dataclass
+class Relocalization:
+    """A verified keyframe for a frame of an unplaced segment: it is ``T_odom_kf`` in odom."""
+
+    keyframe: Keyframe
+    T_odom_kf: np.ndarray
+    restarts: int  # the segment it places (``FrameJob.restarts``)
+    stamp_ns: int  # of the frame it was found for
+    covariance: np.ndarray  # of the frame's pose in the keyframe (verification's)
+
+
+@dataclass
 class SlamResult:
     """One frame: the tracker's record, its pose in the map, whether that pose is placed in the
     map (False between a restart and its relocalization), and 'loop' / 'relocalization' / ''."""
@@ -78,6 +102,7 @@ class Slam:
         """With a ``database`` and ``graph`` (a loaded map) the first frames are relocalized in
         it before anything is added."""
         self.tracker = tracker
+        self.pipeline = tracker.pipeline  # verification's matcher (stateless: any thread)
         self.config = config
         self.db = database or KeyframeDatabase()
         self.graph = graph or PoseGraph()
@@ -86,7 +111,10 @@ class Slam:
         self.segment = 1 + max((kf.segment for kf in self.db.keyframes), default=-1)
         self.loop_closures = 0
         self.relocalizations: list[int] = []  # frames each took, from the restart on
-        self._unplaced_frames = 0
+        self.last_relocalization: Relocalization | None = None
+        self._restarts = 0  # tracking starts seen by ``snapshot`` (tracking thread)
+        self._segment_restarts = 0  # the start the current segment began at (``process``)
+        self._restart_index: int | None = None  # record index the unplaced segment began at
         self._previous: tuple[int, np.ndarray, int] | None = None  # keyframe, T_odom_cam, stamp
         self._in_window: dict[int, int] = {}  # id(TrackedFrame) -> keyframe index
         self._vocabulary: Vocabulary | None = None
@@ -95,60 +123,110 @@ class Slam:
 
     def reset(self) -> None:
         """Restart tracking (a stamp going back, a reset service): the tracker starts a new map
-        at its last pose, which this layer then relocalizes like a restart after a loss."""
+        at its last pose (its next record starts it: ``snapshot`` sees that), which this layer
+        then relocalizes like a restart after a loss."""
         self.tracker.reset()
-        self._unplace()
-
-    def _unplace(self) -> None:
-        self.localized = not len(self.db)
-        self._previous, self._unplaced_frames, self._last_loop_query_ns = None, 0, None
-        self.segment += 1
 
     def extract(self, frame: FrameInput) -> ExtractedFrame:
         return self.tracker.extract(frame)
 
     def track(self, extracted: ExtractedFrame) -> SlamResult:
+        """Track one frame and do this layer's work on it, all on the calling thread."""
         record = self.tracker.track(extracted)
-        start, event = time.perf_counter(), ""
-        if record.reinitialized:
-            self._unplace()
-        if not self.localized:
-            self._unplaced_frames += 1
-            features = extracted.features
-            if features is not None and len(self.db) and \
-                    self._relocalize(features, extracted.frame.camera, record):
-                event = "relocalization"
-        elif record.keyframe and self.tracker.keyframe is not None:
-            event = self._add_keyframe(self.tracker.keyframe, record)
+        start = time.perf_counter()
+        job = self.snapshot(extracted, record)
+        event, found = self.process(job)
+        if found is not None:
+            self.apply(found)
         return SlamResult(record, self.T_map_odom @ record.T_odom_cam, self.localized, event,
                           time.perf_counter() - start)
 
+    # --- the three steps: snapshot (tracking thread), process (anywhere), apply (tracking) -------
+    def snapshot(self, extracted: ExtractedFrame, record: FrameRecord) -> FrameJob:
+        """What ``process`` needs of a tracked frame, read from the tracker right after it
+        tracked it (the tracker's state is only read on its own thread): the frame's features,
+        and at a keyframe its points and those of the keyframes still in the window."""
+        if record.reinitialized or record.model == "init":
+            self._restarts += 1  # a start after a loss or a reset: a new odom segment
+        job = FrameJob(record, extracted.features, extracted.frame.camera, self._restarts)
+        frame = self.tracker.keyframe
+        if record.keyframe and frame is not None and frame.stamp_ns == record.stamp_ns:
+            job.keyframe, job.points = frame, self._points(frame)
+            job.window = {id(mk.frame): self._points(cast(TrackedFrame, mk.frame))
+                          for mk in self.tracker.map.keyframes if mk.frame is not frame}
+        return job
+
+    def process(self, job: FrameJob) -> tuple[str, Relocalization | None]:
+        """Retrieval, verification and the graph for one frame: its event ('relocalization',
+        'loop' or ''), and a relocalization found for ``apply`` to hand to the tracker. Touches
+        this layer's state only, never the tracker's, so it may run on another thread (one
+        call at a time, frames in order)."""
+        if job.restarts != self._segment_restarts:
+            self._unplace(job.record.index)
+            self._segment_restarts = job.restarts
+        if not self.localized:
+            if self._restart_index is None:
+                self._restart_index = job.record.index
+            if job.features is not None and len(self.db):
+                found = self._find_relocalization(job)
+                if found is not None:
+                    self._place(found, job.record.index)
+                    return "relocalization", found
+            return "", None
+        if job.keyframe is not None and job.points is not None:
+            return self._add_keyframe(job), None
+        return "", None
+
+    def apply(self, found: Relocalization) -> bool:
+        """Hand a relocalization to the tracker (its thread): it tracks on from the keyframe,
+        placed where the frame's odom pose put it. False when tracking restarted since the
+        frame (the relocalization placed a segment that is gone)."""
+        if found.restarts != self._restarts:
+            return False
+        kf = found.keyframe
+        self.tracker.relocalize(kf.stamp_ns, kf.camera, kf.features, kf.points_cam,
+                                found.T_odom_kf, kf.metric)
+        return True
+
+    def _unplace(self, index: int | None = None) -> None:
+        self.localized = not len(self.db)
+        self._previous, self._last_loop_query_ns = None, None
+        self._restart_index = index
+        self.segment += 1
+
     # --- relocalization -------------------------------------------------------------------------
-    def _relocalize(self, features: Features, camera: CameraModel, record: FrameRecord) -> bool:
-        for kf, _ in self.db.query(self.describe(features), self.config.top_k,
+    def _find_relocalization(self, job: FrameJob) -> Relocalization | None:
+        assert job.features is not None
+        for kf, _ in self.db.query(self.describe(job.features), self.config.top_k,
                                    min_score=self.config.min_score):
-            v = verify(self.tracker.pipeline, kf.features, kf.points_cam, kf.camera, features,
-                       camera, self.config.verification)
-            if not v.accepted or v.T_kf_cam is None:
-                continue
-            T_odom_kf = record.T_odom_cam @ invert_transform(v.T_kf_cam)
-            self.tracker.relocalize(kf.stamp_ns, kf.camera, kf.features, kf.points_cam, T_odom_kf,
-                                    kf.metric)
-            self.T_map_odom = kf.T_map_cam @ invert_transform(T_odom_kf)
-            self.localized = True
-            self.relocalizations.append(self._unplaced_frames)
-            self._previous = (kf.index, T_odom_kf, kf.stamp_ns)
-            self._in_window.clear()
-            return True
-        return False
+            v = verify(self.pipeline, kf.features, kf.points_cam, kf.camera, job.features,
+                       job.camera, self.config.verification)
+            if v.accepted and v.T_kf_cam is not None:
+                T_odom_kf = job.record.T_odom_cam @ invert_transform(v.T_kf_cam)
+                return Relocalization(kf, T_odom_kf, job.restarts, job.record.stamp_ns,
+                                      v.covariance)
+        return None
+
+    def _place(self, found: Relocalization, index: int) -> None:
+        """This layer's side of a relocalization: the segment is placed in the map."""
+        kf = found.keyframe
+        self.T_map_odom = kf.T_map_cam @ invert_transform(found.T_odom_kf)
+        self.localized = True
+        self.last_relocalization = found
+        start = index if self._restart_index is None else self._restart_index
+        self.relocalizations.append(index - start + 1)
+        self._previous = (kf.index, found.T_odom_kf, kf.stamp_ns)
+        self._in_window.clear()
 
     # --- keyframes and loops --------------------------------------------------------------------
-    def _add_keyframe(self, frame: TrackedFrame, record: FrameRecord) -> str:
-        self._refresh_window()
+    def _add_keyframe(self, job: FrameJob) -> str:
+        frame, record = job.keyframe, job.record
+        assert frame is not None and job.points is not None
+        self._refresh_window(job.window)
         desc = self.describe(frame.features)
         T_odom = record.T_odom_cam.copy()
         kf = self.db.add(Keyframe(0, record.stamp_ns, self.segment, frame.camera, frame.features,
-                                  self._points(frame), T_odom, self.T_map_odom @ T_odom, desc,
+                                  job.points, T_odom, self.T_map_odom @ T_odom, desc,
                                   frame.metric))
         self.graph.add_node(kf.index, kf.T_map_cam)
         self._in_window[id(frame)] = kf.index
@@ -169,7 +247,7 @@ class Slam:
             return ""
         self._last_loop_query_ns = kf.stamp_ns
         for old, _ in self.db.query(desc, 1, exclude_from, self.config.min_score):
-            v = verify(self.tracker.pipeline, old.features, old.points_cam, old.camera,
+            v = verify(self.pipeline, old.features, old.points_cam, old.camera,
                        kf.features, kf.camera, self.config.verification)
             if v.accepted and v.T_kf_cam is not None:
                 self.graph.add_edge(Edge(old.index, kf.index, v.T_kf_cam, v.covariance, True))
@@ -183,14 +261,14 @@ class Slam:
             self.db[key].T_map_cam = T
         self.T_map_odom = newest.T_map_cam @ invert_transform(newest.T_odom_cam)
 
-    def _refresh_window(self) -> None:
+    def _refresh_window(self, window: dict[int, np.ndarray]) -> None:
         """Keyframes still in the tracker's window have gained points since they were added
-        (monocular: a keyframe's points are triangulated with the next ones)."""
-        window = {id(mk.frame): cast(TrackedFrame, mk.frame) for mk in self.tracker.map.keyframes}
+        (monocular: a keyframe's points are triangulated with the next ones); ``window``:
+        their points now, by id of the tracker's frame."""
         for key in [k for k in self._in_window if k not in window]:
             del self._in_window[key]
         for key, index in self._in_window.items():
-            self.db[index].points_cam = self._points(window[key])
+            self.db[index].points_cam = window[key]
 
     def _points(self, frame: TrackedFrame) -> np.ndarray:
         """The keyframe's 3D points in its camera frame: the map's, else its depth or kept

@@ -1,0 +1,169 @@
+"""The SLAM layer on a thread of its own, so that a live tracker is not slowed by it.
+
+Retrieval, LightGlue verification and the pose graph cost a match or more per query, several
+times a frame's tracking at a relocalization. Here the tracking thread only takes a snapshot of
+each tracked frame (``Slam.snapshot``: references and the keyframes' points, no matching) and
+queues it; a worker thread runs ``Slam.process`` on the snapshots in order. What comes back to
+the tracker, a relocalization, is handed over by the tracking thread itself at its next frame
+(``Slam.apply``), since only that thread touches the tracker.
+
+Every keyframe and every restart is processed (the graph needs them all); a frame that only
+asks to be relocalized is replaced in the queue by a newer one (the newest view is the best
+one to look up), so the queue stays short when the worker is slower than the camera.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..inference.devices import set_cpu_threads
+from ..tracking import FrameRecord
+from ..tracking.tracker import ExtractedFrame
+from .map_file import save_map
+from .system import FrameJob, Relocalization, Slam
+
+log = logging.getLogger(__name__)
+
+# Called on the worker thread after each processed frame: its event ('relocalization', 'loop',
+# 'keyframe' or ''), the frame's snapshot; the Slam's state is consistent while it runs.
+EventCallback = Callable[[str, FrameJob], None]
+
+
+class BackgroundSlam:
+    """``Slam.process`` on a worker thread; ``after_track`` from the tracking thread."""
+
+    def __init__(self, slam: Slam, on_event: EventCallback | None = None, threads: int = 1
+                 ) -> None:
+        """``threads``: torch intra-op threads of the worker's matches (few: the tracker's
+        two stages want the cores)."""
+        self.slam = slam
+        self.on_event = on_event
+        self.threads = threads
+        self.loaded = len(slam.db) > 0  # started in a map: no map pose before a relocalization
+        self.processed = 0  # frames processed
+        self.coalesced = 0  # relocalization queries replaced by a newer frame
+        self.busy_s = 0.0  # worker time
+        self._jobs: collections.deque[FrameJob | Callable[[], None]] = collections.deque()
+        self._cond = threading.Condition()
+        self._pending: Relocalization | None = None  # for the tracking thread to apply
+        self._working = False
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="slam", daemon=True)
+        self._thread.start()
+
+    # --- tracking thread ------------------------------------------------------------------------
+    def after_track(self, extracted: ExtractedFrame, record: FrameRecord) -> None:
+        """Hand over a relocalization found since the last frame, then queue this frame."""
+        with self._cond:
+            found, self._pending = self._pending, None
+        if found is not None and self.slam.apply(found):
+            log.info("relocalized on the keyframe of %d ns", found.keyframe.stamp_ns)
+        job = self.slam.snapshot(extracted, record)
+        query_only = job.keyframe is None
+        if query_only and self.slam.localized:
+            return  # nothing to do for a plain frame of a placed segment
+        with self._cond:
+            last = self._jobs[-1] if self._jobs else None
+            if query_only and isinstance(last, FrameJob) and last.keyframe is None and \
+                    last.restarts == job.restarts:
+                self._jobs[-1] = job
+                self.coalesced += 1
+            else:
+                self._jobs.append(job)
+            self._cond.notify_all()
+
+    def T_map_odom(self) -> np.ndarray | None:
+        """The map -> odom correction now; None while a loaded map has not placed odom yet."""
+        if self.loaded and not self.slam.relocalizations:
+            return None
+        return self.slam.T_map_odom
+
+    # --- any thread -----------------------------------------------------------------------------
+    def call(self, fn: Callable[[], object], timeout: float | None = None) -> object:
+        """Run ``fn`` on the worker between two frames (the map is consistent there); its
+        result, or raise what it raised. TimeoutError when the worker did not get to it."""
+        done = threading.Event()
+        box: list[object] = [None, None]
+
+        def task() -> None:
+            try:
+                box[0] = fn()
+            except Exception as exc:  # handed to the caller
+                box[1] = exc
+            done.set()
+
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("the SLAM worker is closed")
+            self._jobs.append(task)
+            self._cond.notify_all()
+        if not done.wait(timeout):
+            raise TimeoutError("the SLAM worker did not answer in time")
+        if isinstance(box[1], Exception):
+            raise box[1]
+        return box[0]
+
+    def save(self, path: str | Path, timeout: float | None = 60.0) -> Path:
+        """Write the map (``map_file``) as it stands after the frames queued so far."""
+        return Path(str(self.call(lambda: save_map(path, self.slam.db, self.slam.graph),
+                                  timeout)))
+
+    def drain(self, timeout: float = 60.0) -> bool:
+        """Wait until every queued frame is processed; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._jobs or self._working:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._closing = True
+            self._jobs.clear()
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    # --- worker thread --------------------------------------------------------------------------
+    def _run(self) -> None:
+        set_cpu_threads(self.threads)
+        while True:
+            with self._cond:
+                while not self._jobs and not self._closing:
+                    self._cond.wait()
+                if self._closing:
+                    return
+                job = self._jobs.popleft()
+                self._working = True
+            try:
+                if isinstance(job, FrameJob):
+                    self._process(job)
+                else:
+                    job()
+            except Exception:  # one frame's failure must not end the map
+                log.exception("SLAM worker: a frame failed")
+            finally:
+                with self._cond:
+                    self._working = False
+                    self._cond.notify_all()
+
+    def _process(self, job: FrameJob) -> None:
+        start = time.perf_counter()
+        event, found = self.slam.process(job)
+        self.busy_s += time.perf_counter() - start
+        self.processed += 1
+        if found is not None:
+            with self._cond:
+                self._pending = found
+        if self.on_event is not None:
+            if not event and job.keyframe is not None and self.slam.localized:
+                event = "keyframe"
+            self.on_event(event, job)
