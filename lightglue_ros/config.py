@@ -169,11 +169,6 @@ class Config:
                     "alone (odometry only).", group="tracking")
     map_path: str = _p("", "SLAM map file (.npz): loaded at start to localize in, when it "
                        "exists; where a saved map goes. Empty: no map file.", group="tracking")
-    slam: bool = _p(False, "SLAM above the tracker: relocalization after a loss, loop closure "
-                    "on a pose graph, map -> odom (lightglue_ros.slam); false: the front end "
-                    "alone (odometry only).", group="tracking")
-    map_path: str = _p("", "SLAM map file (.npz): loaded at start to localize in, when it "
-                       "exists; where a saved map goes. Empty: no map file.", group="tracking")
 
     # --- ros --------------------------------------------------------------------------------------
     input_qos: str = _p("auto", "Input QoS of image and depth: auto matches the publishers on the "
@@ -225,6 +220,10 @@ class Config:
                          "the camera's optical axes and is deliberately not 'odom' (an EKF "
                          "whose world frame is odom would take the camera's pose for the "
                          "robot's).", group="ros")
+    map_frame: str = _p("map", "Frame of the SLAM map (REP 105), with slam: map -> odom_frame "
+                        "on /tf (identity until a loop closure or relocalization corrects "
+                        "odom; started with map_path, none before the first relocalization) "
+                        "and ~/path in it.", group="ros")
     camera_frame: str = _p("", "Camera optical frame; empty uses the image header's frame_id.",
                            group="ros")
     base_frame: str = _p("", "Robot base frame (REP 105, e.g. base_link): odometry and TF give "
@@ -310,6 +309,10 @@ class Config:
         if self.base_frame and self.base_frame in (self.odom_frame or "odom", self.camera_frame):
             raise ConfigError(f"base_frame '{self.base_frame}' must differ from odom_frame and "
                               "camera_frame")
+        if not self.map_frame or self.map_frame in (self.odom_frame or "odom", self.base_frame,
+                                                    self.camera_frame):
+            raise ConfigError(f"map_frame '{self.map_frame}' must be set and differ from "
+                              "odom_frame, base_frame and camera_frame")
 
     def to_dict(self, group: str | None = None) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)

@@ -35,7 +35,8 @@ def array_to_image(image: np.ndarray, header: Header) -> Image:
     return msg
 
 
-def _pose(T: np.ndarray) -> Pose:
+def pose_msg(T: np.ndarray) -> Pose:
+    """The geometry_msgs/Pose of a 4x4 transform."""
     pose = Pose()
     pose.position.x, pose.position.y, pose.position.z = (float(v) for v in T[:3, 3])
     q = rotation_to_quaternion(T[:3, :3])
@@ -54,7 +55,7 @@ def odometry_msg(odom: OdometryOutput, stamp: Time, odom_frame: str, child_frame
     msg = Odometry()
     msg.header.stamp, msg.header.frame_id = stamp, odom_frame
     msg.child_frame_id = child_frame
-    msg.pose.pose = _pose(odom.T)
+    msg.pose.pose = pose_msg(odom.T)
     msg.pose.covariance = _covariance(odom.pose_covariance)
     v = [float(x) for x in odom.twist]
     twist = msg.twist.twist
@@ -70,7 +71,7 @@ def relative_pose_msg(record: FrameRecord, stamp: Time, camera_frame: str
     covariance; frame_id the camera frame."""
     msg = PoseWithCovarianceStamped()
     msg.header.stamp, msg.header.frame_id = stamp, camera_frame
-    msg.pose.pose = _pose(record.T_ref_cam)
+    msg.pose.pose = pose_msg(record.T_ref_cam)
     msg.pose.covariance = _covariance(record.relative_covariance)
     return msg
 
@@ -112,7 +113,7 @@ def transform_msg(T: np.ndarray, stamp: Time, parent: str, child: str) -> Transf
     msg = TransformStamped()
     msg.header.stamp, msg.header.frame_id = stamp, parent
     msg.child_frame_id = child
-    pose = _pose(T)
+    pose = pose_msg(T)
     msg.transform.translation.x = pose.position.x
     msg.transform.translation.y = pose.position.y
     msg.transform.translation.z = pose.position.z

@@ -10,6 +10,8 @@ Input QoS follows the publishers (``qos``), odometry is of the camera or of the 
 (``geometry.frames``, extrinsic from a parameter or TF), TF goes through a guard (``tf``).
 A stereo pair (``use_stereo``) is the left eye on the image inputs and the right eye on
 right/image and right/camera_info, paired by stamp and rectified in stage 1 (``messages.stereo``).
+With ``slam`` the SLAM layer runs on a third thread (``slam_outputs``): map -> odom, ~/path,
+~/loop_edges and ~/save_map.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import rclpy
@@ -49,6 +51,8 @@ from .health import ERROR, WARN, Health
 from .odometry import OdometryEstimator
 from .params import declare, validate_change
 from .qos import InputSubscription
+from ..slam.map_file import MapFileError
+from .slam_outputs import SlamOutputs, open_map
 from .tf import TfBridge, tf2_available
 
 TRANSPORT_REMEDY = ("publish it reliable (the node then subscribes reliable, input_qos auto), or "
@@ -76,8 +80,8 @@ class TrackerNode(Node):
         self._depths: OrderedDict[int, Any] = OrderedDict()  # by header stamp (ns)
         self._rights: OrderedDict[int, Any] = OrderedDict()  # right images, by header stamp
         self._stamp_rule = StampMonitor()
-        self.tf = TfBridge(self) if tf2_available() and (self.config.publish_tf or needs_lookup) \
-            else None
+        self.tf = TfBridge(self) if tf2_available() and (
+            self.config.publish_tf or needs_lookup or self.config.slam) else None
         self.inputs = [self._image_input("image", self._on_image),
                        # camera_info is small: it always matches its publishers
                        InputSubscription(self, CameraInfo, "camera_info", self._on_camera_info,
@@ -116,7 +120,17 @@ class TrackerNode(Node):
         self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.add_on_set_parameters_callback(self._on_parameters)
-        self.stages = TwoStageTracker(self.tracker, live=True, prepare=self._prepare,
+        self.slam: SlamOutputs | None = None
+        tracked: Tracker = self.tracker
+        if self.config.slam:
+            slam, loaded = open_map(self.tracker, self.config.map_path)
+            self.slam = SlamOutputs(
+                self, slam, self.config.map_frame, self.config.map_path,
+                lambda: self._extrinsic if self.config.base_frame else None,
+                self._typed_unavailable is None)
+            tracked = cast(Tracker, self.slam.tracker(self.tracker))
+            self.get_logger().info(f"SLAM on: {loaded}; map -> odom as {self.config.map_frame}")
+        self.stages = TwoStageTracker(tracked, live=True, prepare=self._prepare,
                                       on_result=self._on_result)
         self.health.set_values(extractor=self.config.model,
                                typed_messages=self._typed_unavailable or "~/edges, ~/tracks",
@@ -383,11 +397,13 @@ class TrackerNode(Node):
         self.pub_odom.publish(conv.odometry_msg(odom, stamp, odom_frame, child))
         if self.config.publish_tf and self.tf is not None and \
                 record.status is not TrackingStatus.LOST:
-            refused = self.tf.send(conv.transform_msg(odom.T, stamp, odom_frame, child))
-            if refused:
-                self.health.fault("tf", WARN, f"not broadcast: {refused}")
-            else:
-                self.health.clear("tf")
+            self._send_tf(conv.transform_msg(odom.T, stamp, odom_frame, child))
+        if self.slam is not None:
+            self.slam.camera_frame = camera_frame
+            T_map_odom = self.slam.map_to_odom()
+            if T_map_odom is not None and self.tf is not None:
+                self._send_tf(conv.transform_msg(T_map_odom, stamp, self.config.map_frame,
+                                                 odom_frame))
         if record.T_ref_cam is None or record.ref_stamp_ns is None:
             return
         self.pub_relative.publish(conv.relative_pose_msg(record, stamp, camera_frame))
@@ -397,6 +413,15 @@ class TrackerNode(Node):
             self.pub_tracks.publish(backend_msgs.tracks_msg(record, stamp, camera_frame))
         if self.pub_debug.get_subscription_count() > 0:
             self._publish_debug(record, stamp, camera_frame, image)
+
+    def _send_tf(self, transform) -> None:
+        """Broadcast through the guard; a refusal is reported in diagnostics."""
+        assert self.tf is not None
+        refused = self.tf.send(transform)
+        if refused:
+            self.health.fault("tf", WARN, f"not broadcast: {refused}")
+        else:
+            self.health.clear("tf")
 
     def _publish_debug(self, record: FrameRecord, stamp: Time, camera_frame: str,
                        image: np.ndarray) -> None:
@@ -440,6 +465,8 @@ class TrackerNode(Node):
 
     def shutdown(self) -> None:
         self.stages.close(drain=False, timeout=5.0)
+        if self.slam is not None:
+            self.slam.close()
         self.tracker.close()
 
 
@@ -447,7 +474,7 @@ def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args if args is not None else sys.argv)
     try:
         node = TrackerNode()
-    except (ConfigError, LightGlueRosError, ParameterException) as exc:
+    except (ConfigError, LightGlueRosError, MapFileError, ParameterException) as exc:
         print(f"lightglue_tracker: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2

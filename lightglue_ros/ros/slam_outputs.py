@@ -1,0 +1,170 @@
+"""The node's SLAM side (``slam: true``): the SLAM layer on its own thread and what it publishes.
+
+* ``map -> odom_frame`` on /tf with every tracked frame's stamp (REP 105): odom stays
+  continuous, the correction of loop closures and relocalizations is all in this edge. Identity
+  until a correction; started in a loaded map (``map_path``), nothing before the first
+  relocalization places odom in it.
+* ``~/path`` (nav_msgs/Path in ``map_frame``): the keyframes' optimised poses, after each change.
+* ``~/loop_edges`` (lightglue_ros_msgs/KeyframeEdge, kind LOOP or RELOCALIZATION).
+* ``~/save_map`` (std_srvs/Trigger): the map to ``map_path`` (``slam.map_file`` format).
+
+The tracking thread only snapshots each frame (``slam.background``); retrieval, verification and
+the pose graph run on the SLAM worker, which calls back here to publish.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Path as PathMsg
+from std_srvs.srv import Trigger
+
+from ..geometry.frames import base_pose
+from ..geometry.se3 import invert_transform
+from ..slam import Slam
+from ..slam.background import BackgroundSlam
+from ..slam.map_file import open_slam
+from ..slam.system import FrameJob
+from ..tracking import Tracker
+from ..tracking.tracker import ExtractedFrame
+from . import backend_msgs
+from . import conversions as conv
+
+
+def open_map(tracker: Tracker, map_path: str) -> tuple[Slam, str]:
+    """The SLAM layer over ``tracker`` (in the map at ``map_path`` when it exists), and what
+    was loaded, in words."""
+    slam, loaded = open_slam(tracker, map_path)
+    if loaded:
+        return slam, f"map {map_path}: {len(slam.db)} keyframes, localizing in it"
+    return slam, "new map" + (f" (~/save_map writes {map_path})" if map_path else "")
+
+
+class SlamTracker:
+    """The tracker as the two stages see it, with the SLAM snapshot taken right after each
+    ``track`` (on the tracking thread); everything else is the tracker's."""
+
+    def __init__(self, tracker: Tracker, slam: BackgroundSlam) -> None:
+        self._tracker, self._slam = tracker, slam
+
+    def track(self, extracted: ExtractedFrame):
+        record = self._tracker.track(extracted)
+        self._slam.after_track(extracted, record)
+        return record
+
+    def __getattr__(self, name: str):
+        return getattr(self._tracker, name)
+
+
+class SlamOutputs:
+    """Publishers, the save service and the SLAM worker of one node."""
+
+    def __init__(self, node, slam: Slam, map_frame: str, map_path: str,
+                 base_of: Callable[[], np.ndarray | None], typed: bool) -> None:
+        """``base_of``: T_base_cam when odometry is of the base (poses then conjugated), else
+        None; ``typed``: lightglue_ros_msgs is there (~/loop_edges)."""
+        self.node, self.map_frame, self.map_path = node, map_frame, map_path
+        self.base_of = base_of
+        self.camera_frame = "camera"  # the latest frame's, for the edges' frame_id
+        self.pub_path = node.create_publisher(PathMsg, "~/path", 10)
+        self.pub_loops = None
+        if typed:
+            from lightglue_ros_msgs.msg import KeyframeEdge
+
+            self.pub_loops = node.create_publisher(KeyframeEdge, "~/loop_edges", 10)
+        node.create_service(Trigger, "~/save_map", self._on_save)
+        self.worker = BackgroundSlam(slam, on_event=self._on_event)
+
+    def tracker(self, tracker: Tracker) -> SlamTracker:
+        return SlamTracker(tracker, self.worker)
+
+    # --- tracking thread ------------------------------------------------------------------------
+    def map_to_odom(self) -> np.ndarray | None:
+        """T_map_odom of the published odom (the base's with base_frame), or None while the
+        loaded map has not placed odom."""
+        T = self.worker.T_map_odom()
+        base = self.base_of()
+        return T if T is None or base is None else base_pose(T, base)
+
+    # --- SLAM worker thread ---------------------------------------------------------------------
+    def _on_event(self, event: str, job: FrameJob) -> None:
+        slam = self.worker.slam
+        if event in ("loop", "relocalization") and self.pub_loops is not None:
+            self.pub_loops.publish(self._edge_msg(event, job))
+        if event:
+            self.pub_path.publish(self._path_msg(slam))
+        self.node.health.set_values(
+            slam_keyframes=len(slam.db), slam_loop_closures=slam.loop_closures,
+            slam_relocalizations=len(slam.relocalizations),
+            slam_localized=slam.localized,
+            slam_busy_ms_per_frame=round(1e3 * self.worker.busy_s / max(self.worker.processed,
+                                                                         1), 1))
+
+    def _edge_msg(self, event: str, job: FrameJob):
+        from lightglue_ros_msgs.msg import KeyframeEdge
+
+        slam = self.worker.slam
+        msg = KeyframeEdge()
+        msg.header.stamp = conv.time_msg(job.record.stamp_ns)
+        msg.header.frame_id = self.camera_frame
+        msg.reference_is_keyframe = True
+        if event == "loop":
+            edge = slam.graph.loop_edges[-1]
+            msg.kind = KeyframeEdge.KIND_LOOP
+            msg.frame_index, msg.reference_index = edge.j, edge.i
+            ref, T, cov = slam.db[edge.i], edge.T_i_j, edge.covariance
+            msg.became_keyframe = True
+            msg.metric = bool(slam.db[edge.j].metric)
+        else:
+            found = slam.last_relocalization
+            assert found is not None
+            msg.kind = KeyframeEdge.KIND_RELOCALIZATION
+            ref = found.keyframe
+            msg.frame_index, msg.reference_index = job.record.index, ref.index
+            T = invert_transform(found.T_odom_kf) @ job.record.T_odom_cam
+            cov = found.covariance
+            msg.metric = bool(ref.metric)
+        msg.reference_stamp = conv.time_msg(ref.stamp_ns)
+        msg.model = backend_msgs.MODELS["pnp"]
+        msg.pose.pose = conv.pose_msg(T)
+        msg.pose.covariance = [float(v) for v in np.asarray(cov, np.float64).reshape(36)]
+        return msg
+
+    def _path_msg(self, slam: Slam) -> PathMsg:
+        base = self.base_of()
+        msg = PathMsg()
+        msg.header.frame_id = self.map_frame
+        kfs = slam.db.keyframes
+        msg.header.stamp = conv.time_msg(kfs[-1].stamp_ns) if kfs else Time()
+        for kf in kfs:
+            pose = PoseStamped()
+            pose.header.frame_id = self.map_frame
+            pose.header.stamp = conv.time_msg(kf.stamp_ns)
+            pose.pose = conv.pose_msg(kf.T_map_cam if base is None else
+                                      base_pose(kf.T_map_cam, base))
+            msg.poses.append(pose)
+        return msg
+
+    # --- executor thread ------------------------------------------------------------------------
+    def _on_save(self, request: Trigger.Request, response: Trigger.Response
+                 ) -> Trigger.Response:
+        if not self.map_path:
+            response.success = False
+            response.message = "map_path is empty: start the node with map_path set to save"
+            return response
+        try:
+            path = self.worker.save(self.map_path)
+        except Exception as exc:  # reported to the caller, the node goes on
+            response.success, response.message = False, f"{exc.__class__.__name__}: {exc}"
+            return response
+        slam = self.worker.slam
+        response.success = True
+        response.message = f"{len(slam.db)} keyframes saved to {path}"
+        self.node.get_logger().info(response.message)
+        return response
+
+    def close(self) -> None:
+        self.worker.close()
+
