@@ -48,7 +48,7 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
     overlap the bag in time; both before any frame is tracked."""
     from ..evaluation.slam_run import run_slam, slam_figures
     from ..pipeline import Pipeline
-    from ..slam import Slam
+    from ..slam.map_file import open_slam, save_map
     from ..tracking import Tracker
 
     config = (config or Config()).resolved()
@@ -71,11 +71,13 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
         def restart_on_stamps_going_back(reset: Callable[[], None]) -> None:
             frames.on_restart = reset           # as in the node
 
-        slam = Slam(tracker) if config.slam else None
+        slam, loaded = open_slam(tracker, config.map_path) if config.slam else (None, False)
         if slam is not None:
             frames.on_restart = slam.reset  # relocalized in the map, not a new origin
             results = run_slam(slam, frames, frames.total, progress=progress)
             records = [r.record for r in results]
+            if config.map_path and not loaded:  # as track: a map read is left as it was
+                save_map(config.map_path, slam.db, slam.graph)
         else:
             records = run_tracker(tracker, frames, frames.total, progress=progress,
                                   bind_reset=restart_on_stamps_going_back)
