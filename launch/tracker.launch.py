@@ -32,7 +32,8 @@ ARGUMENTS = (
 )
 PARAMETERS = ("extractor", "backend", "device", "use_depth", "use_compressed",
               "use_compressed_depth", "input_qos", "stereo_sync_s", "image_rectification",
-              "base_frame", "base_to_camera", "publish_tf", "use_sim_time")
+              "base_frame", "base_to_camera", "publish_tf", "slam", "map_path", "map_frame",
+              "use_sim_time")
 
 
 def tracker(context):
