@@ -98,7 +98,7 @@ class SlamOutputs:
         self.node.health.set_values(
             slam_keyframes=len(slam.db), slam_loop_closures=slam.loop_closures,
             slam_relocalizations=len(slam.relocalizations),
-            slam_localized=slam.localized,
+            slam_localized=slam.localized, slam_queued=self.worker.queued,
             slam_busy_ms_per_frame=round(1e3 * self.worker.busy_s / max(self.worker.processed,
                                                                          1), 1))
 
@@ -166,5 +166,12 @@ class SlamOutputs:
         return response
 
     def close(self) -> None:
+        """Stop the worker; log what the map holds and what the SLAM thread cost."""
         self.worker.close()
+        slam, w = self.worker.slam, self.worker
+        self.node.get_logger().info(
+            f"SLAM: {len(slam.db)} keyframes, {slam.loop_closures} loop closures, "
+            f"{len(slam.relocalizations)} relocalizations; {w.processed} frames processed on "
+            f"its thread, {1e3 * w.busy_s / max(w.processed, 1):.1f} ms each, "
+            f"{w.coalesced} relocalization queries replaced by a newer frame")
 

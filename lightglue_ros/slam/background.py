@@ -78,6 +78,11 @@ class BackgroundSlam:
                 self._jobs.append(job)
             self._cond.notify_all()
 
+    @property
+    def queued(self) -> int:
+        """Frames waiting for the worker (keyframes pile up here if it falls behind)."""
+        return len(self._jobs)
+
     def T_map_odom(self) -> np.ndarray | None:
         """The map -> odom correction now; None while a loaded map has not placed odom yet."""
         if self.loaded and not self.slam.relocalizations:
