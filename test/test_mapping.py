@@ -4,7 +4,8 @@ import pytest
 
 from conftest import SHARED, run_cli_json
 from lightglue_ros.datasets.frames import synthetic_frames
-from lightglue_ros.evaluation.trajectory import segment_drift_percent
+from lightglue_ros.evaluation.trajectory import (evaluate, scale_error_percent,
+                                                 segment_drift_percent)
 from lightglue_ros.geometry.pnp import backproject
 from lightglue_ros.geometry.se3 import make_transform, quaternion_to_rotation
 from lightglue_ros.geometry.camera import CameraModel
@@ -14,6 +15,7 @@ from lightglue_ros.mapping.adjuster import BackgroundAdjuster, InlineAdjuster
 from lightglue_ros.pipeline import Pipeline
 from lightglue_ros.synthetic import make_sequence
 from lightglue_ros.tracking import Tracker, TrackingStatus
+from lightglue_ros.types import Trajectory
 
 KITTI07 = SHARED / "data" / "kitti07_0_159"
 
@@ -107,6 +109,22 @@ def test_segment_drift_is_the_relative_error_per_length():
     est[:, 0, 3] *= 1.02  # 2% too long
     assert segment_drift_percent(est, gt, 25.0) == pytest.approx(2.0, rel=1e-6)
     assert segment_drift_percent(est, gt, 200.0) is None
+
+
+def test_scale_error_is_how_much_longer_a_metric_trajectory_is():
+    t = np.linspace(0, 100, 201)
+    angles = np.linspace(0, 1.5, len(t))  # a turn, so that the alignment is not degenerate
+    gt_poses = np.array([make_transform(np.eye(3), np.array([50 * np.sin(a), 0.0,
+                                                             50 * (1 - np.cos(a))]))
+                         for a in angles])
+    est_poses = gt_poses.copy()
+    est_poses[:, :3, 3] = 1.005 * gt_poses[:, :3, 3] + [3.0, -1.0, 2.0]  # 0.5% long, moved
+    gt, est = Trajectory(t, gt_poses), Trajectory(t, est_poses)
+    metric = evaluate(est, gt, align="se3")
+    assert metric.scale_error_percent == pytest.approx(0.5, rel=1e-6)
+    assert metric.summary()["scale_error_percent"] == metric.scale_error_percent
+    assert evaluate(est, gt, align="sim3").scale_error_percent is None
+    assert scale_error_percent(gt, gt) == pytest.approx(0.0, abs=1e-9)
 
 
 @pytest.mark.slow

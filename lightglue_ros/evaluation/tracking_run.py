@@ -197,6 +197,8 @@ def format_figures(figures: dict[str, Any]) -> Iterator[str]:
                   if k.startswith("drift_") and v is not None]
         if drifts:
             yield "segment drift " + ", ".join(drifts)
+        if figures.get("scale_error_percent") is not None:
+            yield f"scale error {figures['scale_error_percent']:+.2f}% (longer than the truth)"
     if "refined_ate_rmse_m" in figures:
         yield (f"as the bundle adjustment left it: ATE RMSE {figures['refined_ate_rmse_m']:.4f} m, "
                f"median relative rotation error {figures['refined_rel_rot_err_median_deg']:.3f} "

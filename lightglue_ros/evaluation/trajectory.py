@@ -12,6 +12,7 @@ from typing import Iterator, Literal
 
 import numpy as np
 from evo import EvoException
+from evo.core import geometry as evo_geometry
 from evo.core import metrics as evo_metrics
 from evo.core.trajectory import PoseTrajectory3D
 
@@ -41,12 +42,17 @@ class TrajectoryMetrics:
     # KITTI-style drift: mean translation error of the relative pose over every segment of this
     # ground-truth length, in percent of it (None where the path is shorter)
     segment_drift_percent: dict[float, float | None]
+    # Metric runs (se3, none): how much longer than the truth the estimate is, in percent, by
+    # the scale a Sim(3) alignment would apply (est * s fits best: 100 (1/s - 1)). None for sim3
+    # runs, whose scale is not estimated.
+    scale_error_percent: float | None = None
 
     def summary(self) -> dict[str, float | int | str | None]:
         """The scalar results, for JSON reports and logs."""
         out: dict[str, float | int | str | None] = {name: getattr(self, name) for name in (
             "ate_rmse_m", "ate_mean_m", "ate_max_m", "rpe_trans_m", "rpe_rot_deg",
-            "rel_rot_err_median_deg", "path_length_m", "matched", "scale", "align")}
+            "rel_rot_err_median_deg", "path_length_m", "matched", "scale", "align",
+            "scale_error_percent")}
         for length, drift in self.segment_drift_percent.items():
             out[f"drift_{length:g}m_percent"] = drift
         return out
@@ -113,7 +119,22 @@ def evaluate(est: Trajectory, gt: Trajectory, align: Literal["se3", "sim3", "non
         segment_drift_percent={length: segment_drift_percent(np.array(moved.poses_se3),
                                                              gt_m.poses, length)
                                for length in DRIFT_SEGMENTS_M},
+        scale_error_percent=None if align == "sim3" else scale_error_percent(est_m, gt_m),
     )
+
+
+def scale_error_percent(est: Trajectory, gt: Trajectory) -> float | None:
+    """How much longer than ``gt`` the metric trajectory ``est`` (associated) is, in percent:
+    100 (1/s - 1) with s the scale of the Umeyama Sim(3) alignment of its positions to the
+    ground truth's; None when the positions fix no alignment (a trajectory that stays put).
+    Separates a wrong scale (a biased depth, a wrong baseline) from the rotation and drift that
+    make up the rest of the ATE."""
+    try:
+        _, _, s = evo_geometry.umeyama_alignment(est.positions.T, gt.positions.T,
+                                                 with_scale=True)
+    except EvoException:
+        return None
+    return 100 * (1 / float(s) - 1) if s > 0 else None
 
 
 def segment_drift_percent(est: np.ndarray, gt: np.ndarray, length_m: float) -> float | None:
