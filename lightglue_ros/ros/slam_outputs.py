@@ -99,6 +99,8 @@ class SlamOutputs:
             slam_keyframes=len(slam.db), slam_loop_closures=slam.loop_closures,
             slam_relocalizations=len(slam.relocalizations),
             slam_localized=slam.localized, slam_queued=self.worker.queued,
+            slam_tracking_thread_ms_per_frame=round(
+                1e3 * self.worker.snapshot_s / max(self.worker.snapshots, 1), 2),
             slam_busy_ms_per_frame=round(1e3 * self.worker.busy_s / max(self.worker.processed,
                                                                          1), 1))
 
@@ -173,5 +175,6 @@ class SlamOutputs:
             f"SLAM: {len(slam.db)} keyframes, {slam.loop_closures} loop closures, "
             f"{len(slam.relocalizations)} relocalizations; {w.processed} frames processed on "
             f"its thread, {1e3 * w.busy_s / max(w.processed, 1):.1f} ms each, "
-            f"{w.coalesced} relocalization queries replaced by a newer frame")
+            f"{w.coalesced} relocalization queries replaced by a newer frame; "
+            f"{1e3 * w.snapshot_s / max(w.snapshots, 1):.2f} ms per frame on the tracking thread")
 

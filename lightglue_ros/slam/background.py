@@ -49,6 +49,8 @@ class BackgroundSlam:
         self.processed = 0  # frames processed
         self.coalesced = 0  # relocalization queries replaced by a newer frame
         self.busy_s = 0.0  # worker time
+        self.snapshot_s = 0.0  # what the tracking thread spent in ``after_track``
+        self.snapshots = 0
         self._jobs: collections.deque[FrameJob | Callable[[], None]] = collections.deque()
         self._cond = threading.Condition()
         self._pending: Relocalization | None = None  # for the tracking thread to apply
@@ -60,6 +62,14 @@ class BackgroundSlam:
     # --- tracking thread ------------------------------------------------------------------------
     def after_track(self, extracted: ExtractedFrame, record: FrameRecord) -> None:
         """Hand over a relocalization found since the last frame, then queue this frame."""
+        start = time.perf_counter()
+        try:
+            self._after_track(extracted, record)
+        finally:
+            self.snapshot_s += time.perf_counter() - start
+            self.snapshots += 1
+
+    def _after_track(self, extracted: ExtractedFrame, record: FrameRecord) -> None:
         with self._cond:
             found, self._pending = self._pending, None
         if found is not None and self.slam.apply(found):
