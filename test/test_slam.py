@@ -167,6 +167,31 @@ def test_map_file_round_trip(tmp_path) -> None:
         np.testing.assert_array_equal(b.camera.D, a.camera.D)
 
 
+def test_open_slam_loads_a_map_starts_a_new_one_or_refuses_a_bad_file(tmp_path) -> None:
+    """What track, eval and the node start with for map_path: the map in the file (the first
+    frames are then relocalized in it), a new map when there is no file, an error for a file
+    that is not a map."""
+    from lightglue_ros.slam.map_file import MapFileError, open_slam
+
+    tracker = Tracker(Pipeline(Config()))
+    slam, loaded = open_slam(tracker, tmp_path / "none.npz")
+    assert not loaded and len(slam.db) == 0 and slam.localized
+    rng = np.random.default_rng(2)
+    cam = CameraModel(64, 48, np.array([[50.0, 0, 32], [0, 50, 24], [0, 0, 1]]))
+    db, graph = KeyframeDatabase(), PoseGraph()
+    features = Features.from_numpy(rng.uniform(0, 48, (20, 2)), rng.uniform(size=20),
+                                   rng.normal(size=(20, 64)), (64, 48))
+    db.add(Keyframe(0, 5, 0, cam, features, rng.normal(size=(20, 3)), np.eye(4), np.eye(4),
+                    rng.normal(size=128)))
+    graph.add_node(0, np.eye(4))
+    path = save_map(tmp_path / "map.npz", db, graph)
+    slam, loaded = open_slam(tracker, path)
+    assert loaded and len(slam.db) == 1 and not slam.localized
+    (tmp_path / "bad.npz").write_bytes(b"not a map")
+    with pytest.raises(MapFileError):
+        open_slam(tracker, tmp_path / "bad.npz")
+
+
 # --- real frames --------------------------------------------------------------------------------
 def _kitti_frames():
     from lightglue_ros.datasets import open_dataset
