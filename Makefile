@@ -12,7 +12,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 TRT_STUBS := $(VENV)/tensorrt-stubs
 
 .PHONY: venv demo test parity typecheck figures figures-parity figures-accuracy figures-bench \
-	figures-reliability figures-demo gpu-check gpu-tables clean test-fast
+	figures-peer figures-reliability figures-demo gpu-check gpu-tables clean test-fast
 
 venv: $(STAMP)
 
@@ -55,12 +55,12 @@ parity: venv
 # --- figures ---------------------------------------------------------------------------------------
 # `make figures`: every figure of README.md, BENCHMARKS.md and RELIABILITY.md, each command writing
 # the JSON the documents quote into docs/ (about 2 hours on 2 cores; run on a quiet machine). Each
-# group also runs alone: make figures-parity, figures-accuracy, figures-bench, figures-reliability,
-# figures-demo.
+# group also runs alone: make figures-parity, figures-accuracy, figures-bench, figures-peer,
+# figures-reliability, figures-demo.
 LR := $(BIN)/lightglue-ros
 GOLDEN := $(SHARED)/golden
 FR2 := $(SHARED)/data/tum_fr2_desk
-figures: figures-parity figures-accuracy figures-bench figures-reliability figures-demo
+figures: figures-parity figures-accuracy figures-bench figures-peer figures-reliability figures-demo
 
 figures-parity: venv
 	mkdir -p docs/parity
@@ -129,6 +129,26 @@ figures-bench: venv
 		--save docs/benchmarks/cpu_runtimes.json
 	$(LR) bench-runtimes --extractors xfeat --threads 1,2 --repeats 20 \
 		--save docs/benchmarks/cpu_runtimes_threads.json
+
+# ORB-SLAM3 on the same clips (README "The peer on the same frames"): its PyPI binding, GPLv3, a
+# measuring instrument and no dependency of the package, installed beside the venv; its wheel
+# ships no ORB vocabulary, so one is trained for each clip on the other frames of ../shared
+PEER := .venv-peer
+PEER_RUN := PYTHONPATH=$(PEER) $(BIN)/python -m lightglue_ros_tools.peer.orbslam3_kitti
+VOCABULARY := $(BIN)/python -m lightglue_ros_tools.peer.orb_vocabulary
+PEER_IMAGES := $(FR2) $(SHARED)/data/images $(SHARED)/data/hpatches_v_churchill
+figures-peer: venv
+	$(PIP) install --no-deps --target $(PEER) orbslam3-python==2.0.0
+	mkdir -p $(OUT)/peer docs/accuracy
+	$(VOCABULARY) $(OUT)/peer/vocabulary_not_kitti07.txt $(SHARED)/data/kitti06_stereo_0_50 \
+		$(PEER_IMAGES)
+	$(VOCABULARY) $(OUT)/peer/vocabulary_not_kitti06.txt $(SHARED)/data/kitti07_0_159 \
+		$(PEER_IMAGES)
+	$(PEER_RUN) $(SHARED)/data/kitti07_0_159 --vocabulary $(OUT)/peer/vocabulary_not_kitti07.txt \
+		--runs 3 --json --out $(OUT)/peer > docs/accuracy/orbslam3_kitti07_mono.json
+	$(PEER_RUN) $(SHARED)/data/kitti06_stereo_0_50 \
+		--vocabulary $(OUT)/peer/vocabulary_not_kitti06.txt --runs 3 --json --out $(OUT)/peer \
+		> docs/accuracy/orbslam3_kitti06_stereo.json
 
 figures-reliability: venv
 	mkdir -p docs/reliability
