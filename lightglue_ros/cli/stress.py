@@ -12,6 +12,8 @@ the one a user gets; the stress run only makes its input reliable (drops are cou
 node) and its diagnostics frequent. Frames are small by default (160x120) for a 10,000-frame soak
 to finish in minutes; ``--phases baseline --width 640 --height 480 --no-use-depth`` gives the VGA
 monocular rate at the defaults, and any node parameter can be given (``--max-keypoints 128``).
+With ``--slam`` the node runs its SLAM layer, and the JSON gets ``slam``: what the node logged of
+it at shutdown (the map's size, the SLAM thread's time per frame, the tracking thread's share).
 """
 from __future__ import annotations
 
@@ -88,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
                             progress=not args.json)
     result = run_stress(options)
     result["argv"] = sys.argv[1:]
+    if config.slam:
+        result["slam"] = _slam_summary(result.get("node_log"))
     (args.out / "stress.json").write_text(json.dumps(result, indent=1))
     if args.json:
         print(json.dumps(result))
@@ -96,6 +100,15 @@ def run(args: argparse.Namespace) -> int:
     node = result.get("node", {})
     failed = result.get("faults", {}).get("failed", 0)
     return 1 if failed or node.get("returncode") not in (None, 0) or node.get("traceback") else 0
+
+
+def _slam_summary(node_log: str | None) -> str | None:
+    """The node's last 'SLAM: ...' log line (written at shutdown), or None without one."""
+    if not node_log or not Path(node_log).is_file():
+        return None
+    lines = [line.split("]: ", 1)[-1].strip() for line in
+             Path(node_log).read_text(errors="replace").splitlines() if "]: SLAM: " in line]
+    return lines[-1] if lines else None
 
 
 def _print(result: dict, path: Path) -> None:
