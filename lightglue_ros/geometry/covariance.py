@@ -73,15 +73,8 @@ def pnp_covariance(R: np.ndarray, t: np.ndarray, points3d: np.ndarray, pts_px: n
     C_i = s^2 I + J_X Sigma_X J_X^T; the pose's is f (sum J_i^T C_i^-1 J_i)^-1 with f the
     variance factor of the residuals (``variance_factor``).
     """
-    X = np.asarray(points3d, dtype=np.float64).reshape(-1, 3)
-    u = np.asarray(pts_px, dtype=np.float64).reshape(-1, 2)
-    t = np.reshape(np.asarray(t, dtype=np.float64), 3)
+    X, t, residuals, r = _reprojection(R, t, points3d, pts_px, cam)
     n = len(X)
-
-    def residuals(Ri: np.ndarray, ti: np.ndarray) -> np.ndarray:
-        return (cam.project(X @ Ri.T + ti) - u).ravel()
-
-    r = residuals(R, t).reshape(n, 2)
     if 2 * n <= 6 or not np.all(np.isfinite(r)):
         return lost_covariance()
     C = np.broadcast_to(np.eye(2) * min_sigma_px ** 2, (n, 2, 2)).copy()
@@ -99,6 +92,83 @@ def pnp_covariance(R: np.ndarray, t: np.ndarray, points3d: np.ndarray, pts_px: n
     chi2 = float(np.einsum("na,nab,nb->", r, W, r))
     cov = variance_factor(chi2, 2 * n - 6) * np.linalg.pinv(information, hermitian=True)
     return _symmetric(cov)
+
+
+def relative_pnp_covariance(R: np.ndarray, t: np.ndarray, points3d: np.ndarray,
+                            pts_px: np.ndarray, cam: CameraModel, sigma_px: float,
+                            other_covariances: np.ndarray, own_information: np.ndarray
+                            ) -> np.ndarray:
+    """Covariance of a PnP pose (R, t) from camera 0 (the reference) to camera 1, when the 3D
+    points are the map's, expressed in camera 0 through camera 0's own estimated pose.
+
+    ``pnp_covariance`` takes camera 0 as exact. It is not: camera 0 was placed among the map
+    points by its own keypoints, so its error relative to the map moves every point seen from it
+    together, and the relative pose inherits that shared error whatever the number of points.
+    ``other_covariances`` (N, 3, 3, camera-0 axes) is what the rest of the map knows of each
+    point (NaN rows: nothing, ``unknown_point_covariance``), ``own_information`` (N, 3, 3) what
+    camera 0's own observation says (``observation_information``). Camera 0's pose and the
+    points are estimated from both (their joint covariance: camera 0's pose error eta, and each
+    point's error in camera 0 given eta); the pose of camera 1 is fitted to those points with
+    pixel noise ``sigma_px``. The covariance is ``pnp_covariance``'s (each point's own error,
+    weighted as the fit weighs it) plus the part of eta the fit passes on, K cov(eta) K^T, scaled
+    by the variance factor of camera 1's residuals. With exact map points eta is camera 0's own
+    PnP error; with nothing but camera 0's depth it vanishes. The other keyframes' pose errors
+    are still taken as zero.
+    """
+    X, t, residuals, r = _reprojection(R, t, points3d, pts_px, cam)
+    n = len(X)
+    if 2 * n <= 6 or not np.all(np.isfinite(r)):
+        return lost_covariance()
+    other = np.array(other_covariances, dtype=np.float64).reshape(n, 3, 3)
+    unknown = ~np.all(np.isfinite(other), axis=(1, 2))
+    other[unknown] = unknown_point_covariance(X[unknown])
+    Lambda = np.linalg.inv(other)  # the rest of the map's information on each point
+    P_inv = np.linalg.inv(Lambda + np.asarray(own_information, np.float64).reshape(n, 3, 3))
+    D = _projection_jacobian(cam, R, t, X)  # (n, 2, 3)
+    W = np.linalg.inv(sigma_px ** 2 * np.eye(2) + D @ P_inv @ D.transpose(0, 2, 1))
+    J = pose_jacobian(residuals, R, t, np.eye(6)).reshape(n, 2, 6)
+    if not all(np.all(np.isfinite(a)) for a in (P_inv, W, J)):
+        return lost_covariance()
+    cov = np.linalg.pinv(np.einsum("nai,nab,nbj->ij", J, W, J), hermitian=True)
+    G = np.zeros((n, 3, 6))  # a point in camera 0 by camera 0's pose: dX = dt - [X]x dr
+    G[:, :, :3] = np.eye(3)
+    G[:, :, 3:] = -np.array([skew(x) for x in X])
+    # eta's information: each point's other information in series with camera 0's observation
+    eta_info = np.einsum("nai,nab,nbj->ij", G, Lambda - Lambda @ P_inv @ Lambda, G)
+    B = P_inv @ Lambda @ G  # (n, 3, 6): how eta moves each point's estimate in camera 0
+    K = cov @ np.einsum("nai,nab,nbc,ncj->ij", J, W, D, B)
+    shared = K @ np.linalg.pinv(_symmetric(eta_info), hermitian=True) @ K.T
+    chi2 = float(np.einsum("na,nab,nb->", r, W, r))
+    return _symmetric(variance_factor(chi2, 2 * n - 6) * (cov + shared))
+
+
+def observation_information(points: np.ndarray, cam: CameraModel, sigma_px: float,
+                            depth_sigma_m: np.ndarray | None = None) -> np.ndarray:
+    """(N, 3, 3) information a camera's own observation gives on points in its frame: its
+    keypoint (noise ``sigma_px``) across the ray, and its depth (noise ``depth_sigma_m`` per
+    point, NaN or None where none) along z."""
+    X = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    J = _projection_jacobian(cam, np.eye(3), np.zeros(3), X)
+    info = J.transpose(0, 2, 1) @ J / sigma_px ** 2
+    if depth_sigma_m is not None:
+        s = np.asarray(depth_sigma_m, dtype=np.float64).reshape(-1)
+        has = np.isfinite(s) & (s > 0)
+        info[has, 2, 2] += 1.0 / s[has] ** 2
+    return info
+
+
+def _reprojection(R: np.ndarray, t: np.ndarray, points3d: np.ndarray, pts_px: np.ndarray,
+                  cam: CameraModel) -> tuple[np.ndarray, np.ndarray, Residuals, np.ndarray]:
+    """(points (N, 3), t (3,), the reprojection residuals as a function of the pose, their
+    values (N, 2) at (R, t)) of a PnP problem."""
+    X = np.asarray(points3d, dtype=np.float64).reshape(-1, 3)
+    u = np.asarray(pts_px, dtype=np.float64).reshape(-1, 2)
+
+    def residuals(Ri: np.ndarray, ti: np.ndarray) -> np.ndarray:
+        return (cam.project(X @ Ri.T + ti) - u).ravel()
+
+    t = np.reshape(np.asarray(t, dtype=np.float64), 3)
+    return X, t, residuals, residuals(R, t).reshape(len(X), 2)
 
 
 def variance_factor(chi2: float, redundancy: int) -> float:

@@ -282,13 +282,16 @@ class LocalMap:
         for i in [i for i in self.points if i not in seen]:
             del self.points[i]
 
-    def point_covariances_in(self, frame: MapFrame) -> np.ndarray:
+    def point_covariances_in(self, frame: MapFrame, own: bool = True) -> np.ndarray:
         """(N, 3, 3) covariance of ``points_in(frame)`` in its camera frame, NaN where no point.
 
         A point's information is what its window observations give it with the poses held (the
         adjustment's own factors: keypoint noise ``sigma_px`` in each keyframe that sees it in
         front, and its depth noise where measured), plus a prior of its own distance in every
         direction, so that a point whose other views left the window is not exact along its ray.
+        ``own=False`` leaves out ``frame``'s own observations (when it is a window keyframe):
+        what the rest of the map knows of the points, for a covariance that counts ``frame``'s
+        own error relative to them separately (``geometry.covariance.relative_pnp_covariance``).
         """
         ids = [int(i) for i in frame.ids]
         wanted = {i: k for k, i in enumerate(ids) if i in self.points}
@@ -303,6 +306,8 @@ class LocalMap:
         info = np.eye(3) / np.maximum(distance2, 1e-12)[:, None, None]
         sigma2 = self.config.sigma_px ** 2
         for kf in self.keyframes:
+            if not own and kf.frame is frame:
+                continue
             seen = [(row[i], k) for i, k in kf.index_of.items() if i in row]
             if not seen:
                 continue
