@@ -29,8 +29,9 @@ from ..config import Config, ConfigError
 from ..errors import ImageError
 from ..features import Features
 from ..geometry.camera import CameraModel
-from ..geometry.covariance import (compose_pose_covariance, depth_point_covariances,
-                                   invert_pose_covariance, lost_covariance, restart_covariance)
+from ..geometry.covariance import (compose_pose_covariance, invert_pose_covariance,
+                                   lost_covariance, observation_information,
+                                   relative_pnp_covariance, restart_covariance)
 from ..geometry.epipolar import sampson_essential
 from ..geometry.pnp import PnPConfig, estimate_pose_pnp
 from ..geometry.se3 import invert_transform, make_transform, skew
@@ -315,20 +316,24 @@ class Tracker:
         known = np.isfinite(X[:, 0])
         if known.sum() < self.config.min_inliers:
             return None
+        sigma = self.config.keypoint_sigma_px
         conf = PnPConfig(ransac_threshold_px=2 * self.config.ransac_threshold_px,
-                         min_sigma_px=self.config.keypoint_sigma_px)
-        S = self.map.point_covariances_in(ref)
-        if ref.depth_points is not None:
-            gap = ~np.isfinite(S[:, 0, 0])
-            S[gap] = depth_point_covariances(ref.depth_points[gap], ref.camera,
-                                             self.config.keypoint_sigma_px,
-                                             ref.depth_noise or self.config.depth_noise)
-        result = estimate_pose_pnp(X[known], p1[known], cur.camera, conf, S[pairs[:, 0]][known])
+                         min_sigma_px=sigma)
+        result = estimate_pose_pnp(X[known], p1[known], cur.camera, conf)
         if not result.success or result.num_inliers < self.config.min_inliers:
             return None
         inliers = np.zeros(len(pairs), bool)
         inliers[np.flatnonzero(known)[result.inliers]] = True
-        return _Estimate(result.R, result.t, result.covariance, "pnp", ref.metric, inliers,
+        # The covariance counts ref's own error relative to the map (the points move with it).
+        depth_sigma = None if ref.depth_points is None else \
+            (ref.depth_noise or self.config.depth_noise) * ref.depth_points[:, 2] ** 2
+        k = pairs[inliers, 0]
+        covariance = relative_pnp_covariance(
+            result.R, result.t, X[inliers], p1[inliers], cur.camera, sigma,
+            self.map.point_covariances_in(ref, own=False)[k],
+            observation_information(X[inliers], ref.camera, sigma,
+                                    None if depth_sigma is None else depth_sigma[k]))
+        return _Estimate(result.R, result.t, covariance, "pnp", ref.metric, inliers,
                          pairs, np.zeros(0), 0, 0.0)
 
     def _pose_two_view(self, ref: TrackedFrame, cur: TrackedFrame, p0: np.ndarray,
