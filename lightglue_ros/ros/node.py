@@ -40,6 +40,7 @@ from ..geometry.camera import CameraModel
 from ..geometry.frames import pose_matrix
 from ..messages import assembly, decode, stereo
 from ..pipeline import Pipeline
+from ..slam.map_file import MapFileError
 from ..tracking import FrameRecord, Tracker, TrackingStatus
 from ..tracking.stamps import StampEvent, StampMonitor
 from ..tracking.two_stage import StageOutput, TwoStageTracker
@@ -51,7 +52,6 @@ from .health import ERROR, WARN, Health
 from .odometry import OdometryEstimator
 from .params import declare, validate_change
 from .qos import InputSubscription
-from ..slam.map_file import MapFileError
 from .slam_outputs import SlamOutputs, open_map
 from .tf import TfBridge, tf2_available
 
@@ -130,6 +130,10 @@ class TrackerNode(Node):
                 self._typed_unavailable is None)
             tracked = cast(Tracker, self.slam.tracker(self.tracker))
             self.get_logger().info(f"SLAM on: {loaded}; map -> odom as {self.config.map_frame}")
+            if not tf2_available():
+                self.get_logger().warning("slam: tf2_ros is not installed (it comes with a ROS 2 "
+                                          "install): no map -> odom on /tf; ~/path and "
+                                          "~/loop_edges are published")
         self.stages = TwoStageTracker(tracked, live=True, prepare=self._prepare,
                                       on_result=self._on_result)
         self.health.set_values(extractor=self.config.model,
@@ -403,7 +407,7 @@ class TrackerNode(Node):
             T_map_odom = self.slam.map_to_odom()
             if T_map_odom is not None and self.tf is not None:
                 self._send_tf(conv.transform_msg(T_map_odom, stamp, self.config.map_frame,
-                                                 odom_frame))
+                                                 odom_frame), "tf_map")
         if record.T_ref_cam is None or record.ref_stamp_ns is None:
             return
         self.pub_relative.publish(conv.relative_pose_msg(record, stamp, camera_frame))
@@ -414,14 +418,15 @@ class TrackerNode(Node):
         if self.pub_debug.get_subscription_count() > 0:
             self._publish_debug(record, stamp, camera_frame, image)
 
-    def _send_tf(self, transform) -> None:
-        """Broadcast through the guard; a refusal is reported in diagnostics."""
+    def _send_tf(self, transform, key: str = "tf") -> None:
+        """Broadcast through the guard; a refusal is reported in diagnostics (``key``: one
+        fault per edge, so that one edge's refusal is not cleared by the other's success)."""
         assert self.tf is not None
         refused = self.tf.send(transform)
         if refused:
-            self.health.fault("tf", WARN, f"not broadcast: {refused}")
+            self.health.fault(key, WARN, f"not broadcast: {refused}")
         else:
-            self.health.clear("tf")
+            self.health.clear(key)
 
     def _publish_debug(self, record: FrameRecord, stamp: Time, camera_frame: str,
                        image: np.ndarray) -> None:
