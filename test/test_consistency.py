@@ -170,3 +170,56 @@ def test_a_tighter_inlier_threshold_does_not_make_a_two_view_pose_look_more_cert
                 trace[threshold].append(np.trace(result.covariance[3:, 3:]))
     assert len(trace[3.0]) >= 10
     assert np.mean(trace[0.75]) > np.mean(trace[3.0])
+
+
+# --- ground truth's own noise ---------------------------------------------------------------
+def _noisy_groundtruth(rate_hz: float, sigma_rad: float, sigma_m: float, seconds: float = 20.0):
+    """A smooth motion (0.3 rad/s yaw, 0.5 m/s) sampled at ``rate_hz`` with white noise of the
+    given sigmas on each sample's rotation (body axes) and position."""
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(7)
+    stamps = np.arange(0.0, seconds, 1.0 / rate_hz)
+    poses = []
+    for s in stamps:
+        R = Rotation.from_rotvec([0, 0.3 * s + 0.1 * np.sin(s), 0]) * \
+            Rotation.from_rotvec(rng.normal(0, sigma_rad, 3))
+        poses.append(make_transform(R.as_matrix(), [0.5 * s, 0.1 * np.sin(s), 0]
+                                    + rng.normal(0, sigma_m, 3)))
+    return Trajectory(stamps, np.array(poses))
+
+
+def test_groundtruth_noise_is_measured_from_fast_samples_only():
+    """Motion-capture-like ground truth at 300 Hz with 0.05 deg and 0.2 mm of noise per sample:
+    the second differences give both back (within 5%: 6000 samples, a variance estimate's
+    relative standard deviation is sqrt(2 / 6000) * (70 / 36)^0.5 < 3%, second differences
+    being correlated, and the smooth motion's own second differences are 1e-5 of it).
+    Ground truth at the frame rate is not measured (None)."""
+    from lightglue_ros.evaluation.consistency import groundtruth_noise
+
+    gt = _noisy_groundtruth(300.0, np.radians(0.05), 2e-4)
+    rotation, position = groundtruth_noise(gt, 0.1)
+    np.testing.assert_allclose(np.degrees(np.sqrt(rotation)), 0.05, rtol=0.05)
+    np.testing.assert_allclose(np.sqrt(position), 2e-4, rtol=0.05)
+    assert groundtruth_noise(_noisy_groundtruth(10.0, 0.0, 0.0), 0.1) is None
+
+
+def test_nees_with_groundtruth_noise_counts_it():
+    """Estimates that are exact against the true motion, scored against noisy ground truth with
+    a covariance 100x below the ground truth's noise: the plain NEES is far above 3, the one
+    with the measured ground-truth noise near 3 (200 frames: the mean of a chi-square(3) has a
+    standard deviation of 0.17; 4 of them, and 10% for the noise estimate and interpolation)."""
+    gt = _noisy_groundtruth(300.0, np.radians(0.05), 2e-4)
+    clean = _noisy_groundtruth(300.0, 0.0, 0.0)
+    records = []
+    for i in range(1, 200):
+        a, b = 30 * (i - 1), 30 * i  # frames 0.1 s apart, on ground-truth samples
+        T = invert_transform(clean.poses[a]) @ clean.poses[b]
+        records.append(FrameRecord(to_ns(gt.stamps[b]), TrackingStatus.OK, clean.poses[b],
+                                   ref_stamp_ns=to_ns(gt.stamps[a]), T_ref_cam=T,
+                                   relative_covariance=np.eye(6) * np.radians(0.005) ** 2,
+                                   metric=True))
+    out = nees_summary(records, gt)
+    assert out["nees_rotation_mean"] > 50
+    assert abs(out["nees_rotation_with_gt_noise_mean"] - 3) < 0.1 * 3 + 4 * 0.17, out
+    assert out["gt_rotation_sigma_deg"] is not None and out["nees_rotation_over_99"] > 0.5
