@@ -272,6 +272,36 @@ def test_return_trip_ends_where_it_started() -> None:
     assert gap <= 0.01 * metrics.path_length_m
 
 
+@needs_kitti07
+@pytest.mark.slow
+def test_eval_saves_a_map_and_a_second_eval_localizes_in_it(tmp_path) -> None:
+    """``eval BAG --slam --map-path M`` on a bag of KITTI07 frames 0..39 writes the map; the
+    same command again finds it, relocalizes the bag's first frames in it, and leaves the file
+    as it was (as track does)."""
+    import json
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> dict:
+        out = subprocess.run([sys.executable, "-m", "lightglue_ros.cli.main", *args, "--json"],
+                             capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return json.loads(out.stdout)
+
+    bag, map_path = tmp_path / "bag", tmp_path / "map.npz"
+    cli("make-bag", str(KITTI07), str(bag), "--frames", "40")
+    first = cli("eval", str(bag), "--slam", "--map-path", str(map_path), "--out",
+                str(tmp_path / "first"))
+    assert first["relocalizations"] == 0 and map_path.is_file()
+    saved = map_path.read_bytes()
+    again = cli("eval", str(bag), "--slam", "--map-path", str(map_path), "--out",
+                str(tmp_path / "again"))
+    print("eval with the map", {k: again[k] for k in ("relocalization_frames", "slam_keyframes",
+                                                      "slam_ate_rmse_m", "odom_ate_rmse_m")})
+    assert again["relocalization_frames"] and again["relocalization_frames"][0] <= 2
+    assert again["slam_keyframes"] > first["slam_keyframes"]  # the loaded map's, and its own
+    assert map_path.read_bytes() == saved
+
 @pytest.mark.slow
 def test_synthetic_loop_closes() -> None:
     """The renderer's orbit driven past a full lap at 10 Hz (RGB-D): the second lap closes loops
