@@ -131,10 +131,12 @@ def kidnapped(ros_session, tf2_env, tmp_path_factory):
         relocalized = node.loops.wait(timeout=60.0)[0]
         later = _map_to_odom(listener, again[-1][0])
         path_after = node.path.messages[-1]
+        status = node.status(lambda d: d["values"].get("slam_relocalizations", "0") != "0")
         saved = node.probe.call(_trigger(), f"{node.fqn}/save_map", _trigger().Request())
         yield SimpleNamespace(first=first, again=again, first_map=first_map, later=later,
                               path_first=path_first, path_after=path_after,
                               relocalized=relocalized, saved=saved, map_path=map_path,
+                              status=status,
                               camera=camera, frames=frames, listener=listener, node=node)
     finally:
         assert node.stop() == 0
@@ -155,6 +157,8 @@ def test_second_pass_relocalizes_and_map_to_odom_carries_the_correction(kidnappe
     assert k.relocalized.kind == KeyframeEdge.KIND_RELOCALIZATION
     assert k.relocalized.header.stamp.sec >= k.again[0][0][0]  # during the second pass
     assert not np.allclose(k.later, np.eye(4), atol=1e-3)  # odom was restarted elsewhere
+    # within a few frames of the restart (the diagnostics say how many)
+    assert 1 <= int(k.status["values"]["slam_last_relocalization_frames"]) <= 3, k.status
     # the second pass's odom poses, through map -> odom, land on the first pass's
     first = {i: T for i, (_, T) in enumerate(k.first)}
     path = sum(np.linalg.norm(first[i + 1][:3, 3] - first[i][:3, 3]) for i in range(39))

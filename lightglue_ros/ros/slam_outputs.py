@@ -98,6 +98,8 @@ class SlamOutputs:
         self.node.health.set_values(
             slam_keyframes=len(slam.db), slam_loop_closures=slam.loop_closures,
             slam_relocalizations=len(slam.relocalizations),
+            slam_last_relocalization_frames=slam.relocalizations[-1] if slam.relocalizations
+            else "-",
             slam_localized=slam.localized, slam_queued=self.worker.queued,
             slam_tracking_thread_ms_per_frame=round(
                 1e3 * self.worker.snapshot_s / max(self.worker.snapshots, 1), 2),
