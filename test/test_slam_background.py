@@ -110,3 +110,18 @@ def test_a_loaded_map_gives_no_map_pose_before_a_relocalization(tmp_path) -> Non
         assert slam.processed == [0, 1] and order == ["between frames"]  # after the frame
     finally:
         worker.close()
+
+
+def test_the_slam_thread_shares_pytorch_networks_and_copies_stateful_backends() -> None:
+    """PyTorch without CUDA graphs keeps no state between calls: the same networks, with
+    timings of their own; any other backend (buffers or contexts per instance) a second one."""
+    from lightglue_ros.config import Config
+    from lightglue_ros.pipeline import Pipeline
+    from lightglue_ros.slam.background import verification_pipeline
+
+    pipe = Pipeline(Config())
+    shared = verification_pipeline(pipe)
+    assert shared.backend is pipe.backend and shared.timings is not pipe.timings
+    stateful = Pipeline(Config(), backend=SimpleNamespace(device="cpu"))  # not PyTorch's
+    own = verification_pipeline(stateful)
+    assert own.backend is not stateful.backend and own.config == stateful.config

@@ -24,7 +24,7 @@ from std_srvs.srv import Trigger
 from ..geometry.frames import base_pose
 from ..geometry.se3 import invert_transform
 from ..slam import Slam
-from ..slam.background import BackgroundSlam
+from ..slam.background import BackgroundSlam, verification_pipeline
 from ..slam.map_file import open_slam
 from ..slam.system import FrameJob
 from ..tracking import Tracker
@@ -75,6 +75,7 @@ class SlamOutputs:
 
             self.pub_loops = node.create_publisher(KeyframeEdge, "~/loop_edges", 10)
         node.create_service(Trigger, "~/save_map", self._on_save)
+        slam.pipeline = verification_pipeline(slam.tracker.pipeline)  # matched from 2 threads
         self.worker = BackgroundSlam(slam, on_event=self._on_event)
 
     def tracker(self, tracker: Tracker) -> SlamTracker:

@@ -14,6 +14,7 @@ one to look up), so the queue stays short when the worker is slower than the cam
 from __future__ import annotations
 
 import collections
+import copy
 import logging
 import threading
 import time
@@ -23,6 +24,8 @@ from typing import Callable
 import numpy as np
 
 from ..inference.devices import set_cpu_threads
+from ..inference.torch_backend import TorchBackend
+from ..pipeline import Pipeline
 from ..tracking import FrameRecord
 from ..tracking.tracker import ExtractedFrame
 from .map_file import save_map
@@ -30,13 +33,27 @@ from .system import FrameJob, Relocalization, Slam
 
 log = logging.getLogger(__name__)
 
+
+def verification_pipeline(pipeline: Pipeline) -> Pipeline:
+    """The matcher the SLAM thread verifies with, while the tracking thread matches with
+    ``pipeline``: the same networks where two threads may run them at once (PyTorch without CUDA
+    graphs keeps no state between calls; only the timings are its own), else a second instance
+    (CUDA graphs' static buffers, ONNX Runtime's and TensorRT's per-instance contexts)."""
+    backend = pipeline.backend
+    if isinstance(backend, TorchBackend) and backend.padded is None:
+        shared = copy.copy(pipeline)
+        shared.timings = {}
+        return shared
+    return Pipeline(pipeline.config)
+
 # Called on the worker thread after each processed frame: its event ('relocalization', 'loop',
 # 'keyframe' or ''), the frame's snapshot; the Slam's state is consistent while it runs.
 EventCallback = Callable[[str, FrameJob], None]
 
 
 class BackgroundSlam:
-    """``Slam.process`` on a worker thread; ``after_track`` from the tracking thread."""
+    """``Slam.process`` on a worker thread; ``after_track`` from the tracking thread. Give the
+    Slam a ``verification_pipeline`` of the tracker's first."""
 
     def __init__(self, slam: Slam, on_event: EventCallback | None = None, threads: int = 1
                  ) -> None:
