@@ -12,9 +12,13 @@ from lightglue_ros.types import Trajectory, to_ns
 
 
 def _run(scale: float, metric: bool, n: int = 3000):
+    return nees_summary(*_records(scale, metric, n))
+
+
+def _records(scale: float, metric: bool, n: int = 3000):
     """Ground truth moving 0.1 m and a little rotation per 0.1 s; each frame's relative pose
     to the one before perturbed with errors drawn from ``cov``, which the record claims is
-    ``cov * scale``."""
+    ``cov * scale``: (records, ground truth)."""
     from scipy.spatial.transform import Rotation
 
     rng = np.random.default_rng(0)
@@ -35,7 +39,7 @@ def _run(scale: float, metric: bool, n: int = 3000):
                                    relative_covariance=cov * scale, metric=metric))
     records.append(FrameRecord(to_ns(stamps[-1] + 0.1), TrackingStatus.LOST,
                                poses[-1]))  # skipped
-    return nees_summary(records, Trajectory(stamps, np.array(poses)))
+    return records, Trajectory(stamps, np.array(poses))
 
 
 def test_a_consistent_covariance_gives_the_degrees_of_freedom():
@@ -223,3 +227,18 @@ def test_nees_with_groundtruth_noise_counts_it():
     assert out["nees_rotation_mean"] > 50
     assert abs(out["nees_rotation_with_gt_noise_mean"] - 3) < 0.1 * 3 + 4 * 0.17, out
     assert out["gt_rotation_sigma_deg"] is not None and out["nees_rotation_over_99"] > 0.5
+
+
+def test_nees_is_also_given_by_the_model_that_estimated_the_pose():
+    """Consistent records, every other one relabelled as a pure rotation with a covariance 10x
+    too small: the by-model means are 3 and 30 (bounds as in the tests above)."""
+    import dataclasses
+
+    records, gt = _records(1.0, metric=False)
+    records = [dataclasses.replace(r, model="homography",
+                                   relative_covariance=r.relative_covariance * 0.1)
+               if i % 2 else dataclasses.replace(r, model="pnp")
+               for i, r in enumerate(records)]
+    by_model = nees_summary(records, gt)["nees_rotation_by_model"]
+    assert by_model["pnp"]["frames"] == by_model["homography"]["frames"] == 1500
+    assert abs(by_model["pnp"]["mean"] - 3) < 0.4 and abs(by_model["homography"]["mean"] - 30) < 4

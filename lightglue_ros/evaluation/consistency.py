@@ -122,7 +122,9 @@ def _stats(values: list[float], dof: int, prefix: str) -> dict[str, Any]:
 def nees_summary(records: list[FrameRecord], gt: Trajectory) -> dict[str, Any]:
     """``nees_rotation_mean`` (3 DOF) over the relative poses with ground truth,
     ``nees_pose_mean`` (6 DOF) over the metric ones (None without any), their counts, medians
-    and shares above the chi-square 99% bound (``*_over_99``); where ground truth's noise can be
+    and shares above the chi-square 99% bound (``*_over_99``), the rotation's mean by the model
+    that estimated the pose (``nees_rotation_by_model``: PnP, essential matrix, pure rotation
+    "homography"); where ground truth's noise can be
     measured (``groundtruth_noise``), the same against the covariance plus that noise
     (``*_with_gt_noise``), the noise itself (``gt_rotation_sigma_deg``, ``gt_position_sigma_m``,
     per sample and axis) and whether a time offset explains the errors (``time_offset_search``)."""
@@ -131,6 +133,11 @@ def nees_summary(records: list[FrameRecord], gt: Trajectory) -> dict[str, Any]:
     pose = [nees(e, r.relative_covariance) for r, e in errors if r.metric]
     out = {**_stats(rotation, 3, "nees_rotation"), "nees_rotation_frames": len(rotation),
            **_stats(pose, 6, "nees_pose"), "nees_pose_frames": len(pose)}
+    by_model: dict[str, list[float]] = {}
+    for (r, _), value in zip(errors, rotation):
+        by_model.setdefault(r.model, []).append(value)
+    out["nees_rotation_by_model"] = {m: {"mean": float(np.mean(v)), "frames": len(v)}
+                                     for m, v in sorted(by_model.items())}
     stamps = [r.seconds for r in records]
     noise = groundtruth_noise(gt, float(np.median(np.diff(stamps)))) \
         if len(stamps) > 1 else None
