@@ -133,10 +133,13 @@ def kidnapped(ros_session, tf2_env, tmp_path_factory):
         path_after = node.path.messages[-1]
         status = node.status(lambda d: d["values"].get("slam_relocalizations", "0") != "0")
         saved = node.probe.call(_trigger(), f"{node.fqn}/save_map", _trigger().Request())
+        edges = list(node.loops.messages)
+        print("slam edges", [(e.kind, e.reference_index, e.frame_index) for e in edges],
+              status["values"])
         yield SimpleNamespace(first=first, again=again, first_map=first_map, later=later,
                               path_first=path_first, path_after=path_after,
                               relocalized=relocalized, saved=saved, map_path=map_path,
-                              status=status,
+                              status=status, edges=edges,
                               camera=camera, frames=frames, listener=listener, node=node)
     finally:
         assert node.stop() == 0
@@ -197,3 +200,31 @@ def test_save_map_and_a_node_started_on_it_localizes(kidnapped, ros_session, tf2
     for i, (_, T_odom) in enumerate(sent[-3:], start=27):
         gap = np.linalg.norm((T_map_odom @ T_odom)[:3, 3] - first[i][:3, 3])
         assert gap < 3 * step, (i, gap, step)
+
+
+def test_loop_edges_agree_with_the_first_pass(kidnapped) -> None:
+    """The second pass revisits the first: loop edges come on ~/loop_edges, each joining an
+    old keyframe to a second-pass one with the motion between the first pass's poses of the
+    same two images (5% of the path, 2 degrees)."""
+    from lightglue_ros.geometry.se3 import rotation_angle_deg
+    from lightglue_ros_msgs.msg import KeyframeEdge
+    from ros_harness import EPOCH_SEC
+
+    k = kidnapped
+    first = [T for _, T in k.first]
+    path = sum(np.linalg.norm(first[i + 1][:3, 3] - first[i][:3, 3]) for i in range(39))
+
+    def index(stamp) -> int:  # the frame a stamp of _send was given (10 Hz from EPOCH_SEC)
+        return round((stamp.sec - EPOCH_SEC) * 10 + stamp.nanosec / 1e8)
+
+    loops = [e for e in k.edges if e.kind == KeyframeEdge.KIND_LOOP]
+    assert loops and int(k.status["values"]["slam_loop_closures"]) >= len(loops)
+    for edge in loops:
+        i, j = index(edge.reference_stamp), index(edge.header.stamp) - 60
+        assert 0 <= i < 40 and 0 <= j < 20  # an old keyframe, a second-pass one
+        p, q = edge.pose.pose.position, edge.pose.pose.orientation
+        error = np.linalg.inv(np.linalg.inv(first[i]) @ first[j]) @ _matrix(
+            [p.x, p.y, p.z, q.x, q.y, q.z, q.w])
+        print("loop edge", i, j, np.linalg.norm(error[:3, 3]), rotation_angle_deg(error[:3, :3]))
+        assert np.linalg.norm(error[:3, 3]) < 0.05 * path and \
+            rotation_angle_deg(error[:3, :3]) < 2.0
