@@ -9,6 +9,7 @@ import threading
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from lightglue_ros.slam.background import BackgroundSlam
 from lightglue_ros.slam.system import FrameJob
@@ -125,3 +126,86 @@ def test_the_slam_thread_shares_pytorch_networks_and_copies_stateful_backends() 
     stateful = Pipeline(Config(), backend=SimpleNamespace(device="cpu"))  # not PyTorch's
     own = verification_pipeline(stateful)
     assert own.backend is not stateful.backend and own.config == stateful.config
+
+
+def test_close_fails_a_queued_call_at_once_and_queues_nothing_after() -> None:
+    """A shutdown must not leave a ~/save_map caller waiting out its timeout on a worker that
+    is gone, nor queue frames that no one will process."""
+    slam = HeldSlam()
+    worker = BackgroundSlam(slam)  # type: ignore[arg-type]
+    worker.after_track(*_frame(0, True))  # held on the worker
+    outcome: list[object] = []
+
+    def caller() -> None:
+        try:
+            worker.call(lambda: "ran", timeout=30)
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    while worker.queued < 1 or not worker._working:
+        threading.Event().wait(0.01)
+    assert not worker.close(timeout=0.1)  # frame 0 is still held: the worker is running
+    thread.join(10)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], RuntimeError)
+    worker.after_track(*_frame(1, True))
+    assert worker.queued == 0
+    slam.releases.release()
+    assert worker.close(timeout=10) and slam.processed == [0]
+
+
+def test_a_new_start_is_queued_while_the_worker_still_thinks_the_segment_placed() -> None:
+    """The first frame of a restart reaches the worker even when it is not a keyframe and the
+    worker has not yet seen the restart (``localized`` is still the old segment's)."""
+    slam = HeldSlam()
+    slam.localized = True
+    restarts = iter([0, 1])
+    slam.snapshot = lambda extracted, record: FrameJob(  # type: ignore[method-assign]
+        record, None, None, next(restarts))
+    worker = BackgroundSlam(slam)  # type: ignore[arg-type]
+    try:
+        worker.after_track(*_frame(0, False))  # a plain frame of the placed segment
+        assert worker.queued == 0
+        worker.after_track(*_frame(1, False))  # restarted here
+        slam.releases.release()
+        assert worker.drain(10) and slam.processed == [1]
+    finally:
+        worker.close()
+
+
+def test_a_failing_frame_is_reported_and_the_worker_goes_on() -> None:
+    slam = HeldSlam()
+    process = slam.process
+
+    def fails_on_0(job: FrameJob):
+        if job.record.index == 0:
+            raise ValueError("descriptor size 64, map 128")
+        return process(job)
+
+    slam.process = fails_on_0  # type: ignore[method-assign]
+    errors: list[str] = []
+    worker = BackgroundSlam(slam, on_error=errors.append)  # type: ignore[arg-type]
+    try:
+        worker.after_track(*_frame(0, True))
+        worker.after_track(*_frame(1, True))
+        slam.releases.release()
+        assert worker.drain(10) and slam.processed == [1]
+        assert worker.failures == 1 and errors == [
+            "a frame failed: ValueError: descriptor size 64, map 128"]
+    finally:
+        worker.close()
+
+
+def test_save_map_with_an_empty_map_path_answers_false_with_the_reason() -> None:
+    """~/save_map without a map_path: success false and why, nothing raised, no worker call."""
+    pytest.importorskip("rclpy")
+    from std_srvs.srv import Trigger
+
+    from lightglue_ros.ros.slam_outputs import SlamOutputs
+
+    outputs = SimpleNamespace(map_path="", worker=None)  # a call on the worker would raise
+    response = SlamOutputs._on_save(outputs, Trigger.Request(),  # type: ignore[arg-type]
+                                    Trigger.Response())
+    assert response.success is False and "map_path is empty" in response.message

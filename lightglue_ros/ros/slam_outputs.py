@@ -13,7 +13,8 @@ the pose graph run on the SLAM worker, which calls back here to publish.
 """
 from __future__ import annotations
 
-from typing import Callable
+import logging
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -27,10 +28,16 @@ from ..slam import Slam
 from ..slam.background import BackgroundSlam, verification_pipeline
 from ..slam.map_file import open_slam
 from ..slam.system import FrameJob
-from ..tracking import Tracker
+from ..tracking import FrameRecord, Tracker
 from ..tracking.tracker import ExtractedFrame
 from . import backend_msgs
 from . import conversions as conv
+from .health import ERROR
+
+if TYPE_CHECKING:
+    from lightglue_ros_msgs.msg import KeyframeEdge
+
+log = logging.getLogger(__name__)
 
 
 def open_map(tracker: Tracker, map_path: str) -> tuple[Slam, str]:
@@ -46,25 +53,34 @@ class SlamTracker:
     """The tracker as the two stages see it, with the SLAM snapshot taken right after each
     ``track`` (on the tracking thread); everything else is the tracker's."""
 
-    def __init__(self, tracker: Tracker, slam: BackgroundSlam) -> None:
-        self._tracker, self._slam = tracker, slam
+    def __init__(self, tracker: Tracker, slam: BackgroundSlam,
+                 on_error: Callable[[str], None] | None = None) -> None:
+        self._tracker, self._slam, self._on_error = tracker, slam, on_error
 
-    def track(self, extracted: ExtractedFrame):
+    def track(self, extracted: ExtractedFrame) -> FrameRecord:
+        """The tracker's record, also when the SLAM snapshot fails: the frame is tracked by
+        then, and its odometry must go out (the failure is reported, not raised)."""
         record = self._tracker.track(extracted)
-        self._slam.after_track(extracted, record)
+        try:
+            self._slam.after_track(extracted, record)
+        except Exception as exc:
+            log.exception("SLAM: the snapshot of a frame failed")
+            if self._on_error is not None:
+                self._on_error(f"a snapshot failed: {exc.__class__.__name__}: {exc}")
         return record
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._tracker, name)
 
 
 class SlamOutputs:
     """Publishers, the save service and the SLAM worker of one node."""
 
-    def __init__(self, node, slam: Slam, map_frame: str, map_path: str,
+    def __init__(self, node: Any, slam: Slam, map_frame: str, map_path: str,
                  base_of: Callable[[], np.ndarray | None], typed: bool) -> None:
-        """``base_of``: T_base_cam when odometry is of the base (poses then conjugated), else
-        None; ``typed``: lightglue_ros_msgs is there (~/loop_edges)."""
+        """``node``: the TrackerNode (its ``health`` and logger); ``base_of``: T_base_cam when
+        odometry is of the base (poses then conjugated), else None; ``typed``:
+        lightglue_ros_msgs is there (~/loop_edges)."""
         self.node, self.map_frame, self.map_path = node, map_frame, map_path
         self.base_of = base_of
         self.camera_frame = "camera"  # the latest frame's, for the edges' frame_id
@@ -76,10 +92,15 @@ class SlamOutputs:
             self.pub_loops = node.create_publisher(KeyframeEdge, "~/loop_edges", 10)
         node.create_service(Trigger, "~/save_map", self._on_save)
         slam.pipeline = verification_pipeline(slam.tracker.pipeline)  # matched from 2 threads
-        self.worker = BackgroundSlam(slam, on_event=self._on_event)
+        self.worker = BackgroundSlam(slam, on_event=self._on_event, on_error=self._on_error)
 
     def tracker(self, tracker: Tracker) -> SlamTracker:
-        return SlamTracker(tracker, self.worker)
+        return SlamTracker(tracker, self.worker, self._on_error)
+
+    def _on_error(self, message: str) -> None:
+        """A frame the SLAM layer failed on (either thread): odometry goes on, the fault is in
+        diagnostics until a frame is processed again."""
+        self.node.health.fault("slam", ERROR, message, relog=False)
 
     # --- tracking thread ------------------------------------------------------------------------
     def map_to_odom(self) -> np.ndarray | None:
@@ -96,18 +117,20 @@ class SlamOutputs:
             self.pub_loops.publish(self._edge_msg(event, job))
         if event:
             self.pub_path.publish(self._path_msg(slam))
+        self.node.health.clear("slam")
         self.node.health.set_values(
             slam_keyframes=len(slam.db), slam_loop_closures=slam.loop_closures,
             slam_relocalizations=len(slam.relocalizations),
             slam_last_relocalization_frames=slam.relocalizations[-1] if slam.relocalizations
             else "-",
             slam_localized=slam.localized, slam_queued=self.worker.queued,
+            slam_failures=self.worker.failures,
             slam_tracking_thread_ms_per_frame=round(
                 1e3 * self.worker.snapshot_s / max(self.worker.snapshots, 1), 2),
             slam_busy_ms_per_frame=round(1e3 * self.worker.busy_s / max(self.worker.processed,
                                                                          1), 1))
 
-    def _edge_msg(self, event: str, job: FrameJob):
+    def _edge_msg(self, event: str, job: FrameJob) -> KeyframeEdge:
         from lightglue_ros_msgs.msg import KeyframeEdge
 
         slam = self.worker.slam
@@ -171,8 +194,10 @@ class SlamOutputs:
         return response
 
     def close(self) -> None:
-        """Stop the worker; log what the map holds and what the SLAM thread cost."""
-        self.worker.close()
+        """Stop the worker (before the tracker it verifies with is closed); log what the map
+        holds and what the SLAM thread cost."""
+        if not self.worker.close():
+            self.node.get_logger().warning("SLAM: the worker did not finish its frame in time")
         slam, w = self.worker.slam, self.worker
         self.node.get_logger().info(
             f"SLAM: {len(slam.db)} keyframes, {slam.loop_closures} loop closures, "

@@ -46,21 +46,50 @@ def verification_pipeline(pipeline: Pipeline) -> Pipeline:
         return shared
     return Pipeline(pipeline.config)
 
+
 # Called on the worker thread after each processed frame: its event ('relocalization', 'loop',
 # 'keyframe' or ''), the frame's snapshot; the Slam's state is consistent while it runs.
 EventCallback = Callable[[str, FrameJob], None]
+# Called on the worker thread when a frame failed there, with the error in words: the worker
+# goes on with the next frame, so the owner is the one to report it (diagnostics).
+ErrorCallback = Callable[[str], None]
+
+
+class _Call:
+    """A function for the worker to run between two frames, and its outcome for the caller;
+    cancelled (an error for the caller) when the worker closes before running it, so that no
+    caller waits out its timeout on a worker that is gone."""
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.result: object = None
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.fn()
+        except Exception as exc:  # handed to the caller
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def cancel(self) -> None:
+        self.error = RuntimeError("the SLAM worker closed before it ran this")
+        self.done.set()
 
 
 class BackgroundSlam:
     """``Slam.process`` on a worker thread; ``after_track`` from the tracking thread. Give the
     Slam a ``verification_pipeline`` of the tracker's first."""
 
-    def __init__(self, slam: Slam, on_event: EventCallback | None = None, threads: int = 1
-                 ) -> None:
+    def __init__(self, slam: Slam, on_event: EventCallback | None = None, threads: int = 1,
+                 on_error: ErrorCallback | None = None) -> None:
         """``threads``: torch intra-op threads of the worker's matches (few: the tracker's
         two stages want the cores)."""
         self.slam = slam
         self.on_event = on_event
+        self.on_error = on_error
         self.threads = threads
         self.loaded = len(slam.db) > 0  # started in a map: no map pose before a relocalization
         self.processed = 0  # frames processed
@@ -68,11 +97,13 @@ class BackgroundSlam:
         self.busy_s = 0.0  # worker time
         self.snapshot_s = 0.0  # what the tracking thread spent in ``after_track``
         self.snapshots = 0
-        self._jobs: collections.deque[FrameJob | Callable[[], None]] = collections.deque()
+        self.failures = 0  # frames (or calls' callbacks) that raised on the worker
+        self._jobs: collections.deque[FrameJob | _Call] = collections.deque()
         self._cond = threading.Condition()
         self._pending: Relocalization | None = None  # for the tracking thread to apply
         self._working = False
         self._closing = False
+        self._queued_restarts = 0  # ``FrameJob.restarts`` of the last frame queued
         self._thread = threading.Thread(target=self._run, name="slam", daemon=True)
         self._thread.start()
 
@@ -93,9 +124,14 @@ class BackgroundSlam:
             log.info("relocalized on the keyframe of %d ns", found.keyframe.stamp_ns)
         job = self.slam.snapshot(extracted, record)
         query_only = job.keyframe is None
-        if query_only and self.slam.localized:
-            return  # nothing to do for a plain frame of a placed segment
+        if query_only and self.slam.localized and job.restarts == self._queued_restarts:
+            # Nothing to do for a plain frame of a placed segment. A frame of a new start is
+            # queued whatever ``localized`` says: the worker has not seen the restart yet.
+            return
         with self._cond:
+            if self._closing:
+                return
+            self._queued_restarts = job.restarts
             last = self._jobs[-1] if self._jobs else None
             if query_only and isinstance(last, FrameJob) and last.keyframe is None and \
                     last.restarts == job.restarts:
@@ -119,27 +155,19 @@ class BackgroundSlam:
     # --- any thread -----------------------------------------------------------------------------
     def call(self, fn: Callable[[], object], timeout: float | None = None) -> object:
         """Run ``fn`` on the worker between two frames (the map is consistent there); its
-        result, or raise what it raised. TimeoutError when the worker did not get to it."""
-        done = threading.Event()
-        box: list[object] = [None, None]
-
-        def task() -> None:
-            try:
-                box[0] = fn()
-            except Exception as exc:  # handed to the caller
-                box[1] = exc
-            done.set()
-
+        result, or raise what it raised. TimeoutError when the worker did not get to it,
+        RuntimeError when it is closed or closes first."""
+        task = _Call(fn)
         with self._cond:
             if self._closing:
                 raise RuntimeError("the SLAM worker is closed")
             self._jobs.append(task)
             self._cond.notify_all()
-        if not done.wait(timeout):
+        if not task.done.wait(timeout):
             raise TimeoutError("the SLAM worker did not answer in time")
-        if isinstance(box[1], Exception):
-            raise box[1]
-        return box[0]
+        if task.error is not None:
+            raise task.error
+        return task.result
 
     def save(self, path: str | Path, timeout: float | None = 60.0) -> Path:
         """Write the map (``map_file``) as it stands after the frames queued so far."""
@@ -157,12 +185,20 @@ class BackgroundSlam:
                 self._cond.wait(left)
         return True
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 5.0) -> bool:
+        """Stop the worker: queued frames are dropped (a shutdown must not wait for a backlog
+        of matches) and calls not yet run fail at once; the frame in progress gets ``timeout``
+        seconds to finish. False when it did not (the thread is a daemon: it does not hold the
+        process)."""
         with self._cond:
             self._closing = True
+            for job in self._jobs:
+                if isinstance(job, _Call):
+                    job.cancel()
             self._jobs.clear()
             self._cond.notify_all()
         self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     # --- worker thread --------------------------------------------------------------------------
     def _run(self) -> None:
@@ -179,13 +215,23 @@ class BackgroundSlam:
                 if isinstance(job, FrameJob):
                     self._process(job)
                 else:
-                    job()
-            except Exception:  # one frame's failure must not end the map
-                log.exception("SLAM worker: a frame failed")
+                    job.run()
+            except Exception as exc:  # one frame's failure must not end the map
+                if self.failures == 0 or self.on_error is None:  # else one per frame: the
+                    log.exception("SLAM worker: a frame failed")  # owner reports the rest
+                self._report(f"a frame failed: {exc.__class__.__name__}: {exc}")
             finally:
                 with self._cond:
                     self._working = False
                     self._cond.notify_all()
+
+    def _report(self, message: str) -> None:
+        self.failures += 1
+        if self.on_error is not None:
+            try:
+                self.on_error(message)
+            except Exception:  # the report must not end the worker either
+                log.exception("SLAM worker: reporting a failure failed")
 
     def _process(self, job: FrameJob) -> None:
         start = time.perf_counter()
