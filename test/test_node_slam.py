@@ -10,7 +10,6 @@ started with ``map_path`` on it localizes frames of the first pass in it.
 from __future__ import annotations
 
 import json
-import subprocess
 from types import SimpleNamespace
 
 import numpy as np
@@ -18,9 +17,9 @@ import pytest
 
 from conftest import SHARED
 from ros_harness import ros_available, ros_session, stamp_key
-from test_tf import TF2_PREFIX, Lines, _matrix
+from test_tf import TF2_PREFIX, Lines, _matrix, tf2_env
 
-_ = ros_session  # the module-scoped fixture
+_ = ros_session, tf2_env  # the module-scoped fixtures (tf2_env: test_tf's, the same env)
 
 KITTI07 = SHARED / "data" / "kitti07_0_159"
 pytestmark = [
@@ -72,14 +71,6 @@ def _kitti(indices) -> tuple[SimpleNamespace, list[SimpleNamespace]]:
         grey = image if image.ndim == 2 else image.mean(axis=2).astype(np.uint8)
         frames.append(SimpleNamespace(rgb=np.ascontiguousarray(grey)))
     return camera, frames
-
-
-@pytest.fixture(scope="module")
-def tf2_env(ros_session) -> dict[str, str]:
-    out = subprocess.run(["bash", "-c", f'. "{TF2_PREFIX}/setup.sh" && env -0'],
-                         capture_output=True, check=True, timeout=60).stdout
-    env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
-    return {**env, **ros_session.env}
 
 
 def _start(ros_session, tf2_env, name: str, map_path, camera):

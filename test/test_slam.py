@@ -372,9 +372,9 @@ def test_no_false_loop_on_hpatches_look_alikes() -> None:
     """HPatches v_churchill (a poster seen from 6 viewpoints), verified as the SLAM layer
     verifies a loop or relocalization candidate: PnP against the keyframe's 3D points (the
     poster as a plane 2 m ahead). The poster seen from another place is a true revisit and is
-    accepted with that place's pose (the check does not refuse everything); two look-alikes made of the same poster
-    are not one rigid motion and are refused: its mirror print (every texture there, the
-    layout reflected) and its 4 x 4 tiles shuffled (repeated textures: each tile matches, no
+    accepted with that place's pose (the check does not refuse everything); two look-alikes
+    made of the same poster are not one rigid motion and are refused: its mirror print (every
+    texture there, the layout reflected) and its 4 x 4 tiles shuffled (repeated textures: each tile matches, no
     motion of the camera explains them all).
 
     Without 3D points verification falls back to an essential matrix, which the mirror print
