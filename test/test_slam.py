@@ -190,6 +190,9 @@ def test_open_slam_loads_a_map_starts_a_new_one_or_refuses_a_bad_file(tmp_path) 
     (tmp_path / "bad.npz").write_bytes(b"not a map")
     with pytest.raises(MapFileError):
         open_slam(tracker, tmp_path / "bad.npz")
+    from lightglue_ros.errors import LightGlueRosError
+
+    assert issubclass(MapFileError, LightGlueRosError)  # the commands' "error:", no traceback
 
 
 # --- real frames --------------------------------------------------------------------------------

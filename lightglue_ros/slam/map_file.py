@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import LightGlueRosError
 from ..features import Features
 from ..geometry.camera import CameraModel
 from ..tracking import Tracker
@@ -37,8 +38,9 @@ from .system import Slam
 VERSION = 1
 
 
-class MapFileError(RuntimeError):
-    """A map file that cannot be read as this version's format."""
+class MapFileError(LightGlueRosError, RuntimeError):
+    """A map file that cannot be read as this version's format (a LightGlueRosError: the
+    commands report it as bad input, not with a traceback)."""
 
 
 def save_map(path: str | Path, db: KeyframeDatabase, graph: PoseGraph) -> Path:
