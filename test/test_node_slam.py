@@ -153,6 +153,7 @@ def test_second_pass_relocalizes_and_map_to_odom_carries_the_correction(kidnappe
     assert not np.allclose(k.later, np.eye(4), atol=1e-3)  # odom was restarted elsewhere
     # within a few frames of the restart (the diagnostics say how many)
     assert 1 <= int(k.status["values"]["slam_last_relocalization_frames"]) <= 3, k.status
+    assert k.status["values"]["slam_failures"] == "0", k.status  # no frame failed on the worker
     # the second pass's odom poses, through map -> odom, land on the first pass's
     first = {i: T for i, (_, T) in enumerate(k.first)}
     path = sum(np.linalg.norm(first[i + 1][:3, 3] - first[i][:3, 3]) for i in range(39))

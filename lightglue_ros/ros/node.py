@@ -123,13 +123,13 @@ class TrackerNode(Node):
         self.slam: SlamOutputs | None = None
         tracked: Tracker = self.tracker
         if self.config.slam:
-            slam, loaded = open_map(self.tracker, self.config.map_path)
+            slam, opened = open_map(self.tracker, self.config.map_path)
             self.slam = SlamOutputs(
                 self, slam, self.config.map_frame, self.config.map_path,
                 lambda: self._extrinsic if self.config.base_frame else None,
                 self._typed_unavailable is None)
             tracked = cast(Tracker, self.slam.tracker(self.tracker))
-            self.get_logger().info(f"SLAM on: {loaded}; map -> odom as {self.config.map_frame}")
+            self.get_logger().info(f"SLAM on: {opened}; map -> odom as {self.config.map_frame}")
             if not tf2_available():
                 self.get_logger().warning("slam: tf2_ros is not installed (it comes with a ROS 2 "
                                           "install): no map -> odom on /tf; ~/path and "
@@ -469,10 +469,17 @@ class TrackerNode(Node):
         self.pub_diag.publish(array)
 
     def shutdown(self) -> None:
-        self.stages.close(drain=False, timeout=5.0)
-        if self.slam is not None:
-            self.slam.close()
-        self.tracker.close()
+        """Stop the stages first (no frame reaches the SLAM worker after), then the worker
+        (it verifies with the tracker's networks), then the tracker; each whatever the one
+        before raised, so that no thread outlives a failed step."""
+        try:
+            self.stages.close(drain=False, timeout=5.0)
+        finally:
+            try:
+                if self.slam is not None:
+                    self.slam.close()
+            finally:
+                self.tracker.close()
 
 
 def main(args: list[str] | None = None) -> int:
