@@ -377,8 +377,8 @@ def test_no_false_loop_on_hpatches_look_alikes() -> None:
     poster as a plane 2 m ahead). The poster seen from another place is a true revisit and is
     accepted with that place's pose (the check does not refuse everything); two look-alikes
     made of the same poster are not one rigid motion and are refused: its mirror print (every
-    texture there, the layout reflected) and its 4 x 4 tiles shuffled (repeated textures: each tile matches, no
-    motion of the camera explains them all).
+    texture there, the layout reflected) and its 4 x 4 tiles shuffled (repeated textures: each
+    tile matches, no motion of the camera explains them all).
 
     Without 3D points verification falls back to an essential matrix, which the mirror print
     passes (mirrored points share their image rows: a sideways translation explains them);
