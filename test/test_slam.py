@@ -18,7 +18,7 @@ from lightglue_ros.features import Features
 from lightglue_ros.geometry.camera import CameraModel
 from lightglue_ros.pipeline import Pipeline
 from lightglue_ros.slam import Edge, Keyframe, KeyframeDatabase, PoseGraph, Slam
-from lightglue_ros.slam.map_file import load_map, save_map
+from lightglue_ros.slam.map_file import load_map, save_map, save_slam
 from lightglue_ros.slam.place_recognition import VOCABULARIES, Vocabulary, vlad
 from lightglue_ros.slam.verification import verify
 from lightglue_ros.tracking import Tracker
@@ -156,7 +156,7 @@ def test_map_file_round_trip(tmp_path) -> None:
                              pose(5.0 * k, (k, 1, 0)), rng.normal(size=128), metric=True))
         graph.add_node(kf.index, kf.T_map_cam)
     graph.add_edge(Edge(0, 1, pose(5.0, (1, 0, 0)), np.eye(6) * 0.01, loop=True))
-    db2, graph2 = load_map(save_map(tmp_path / "map.npz", db, graph))
+    db2, graph2 = load_map(save_map(tmp_path / "map.npz", db, graph, "xfeat"), "xfeat")
     assert len(db2) == 2 and len(graph2.edges) == 1 and graph2.edges[0].loop
     for a, b in zip(db.keyframes, db2.keyframes):
         assert b.stamp_ns == a.stamp_ns and b.metric and b.camera.distortion_model == "plumb_bob"
@@ -171,7 +171,7 @@ def test_open_slam_loads_a_map_starts_a_new_one_or_refuses_a_bad_file(tmp_path) 
     """What track, eval and the node start with for map_path: the map in the file (the first
     frames are then relocalized in it), a new map when there is no file, an error for a file
     that is not a map."""
-    from lightglue_ros.slam.map_file import MapFileError, open_slam
+    from lightglue_ros.slam.map_file import MapFileError, feature_kind, open_slam
 
     tracker = Tracker(Pipeline(Config()))
     slam, loaded = open_slam(tracker, tmp_path / "none.npz")
@@ -184,9 +184,14 @@ def test_open_slam_loads_a_map_starts_a_new_one_or_refuses_a_bad_file(tmp_path) 
     db.add(Keyframe(0, 5, 0, cam, features, rng.normal(size=(20, 3)), np.eye(4), np.eye(4),
                     rng.normal(size=128)))
     graph.add_node(0, np.eye(4))
-    path = save_map(tmp_path / "map.npz", db, graph)
+    path = save_map(tmp_path / "map.npz", db, graph, feature_kind(tracker.config))
     slam, loaded = open_slam(tracker, path)
     assert loaded and len(slam.db) == 1 and not slam.localized
+    # a map of another extractor's descriptors: refused at start, not failing every frame
+    other = "disk" if feature_kind(tracker.config) != "disk" else "xfeat"
+    with pytest.raises(MapFileError, match=f"a map of {other} features; this tracker extracts "
+                       f"{feature_kind(tracker.config)}"):
+        open_slam(tracker, save_map(tmp_path / "other.npz", db, graph, other))
     (tmp_path / "bad.npz").write_bytes(b"not a map")
     with pytest.raises(MapFileError):
         open_slam(tracker, tmp_path / "bad.npz")
@@ -223,7 +228,7 @@ def spliced(tmp_path_factory):
     results = run_slam(slam, first + again, len(first) + len(again))
     stamps = [seconds(f.stamp_ns) for f in first + again]
     gt = Trajectory(np.array(stamps), np.array(gt_first + gt_again))
-    path = save_map(tmp_path_factory.mktemp("map") / "kitti07.npz", slam.db, slam.graph)
+    path = save_slam(tmp_path_factory.mktemp("map") / "kitti07.npz", slam)
     return slam, results, gt, frames, path
 
 

@@ -48,7 +48,7 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
     overlap the bag in time; both before any frame is tracked."""
     from ..evaluation.slam_run import run_slam, slam_figures
     from ..pipeline import Pipeline
-    from ..slam.map_file import open_slam, save_map
+    from ..slam.map_file import open_slam, save_slam
     from ..tracking import Tracker
 
     config = (config or Config()).resolved()
@@ -77,7 +77,7 @@ def evaluate_bag(bag_path: str | Path, groundtruth: Trajectory | str | Path | No
             results = run_slam(slam, frames, frames.total, progress=progress)
             records = [r.record for r in results]
             if config.map_path and not loaded:  # as track: a map read is left as it was
-                save_map(config.map_path, slam.db, slam.graph)
+                save_slam(config.map_path, slam)
         else:
             records = run_tracker(tracker, frames, frames.total, progress=progress,
                                   bind_reset=restart_on_stamps_going_back)

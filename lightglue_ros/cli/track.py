@@ -80,12 +80,12 @@ def _run_slam(tracker: Tracker, frames: Iterable[FrameInput], total: int,
     existing map is localized in (and left as it is); otherwise the run's map is saved there."""
     from ..evaluation.slam_run import run_slam, slam_figures
     from ..evaluation.tracking_run import is_metric
-    from ..slam.map_file import open_slam, save_map
+    from ..slam.map_file import open_slam, save_slam
 
     path = tracker.config.map_path
     slam, loaded = open_slam(tracker, path)  # as eval and the node: MapFileError for a bad file
     results = run_slam(slam, frames, total)
     records = [r.record for r in results]
     if path and not loaded:
-        save_map(path, slam.db, slam.graph)
+        save_slam(path, slam)
     return records, slam_figures(slam, results, gt, is_metric(records))

@@ -28,7 +28,7 @@ from ..inference.torch_backend import TorchBackend
 from ..pipeline import Pipeline
 from ..tracking import FrameRecord
 from ..tracking.tracker import ExtractedFrame
-from .map_file import save_map
+from .map_file import save_slam
 from .system import FrameJob, Relocalization, Slam
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ class BackgroundSlam:
 
     def save(self, path: str | Path, timeout: float | None = 60.0) -> Path:
         """Write the map (``map_file``) as it stands after the frames queued so far."""
-        return Path(str(self.call(lambda: save_map(path, self.slam.db, self.slam.graph),
+        return Path(str(self.call(lambda: save_slam(path, self.slam),
                                   timeout)))
 
     def drain(self, timeout: float = 60.0) -> bool:

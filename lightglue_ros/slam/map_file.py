@@ -3,6 +3,8 @@
 Arrays (K keyframes, N_k keypoints of keyframe k, offsets split the concatenated rows):
 
     version          ()            int64, 1
+    features         ()            str, the extractor that made the descriptors (e.g. "xfeat",
+                                   "aliked/aliked-n16"); absent in files of older writers
     meta             ()            str, JSON: per keyframe its stamp_ns, segment, metric and
                                    camera (width, height, K, distortion_model, D)
     offsets          (K + 1,)      int64, keyframe k's rows are offsets[k]:offsets[k+1]
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import Config
 from ..errors import LightGlueRosError
 from ..features import Features
 from ..geometry.camera import CameraModel
@@ -43,8 +46,17 @@ class MapFileError(LightGlueRosError, RuntimeError):
     commands report it as bad input, not with a traceback)."""
 
 
-def save_map(path: str | Path, db: KeyframeDatabase, graph: PoseGraph) -> Path:
-    """Write the database and the graph to ``path`` (.npz)."""
+def feature_kind(config: Config) -> str:
+    """What makes two maps' descriptors comparable: the extractor (and ALIKED's variant)."""
+    resolved = config.resolved()
+    if resolved.extractor == "aliked":
+        return f"aliked/{resolved.aliked_model}"
+    return resolved.extractor
+
+
+def save_map(path: str | Path, db: KeyframeDatabase, graph: PoseGraph, features: str) -> Path:
+    """Write the database and the graph to ``path`` (.npz); ``features`` is ``feature_kind``
+    of the tracker that made them."""
     path = Path(path)
     kfs = db.keyframes
     meta = [{"stamp_ns": int(k.stamp_ns), "segment": k.segment, "metric": bool(k.metric),
@@ -61,7 +73,8 @@ def save_map(path: str | Path, db: KeyframeDatabase, graph: PoseGraph) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
         np.savez_compressed(
-            f, version=np.int64(VERSION), meta=np.array(json.dumps(meta)),
+            f, version=np.int64(VERSION), features=np.array(features),
+            meta=np.array(json.dumps(meta)),
             offsets=np.concatenate([[0], np.cumsum(rows)]).astype(np.int64),
             keypoints=cat([k.features.keypoints.cpu().numpy() for k in kfs], (0, 2), np.float32),
             scores=cat([k.features.scores.cpu().numpy() for k in kfs], (0,), np.float32),
@@ -79,13 +92,24 @@ def save_map(path: str | Path, db: KeyframeDatabase, graph: PoseGraph) -> Path:
     return path
 
 
-def load_map(path: str | Path) -> tuple[KeyframeDatabase, PoseGraph]:
-    """The database and graph written by ``save_map``."""
+def save_slam(path: str | Path, slam: Slam) -> Path:
+    """``save_map`` of a SLAM layer's database and graph, marked with its tracker's features."""
+    return save_map(path, slam.db, slam.graph, feature_kind(slam.tracker.config))
+
+
+def load_map(path: str | Path, features: str | None = None
+             ) -> tuple[KeyframeDatabase, PoseGraph]:
+    """The database and graph written by ``save_map``; with ``features``, MapFileError when
+    the map's descriptors are another extractor's (nothing in it could ever match)."""
     with np.load(Path(path), allow_pickle=False) as data:
         version = int(data["version"]) if "version" in data else -1
         if version != VERSION:
             raise MapFileError(f"{path}: map format version {version}, this reads {VERSION}")
         a = {name: data[name] for name in data.files}
+    made_with = str(a["features"]) if "features" in a else None
+    if features is not None and made_with is not None and made_with != features:
+        raise MapFileError(f"{path}: a map of {made_with} features; this tracker extracts "
+                           f"{features} (start it with the map's extractor, or build a new map)")
     db, graph = KeyframeDatabase(), PoseGraph()
     off = a["offsets"]
     for k, m in enumerate(json.loads(str(a["meta"]))):
@@ -110,7 +134,7 @@ def open_slam(tracker: Tracker, map_path: str | Path = "") -> tuple[Slam, bool]:
     True: its first frames are relocalized in it), else a new map."""
     if map_path and Path(map_path).is_file():
         try:
-            db, graph = load_map(map_path)
+            db, graph = load_map(map_path, feature_kind(tracker.config))
         except (OSError, KeyError, ValueError) as exc:
             raise MapFileError(f"{map_path}: not a map file ({exc})") from exc
         return Slam(tracker, database=db, graph=graph), True
