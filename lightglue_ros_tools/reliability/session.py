@@ -318,9 +318,12 @@ class TrackerProcess:
         else:
             self.command = [*base, *extra_args]
         self._log = open(self.log_path, "w")
+        # a process group of its own: a stop that has to kill takes its children with it (a
+        # launch's nodes, a node's bundle adjustment worker), so no orphan stays in the domain
         self.proc = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT,
                                      cwd=session.cwd, env={**os.environ, **(env or {}),
-                                                           **session.env})
+                                                           **session.env},
+                                     start_new_session=True)
         self.returncode: int | None = None
         self._index = 0  # stamps sent so far (frame_stamp index)
         self.sent: list[tuple[int, int]] = []
@@ -352,8 +355,8 @@ class TrackerProcess:
         return self.log()
 
     def stop(self, timeout: float = 20.0) -> int:
-        """SIGINT (what Ctrl-C and ros2 launch send), then SIGKILL after ``timeout``; the
-        return code (negative: killed by that signal)."""
+        """SIGINT (what Ctrl-C and ros2 launch send), then SIGKILL to its whole process group
+        after ``timeout``; the return code (negative: killed by that signal)."""
         for collector in self._subscriptions:
             self.probe.unsubscribe(collector)
         self._subscriptions.clear()
@@ -363,8 +366,11 @@ class TrackerProcess:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
+        elif self.proc.returncode is not None:  # it died on its own: its children may not have
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         self.returncode = self.proc.returncode
         self._log.close()
         return self.returncode
