@@ -15,6 +15,7 @@ With ``slam`` the SLAM layer runs on a third thread (``slam_outputs``): map -> o
 """
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -495,6 +496,9 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
+        # Ctrl-C in a terminal reaches a launched node twice (the terminal's and the launch's
+        # forwarded one): the second must not break the shutdown off half-way
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         node.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()

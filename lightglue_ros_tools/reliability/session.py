@@ -355,14 +355,15 @@ class TrackerProcess:
         return self.log()
 
     def stop(self, timeout: float = 20.0) -> int:
-        """SIGINT (what Ctrl-C and ros2 launch send), then SIGKILL to its whole process group
-        after ``timeout``; the return code (negative: killed by that signal)."""
+        """SIGINT to its whole process group, as Ctrl-C in a terminal sends it (a launch and
+        its nodes each get it), then SIGKILL to the group after ``timeout``; the return code
+        (negative: killed by that signal)."""
         for collector in self._subscriptions:
             self.probe.unsubscribe(collector)
         self._subscriptions.clear()
         self.probe.drop_publishers(self.namespace if self.namespace != "/" else "/\0")
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            os.killpg(self.proc.pid, signal.SIGINT)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
