@@ -495,6 +495,11 @@ def main(args: list[str] | None = None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # SIGINT shut the context down while the executor was building its wait set: rclpy
+        # raises RCLError there instead of ExternalShutdownException; it is the same shutdown
     finally:
         # Ctrl-C in a terminal reaches a launched node twice (the terminal's and the launch's
         # forwarded one): the second must not break the shutdown off half-way
