@@ -17,7 +17,7 @@ import pytest
 
 from conftest import SHARED
 from ros_harness import ros_available, ros_session, stamp_key
-from test_tf import TF2_PREFIX, Lines, _matrix, tf2_env
+from test_tf import LISTENER, TF2_PREFIX, Lines, _matrix, tf2_env
 
 _ = ros_session, tf2_env  # the module-scoped fixtures (tf2_env: test_tf's, the same env)
 
@@ -32,29 +32,6 @@ pytestmark = [
 ]
 
 ODOM = "camera_optical_odom"  # the node's odom frame without base_frame
-MAP_LISTENER = """
-import json, rclpy
-from rclpy.node import Node
-from rclpy.time import Time
-from tf2_ros import Buffer, TransformListener
-rclpy.init()
-node = Node("map_listener")
-buffer = Buffer()
-listener = TransformListener(buffer, node)
-last = None
-print(json.dumps({"ready": True}), flush=True)
-while rclpy.ok():
-    rclpy.spin_once(node, timeout_sec=0.05)
-    if not buffer.can_transform("map", "%s", Time()):
-        continue
-    t = buffer.lookup_transform("map", "%s", Time())
-    stamp = [t.header.stamp.sec, t.header.stamp.nanosec]
-    if stamp != last:
-        last = stamp
-        tr, q = t.transform.translation, t.transform.rotation
-        print(json.dumps({"stamp": stamp, "T": [tr.x, tr.y, tr.z, q.x, q.y, q.z, q.w]}),
-              flush=True)
-""" % (ODOM, ODOM)
 
 
 def _kitti(indices) -> tuple[SimpleNamespace, list[SimpleNamespace]]:
@@ -102,14 +79,14 @@ def _send(node, frames, camera, first_index: int) -> list:
 def _map_to_odom(listener: Lines, stamp: tuple[int, int], timeout: float = 60.0) -> np.ndarray:
     line = listener.wait(lambda s: '"stamp"' in s and json.loads(s)["stamp"] >= list(stamp),
                          timeout)
-    return _matrix(json.loads(line)["T"])
+    return _matrix(json.loads(line)[ODOM])
 
 
 @pytest.fixture(scope="module")
 def kidnapped(ros_session, tf2_env, tmp_path_factory):
     camera, frames = _kitti(range(40))
     map_path = tmp_path_factory.mktemp("slam") / "kitti07.npz"
-    listener = Lines(MAP_LISTENER, [], tf2_env)
+    listener = Lines(LISTENER, ["map", ODOM], tf2_env)
     listener.wait(lambda line: "ready" in line)
     node = _start(ros_session, tf2_env, "slam", map_path, camera)
     try:
