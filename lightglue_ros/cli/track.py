@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-stereo", action="store_true",
                    help="KITTI / EuRoC: track the left camera alone, without the right one")
     p.add_argument("--frames", type=int, default=90, help="synthetic: number of frames")
+    p.add_argument("--synthetic-depth-noise", type=float, default=0.0, metavar="A",
+                   help="synthetic: Gaussian depth noise sigma_z = A z^2 (metres; the model of "
+                   "--depth-noise), 0: exact depth")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     add_arguments(p, ("features", "matcher", "inference", "tracking"))
     p.set_defaults(run=run)
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     tracker = Tracker(Pipeline(from_args(args)))
     if args.source == "synthetic":
-        seq = make_sequence(num_frames=args.frames)
+        seq = make_sequence(num_frames=args.frames, depth_noise=args.synthetic_depth_noise)
         frames, total = synthetic_frames(seq, not args.no_depth), len(seq)
         gt, name = Trajectory(seq.stamps, seq.poses), "synthetic"
     else:

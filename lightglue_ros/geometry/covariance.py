@@ -243,8 +243,23 @@ def two_view_covariance(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.nda
 
 
 def rotation_covariance(R: np.ndarray, x0: np.ndarray, x1: np.ndarray, f0: np.ndarray,
-                        f1: np.ndarray, min_sigma_px: float = DEFAULT_MIN_SIGMA_PX) -> np.ndarray:
-    """Covariance of a pure rotation (x1 ~ R x0) from its Sampson errors; translation unknown."""
+                        f1: np.ndarray, min_sigma_px: float = DEFAULT_MIN_SIGMA_PX,
+                        unseen_parallax_px: float = 0.0,
+                        absorbed: np.ndarray | None = None) -> np.ndarray:
+    """Covariance of a pure rotation (x1 ~ R x0) from its Sampson errors; translation unknown.
+
+    A "pure" rotation is one whose translation a parallax test could not see, not one without
+    translation: a sideways translation moves every point of a scene at one depth alike, which
+    the fitted rotation absorbs as a turn about the other image axis. Two terms count it, about
+    camera 1's x and y axes only (a turn about the optical axis is not what a translation looks
+    like): ``unseen_parallax_px``, the image motion such a translation may cause unnoticed (the
+    test's bound), as the variance (px / f)^2 on each axis; and ``absorbed`` (a rotation vector,
+    this module's convention), the rotation from the essential matrix's R, which left the
+    translation free on the same matches, to R: one sample of what the translation did, whose
+    x and y part is added as its outer product. The bound alone holds where the scene's depths
+    differ as much as they average; a scene at nearly one depth hides a translation many times
+    larger, which the essential matrix's rotation still sees.
+    """
     basis = np.zeros((6, 3))
     basis[3:] = np.eye(3)
 
@@ -254,6 +269,10 @@ def rotation_covariance(R: np.ndarray, x0: np.ndarray, x1: np.ndarray, f0: np.nd
     cov = _gauss_newton_covariance(residuals, R, np.zeros(3), basis, dof=3,
                                    min_sigma_px=min_sigma_px)
     cov[:3, :3] += LARGE_VARIANCE * np.eye(3)
+    cov[3, 3] += (unseen_parallax_px / f1[1]) ** 2  # about x: the image moves along y
+    cov[4, 4] += (unseen_parallax_px / f1[0]) ** 2
+    if absorbed is not None:
+        cov[3:5, 3:5] += np.outer(absorbed[:2], absorbed[:2])
     return cov
 
 

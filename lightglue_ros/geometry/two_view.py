@@ -18,6 +18,10 @@ Pipeline:
    1.67 sigma (the median of a 2D Gaussian difference of two noisy points); below
    ``min_parallax_sigmas`` * sigma the translation is unobservable and the result is that rotation
    with t = 0 (model "homography": a rotation is the homography of the plane at infinity).
+   Its covariance counts the translation the test could not see, which the rotation absorbs:
+   one that moves the image by up to the test's bound, ``min_parallax_sigmas`` * sigma, and the
+   distance from the essential matrix's rotation, fitted with the translation free
+   (``covariance.rotation_covariance``).
 4. Otherwise choose between the essential matrix and the decomposed homography with Torr's GRIC
    ("Geometric information criterion for model selection", 1998):
 
@@ -169,7 +173,10 @@ def estimate_relative_pose(pts0_px: np.ndarray, pts1_px: np.ndarray, cam0: Camer
     rot = _fit_rotation(x0, x1, f0, f1, seed, thr)
     if np.count_nonzero(rot.inliers) >= conf.min_matches and _median_parallax_px(
             rot.R, x0[scene], x1[scene], f1) < conf.min_parallax_sigmas * sigma:
-        return _result("rotation", rot, idx, n, x0, x1, f0, f1, sigma)
+        absorbed = None if ess is None else \
+            cv2.Rodrigues(np.ascontiguousarray(rot.R @ ess.R.T))[0].ravel()
+        return _result("rotation", rot, idx, n, x0, x1, f0, f1, sigma,
+                       unseen=(conf.min_parallax_sigmas * sigma, absorbed))
 
     fits = {"essential": ess,
             "homography": None if hom is None else _decompose_homography(hom, x0, ess)}
@@ -344,14 +351,18 @@ def _decompose_homography(hom: _Fit, x0: np.ndarray, ess: _Fit | None) -> _Fit |
 
 
 def _result(name: str, fit: _Fit, idx: np.ndarray, n: int, x0: np.ndarray, x1: np.ndarray,
-            f0: np.ndarray, f1: np.ndarray, sigma: float) -> TwoViewResult:
+            f0: np.ndarray, f1: np.ndarray, sigma: float,
+            unseen: tuple[float, np.ndarray | None] = (0.0, None)) -> TwoViewResult:
     """The result of the chosen model. Its covariance's residual sigma is floored at the noise
     ``sigma`` estimated over the untruncated band (``_noise_sigma``): the inliers' own residuals
-    are cut at the threshold and understate it."""
+    are cut at the threshold and understate it. A pure rotation's also counts the translation
+    its test could not see (``unseen``: the test's parallax bound in pixels and the rotation
+    from the essential matrix's, see ``rotation_covariance``)."""
     inl = fit.inliers
     err = np.sqrt(fit.err2[inl])
     if name == "rotation":
-        cov = rotation_covariance(fit.R, x0[inl], x1[inl], f0, f1, min_sigma_px=sigma)
+        cov = rotation_covariance(fit.R, x0[inl], x1[inl], f0, f1, min_sigma_px=sigma,
+                                  unseen_parallax_px=unseen[0], absorbed=unseen[1])
     else:
         cov = two_view_covariance(fit.R, fit.t, x0[inl], x1[inl], f0, f1, min_sigma_px=sigma)
     mask = np.zeros(n, dtype=bool)

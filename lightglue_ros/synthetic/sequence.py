@@ -45,13 +45,15 @@ class SyntheticSequence:
     the frames' stamps (integer nanoseconds), ``stamps`` the same in seconds (ground truth)."""
 
     def __init__(self, camera: CameraInfo, stamps_ns: Sequence[int], poses: np.ndarray, seed: int,
-                 noise_sigma: float, supersample: int, texels_per_metre: float):
+                 noise_sigma: float, supersample: int, texels_per_metre: float,
+                 depth_noise: float = 0.0):
         self.camera = camera
         self.stamps_ns = [int(ns) for ns in stamps_ns]
         self.stamps = np.array([seconds(ns) for ns in self.stamps_ns], dtype=np.float64)
         self.poses = poses
         self.seed = seed
         self.noise_sigma = noise_sigma
+        self.depth_noise = depth_noise
         self._supersample = supersample
         self._texels_per_metre = texels_per_metre
         self._renderer: Renderer | None = None
@@ -71,6 +73,8 @@ class SyntheticSequence:
             self._renderer = Renderer(scene, self.camera, self._supersample, atlas)
         pose = self.poses[index]
         rgb, depth = self._renderer.render(pose, self.noise_sigma, (self.seed, 3, index))
+        if self.depth_noise > 0:
+            depth = _noisy_depth(depth, self.depth_noise, (self.seed, 4, index))
         return SyntheticFrame(index, self.stamps_ns[index], rgb, depth, pose.copy())
 
     def right_eye(self, baseline_m: float) -> "SyntheticSequence":
@@ -80,7 +84,7 @@ class SyntheticSequence:
         T_left_right[0, 3] = baseline_m
         return SyntheticSequence(self.camera, self.stamps_ns, self.poses @ T_left_right,
                                  self.seed, self.noise_sigma, self._supersample,
-                                 self._texels_per_metre)
+                                 self._texels_per_metre, self.depth_noise)
 
     def path_length(self) -> float:
         """Distance travelled by the camera centre, metres."""
@@ -91,8 +95,8 @@ def make_sequence(num_frames: int = 90, width: int = 640, height: int = 480,
                   rate_hz: float = 30.0, seed: int = 0,
                   distortion: Sequence[float] | None = None, *, motion: str = "orbit",
                   speed: float = 0.75, noise_sigma: float = 1.0, supersample: int = 2,
-                  texels_per_metre: float = 200.0, focal: float | None = None
-                  ) -> SyntheticSequence:
+                  texels_per_metre: float = 200.0, focal: float | None = None,
+                  depth_noise: float = 0.0) -> SyntheticSequence:
     """A camera moving through a furnished, textured room, with exact poses, depth and intrinsics.
 
     distortion: plumb_bob coefficients (k1, k2, p1, p2, k3); the images are then distorted as
@@ -104,15 +108,28 @@ def make_sequence(num_frames: int = 90, width: int = 640, height: int = 480,
     supersample: rays per pixel side; 2 (4 rays per pixel) keeps edges and texture from aliasing.
     texels_per_metre: texture resolution; 200 (5 mm) is about a pixel at 2.5 m.
     focal: fx = fy in pixels; default 525 * width / 640, the TUM RGB-D field of view (63 degrees).
+    depth_noise: a, for Gaussian depth noise sigma_z = a z^2 per pixel (metres), the model the
+        tracker's ``depth_noise`` assumes (a structured-light sensor's is about 0.0015-0.003);
+        0, the default, renders exact depth.
     """
     if num_frames < 1 or rate_hz <= 0 or width < 1 or height < 1 or supersample < 1:
         raise ValueError("num_frames, width, height and supersample must be at least 1 and "
                          "rate_hz positive")
+    if not depth_noise >= 0:
+        raise ValueError(f"depth_noise must be >= 0, got {depth_noise}")
     camera = make_camera(width, height, distortion, focal)
     stamps_ns = [EPOCH_NS + round(i * NS / rate_hz) for i in range(num_frames)]
     poses = make_trajectory(num_frames, rate_hz, speed, seed, motion)
     return SyntheticSequence(camera, stamps_ns, poses, seed, noise_sigma, supersample,
-                             texels_per_metre)
+                             texels_per_metre, depth_noise)
+
+
+def _noisy_depth(depth: np.ndarray, a: float, seed: tuple[int, ...]) -> np.ndarray:
+    """``depth`` with independent Gaussian noise a z^2 on every pixel that has a surface (stream 4
+    of the seed); 0 (no surface) stays 0, and no pixel is pushed behind the camera."""
+    z = depth.astype(np.float64)
+    noisy = z + a * z ** 2 * np.random.default_rng(seed).standard_normal(z.shape)
+    return np.where(z > 0, np.maximum(noisy, 1e-3), 0.0).astype(depth.dtype)
 
 
 @lru_cache(maxsize=2)
