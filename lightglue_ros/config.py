@@ -148,6 +148,17 @@ class Config:
                             "structured light about 0.0015-0.003); 0 leaves depth out of the "
                             "bundle adjustment.", group="tracking", lo=0.0, hi=1.0,
                             runtime=True)
+    stereo_offset_prior_px: float = _p(0.0, "Stereo: sigma (pixels) of the prior at 0 of the "
+                                       "pair's disparity offset (a right principal point a "
+                                       "little off in the rectified calibration), which the "
+                                       "local map estimates from how its near and far points' "
+                                       "stereo depths agree with the motion; 0: not estimated.",
+                                       group="tracking", lo=0.0, hi=10.0, runtime=True)
+    publish_adjusted_keyframes: bool = _p(False, "A keyframe's pose is published after the "
+                                          "window adjustment it starts (which waits for it: "
+                                          "more latency at each keyframe), not before: the "
+                                          "odometry then has the adjusted pose.",
+                                          group="tracking", runtime=True)
     bundle_adjustment: str = _p("background", "Where the local map's windowed bundle "
                                 "adjustment runs: background (a worker process: it solves while "
                                 "the next frame is matched, and applies once that match is "

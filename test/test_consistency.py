@@ -125,6 +125,7 @@ def test_map_point_covariance_is_the_scatter_of_its_triangulation():
         ids: np.ndarray = field(default_factory=lambda: np.array([7]))
         depth_points: None = None
         depth_noise: float = 0.0
+        baseline_m: float = 0.0
         descriptors: np.ndarray = field(default_factory=lambda: np.ones((1, 4)))
 
     X = np.array([0.4, -0.3, 4.0])  # odom = camera 0

@@ -193,6 +193,7 @@ def test_the_map_applies_an_adjustment_at_the_next_keyframe():
     class Frame:
         def __init__(self, f: int, T: np.ndarray) -> None:
             self.camera, self.T_odom_cam, self.depth_noise = cam, T.copy(), 0.0
+            self.baseline_m = 0.0
             self.ids = np.arange(len(points), dtype=np.int64)
             uv = obs.uv[obs.frame == f] + 0.3 * rng.standard_normal((len(points), 2))
             self.keypoints, self.descriptors = uv, np.eye(len(points), 8)

@@ -33,6 +33,7 @@ class _Frame:
     camera: CameraModel = CAM
     depth_points: None = None
     depth_noise: float = 0.0
+    baseline_m: float = 0.0
     descriptors: np.ndarray = field(default_factory=lambda: np.ones((1, 4)))
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED
+from lightglue_ros.config import Config
 from lightglue_ros.datasets import open_dataset
 from lightglue_ros.datasets.frames import dataset_frames
 from lightglue_ros.evaluation.tracking_run import evaluate_records, run_tracker
@@ -79,3 +80,52 @@ def test_kitti06_stereo_is_metric_without_alignment():
     end = np.linalg.inv(gt[0]) @ gt[-1]
     assert np.linalg.norm(records[-1].T_odom_cam[:3, 3] - end[:3, 3]) < 0.01 * \
         metrics.path_length_m
+
+
+def _offset_estimates(frames) -> list[float]:
+    tracker = Tracker(Pipeline(), Config(stereo_offset_prior_px=2.0))
+    return [r.disparity_offset_px for r in run_tracker(tracker, frames, progress=False)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (KITTI06 / "image_1").is_dir(),
+                    reason=f"{KITTI06} is absent (../shared sits beside the clone in CI)")
+def test_the_map_finds_a_disparity_offset_put_into_real_pairs():
+    """KITTI 06's first pairs, then the same with each right image moved one pixel right
+    (every disparity one pixel short): the map's offset estimate follows that pixel."""
+    _, frames = _kitti06_stereo_frames()
+    frames = frames[:16]
+    shifted = []
+    for f in frames:
+        right = np.zeros_like(f.right)
+        right[:, 1:] = f.right[:, :-1]
+        shifted.append(replace(f, right=right))
+    plain, moved = _offset_estimates(frames), _offset_estimates(shifted)
+    assert plain[:8] == moved[:8] == [0.0] * 8  # nothing estimated before the window is full
+    # one Gauss-Newton step per keyframe: the estimate moves towards the pixel put in, keyframe
+    # after keyframe (0.3 px at the first full window, 1.0-1.3 px eight keyframes later here)
+    gained = np.subtract(moved, plain)[8:]
+    assert np.all(gained > 0) and 0.5 < gained[-1] < 2.0, (plain, moved)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (KITTI06 / "image_1").is_dir(),
+                    reason=f"{KITTI06} is absent (../shared sits beside the clone in CI)")
+def test_a_keyframe_is_published_with_its_adjusted_pose_when_asked():
+    """publish_adjusted_keyframes: a keyframe's record has the pose its own window adjustment
+    gave it; by default the pose from before that adjustment, which then moves it."""
+    _, frames = _kitti06_stereo_frames()
+    for adjusted in (True, False):
+        tracker = Tracker(Pipeline(), Config(publish_adjusted_keyframes=adjusted))
+        moved = []
+        for frame in frames[:6]:
+            record = tracker.track(tracker.extract(frame))
+            assert record.keyframe  # every stereo frame here becomes one
+            if record.index >= 2:  # the first keyframes: nothing or little to adjust
+                tracker.map.collect()  # the adjustment it started, if still pending
+                T_after = tracker.map.keyframes[-1].frame.T_odom_cam
+                moved.append(np.abs(T_after[:3, 3] - record.T_odom_cam[:3, 3]).max())
+        if adjusted:
+            assert max(moved) == 0.0
+        else:
+            assert min(moved) > 0.0

@@ -8,7 +8,8 @@ re-estimated per keyframe. Each new keyframe runs a windowed bundle adjustment o
 poses and points (oldest poses held to fix the gauge: one with metric depth, two without, which
 also fixes the monocular scale). The adjustment is submitted by ``insert`` and applied by
 ``collect`` (the tracker collects it once the next frame is matched), so that it can run beside
-tracking (``adjuster``).
+tracking (``adjuster``). A stereo map can also estimate its pair's disparity offset from its
+adjusted points (``disparity_offset``; off by default), which then corrects every stereo depth.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ..geometry.se3 import invert_transform
 from ..geometry.triangulation import triangulate
 from .adjuster import Adjuster, AdjustmentJob, InlineAdjuster
 from .bundle_adjustment import AdjustmentResult, Observations
+from .disparity_offset import offset_step
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class MapConfig:
     min_cosine: float = 0.7  # descriptor similarity of a map point found again by projection
     depth_sigma: float = 0.0  # depth noise sigma_z = depth_sigma * z^2 (m); 0: no depth in BA
     iterations: int = 5
+    # sigma (px) of the prior at 0 of a stereo pair's disparity offset; 0: not estimated
+    disparity_offset_prior_px: float = 0.0
 
 
 class MapFrame(Protocol):
@@ -43,6 +47,7 @@ class MapFrame(Protocol):
     ids: np.ndarray  # (N,) track id per keypoint
     depth_points: np.ndarray | None  # (N, 3) from a depth sensor, NaN where none
     depth_noise: float  # sigma_z = depth_noise z^2 of depth_points; 0: MapConfig.depth_sigma
+    baseline_m: float  # of the stereo pair that measured depth_points; 0: no pair
 
     @property
     def keypoints(self) -> np.ndarray: ...
@@ -58,6 +63,7 @@ class _Submitted:
     keyframes: list["MapKeyframe"]
     ids: list[int]
     obs: Observations
+    offset_px: float  # the disparity offset obs.depth includes
 
 
 @dataclass
@@ -68,6 +74,7 @@ class MapKeyframe:
     frame: MapFrame
     ideal: np.ndarray  # (N, 2) keypoints on the ideal pinhole image of K (distortion removed)
     depth: np.ndarray  # (N,) sensor depth in metres, NaN where none
+    fxb: float  # fx times the stereo baseline (disparity = fxb / depth); 0: no pair
     index_of: dict[int, int] = field(default_factory=dict)  # track id -> keypoint index
 
     @classmethod
@@ -77,7 +84,16 @@ class MapKeyframe:
         depth = np.full(len(ideal), np.nan)
         if frame.depth_points is not None:
             depth = frame.depth_points[:, 2].copy()
-        return cls(frame, ideal, depth, {int(i): k for k, i in enumerate(frame.ids)})
+        return cls(frame, ideal, depth, cam.K[0, 0] * frame.baseline_m,
+                   {int(i): k for k, i in enumerate(frame.ids)})
+
+    def depth_with(self, offset_px: float) -> np.ndarray:
+        """The depths with ``offset_px`` added to the stereo pair's disparities."""
+        if not self.fxb > 0 or offset_px == 0.0:
+            return self.depth
+        with np.errstate(divide="ignore"):
+            disparity = self.fxb / self.depth + offset_px
+            return np.where(disparity > 0, self.fxb / disparity, np.nan)
 
 
 class LocalMap:
@@ -88,6 +104,8 @@ class LocalMap:
         self.config = config
         self.adjuster = adjuster or InlineAdjuster()
         self._submitted: _Submitted | None = None
+        # a property of the stereo pair, not of the map: it outlives a restart
+        self.disparity_offset_px = 0.0
         self.clear()
 
     def clear(self) -> None:
@@ -154,7 +172,7 @@ class LocalMap:
             poses, np.arange(len(poses)) < held, np.array([self.points[i] for i in ids]), obs,
             np.array([kf.frame.camera.K for kf in self.keyframes]), self.config.sigma_px, noise,
             self.config.iterations))
-        self._submitted = _Submitted(list(self.keyframes), ids, obs)
+        self._submitted = _Submitted(list(self.keyframes), ids, obs, self.disparity_offset_px)
         return True
 
     def collect(self, newest: MapFrame | None = None) -> AdjustmentResult | None:
@@ -171,7 +189,16 @@ class LocalMap:
             kf.frame.T_odom_cam = T
         if newest is not None and all(newest is not kf.frame for kf in submitted.keyframes):
             newest.T_odom_cam = correction @ newest.T_odom_cam
-        bad = set(submitted.obs.point[result.errors_px > self.config.max_error_px].tolist())
+        inlier = result.errors_px <= self.config.max_error_px
+        bad = set(submitted.obs.point[~inlier].tolist())
+        # a window not yet full spans too little motion to tell an offset from a scale
+        if self.config.disparity_offset_prior_px > 0 and \
+                len(submitted.keyframes) >= self.config.window:
+            self.disparity_offset_px = offset_step(
+                result.poses, result.points, submitted.obs,
+                np.array([kf.frame.camera.K for kf in submitted.keyframes]),
+                np.array([kf.frame.baseline_m for kf in submitted.keyframes]), inlier,
+                self.config.sigma_px, submitted.offset_px, self.config.disparity_offset_prior_px)
         for j, i in enumerate(submitted.ids):
             if i not in self.points:
                 continue
@@ -196,7 +223,8 @@ class LocalMap:
         frame = np.array([r[0] for r in rows], int)
         point = np.array([r[1] for r in rows], int)
         uv = np.array([self.keyframes[f].ideal[k] for f, _, k in rows]).reshape(-1, 2)
-        depth = np.array([self.keyframes[f].depth[k] for f, _, k in rows])
+        depths = [kf.depth_with(self.disparity_offset_px) for kf in self.keyframes]
+        depth = np.array([depths[f][k] for f, _, k in rows])
         return ids, Observations(frame, point, uv, depth)
 
     def _find_again(self, kf: MapKeyframe, radius_px: float) -> int:
@@ -243,10 +271,12 @@ class LocalMap:
 
     def _from_depth(self, kf: MapKeyframe) -> int:
         T = kf.frame.T_odom_cam
+        depth = kf.depth_with(self.disparity_offset_px)
         new = [(int(i), k) for i, k in kf.index_of.items()
-               if int(i) not in self.points and np.isfinite(kf.depth[k])]
+               if int(i) not in self.points and np.isfinite(depth[k])]
         for i, k in new:
-            self.points[i] = T[:3, :3] @ kf.frame.depth_points[k] + T[:3, 3]
+            X = kf.frame.depth_points[k] * (depth[k] / kf.depth[k])
+            self.points[i] = T[:3, :3] @ X + T[:3, 3]
         return len(new)
 
     def _triangulate(self, kf: MapKeyframe, max_error_px: float) -> int:

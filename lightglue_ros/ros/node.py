@@ -323,7 +323,8 @@ class TrackerNode(Node):
         self.health.processed(latency, status=record.status.value, model=record.model,
                               keypoints=record.num_keypoints, matches=record.num_matches,
                               inliers=record.num_inliers, layers=record.layers,
-                              metric=record.metric, last_reason=record.reason or "-")
+                              metric=record.metric, last_reason=record.reason or "-",
+                              disparity_offset_px=round(record.disparity_offset_px, 3))
 
     def _camera_frame(self, msg: Any) -> str:
         return self.config.camera_frame or msg.header.frame_id or "camera"

@@ -57,6 +57,8 @@ class FrameRecord:
     index: int = 0
     ref_index: int | None = None
     ref_began_anew: bool = False  # tracking (re)started at the reference: no link before it
+    # the stereo pair's disparity offset as the local map estimates it (stereo_offset_prior_px)
+    disparity_offset_px: float = 0.0
 
     CSV_FIELDS = ("stamp", "status", "model", "metric", "keyframe", "reinitialized", "ref_stamp",
                   "num_keypoints", "num_matches", "num_inliers", "layers", "flow_px",

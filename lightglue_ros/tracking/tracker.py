@@ -146,7 +146,8 @@ class Tracker:
 
     def _map_config(self) -> MapConfig:
         return MapConfig(window=self.config.map_window, sigma_px=self.config.keypoint_sigma_px,
-                         depth_sigma=self.config.depth_noise)
+                         depth_sigma=self.config.depth_noise,
+                         disparity_offset_prior_px=self.config.stereo_offset_prior_px)
 
     # --- public ---------------------------------------------------------------------------------
     def process(self, image: np.ndarray, stamp_ns: int, camera: CameraModel,
@@ -446,7 +447,8 @@ class Tracker:
             ref.keypoints[pairs[:, 0]].astype(np.float32),
             cur.keypoints[pairs[:, 1]].astype(np.float32), est.scores.astype(np.float32),
             est.inliers.copy(), np.where(est.verified, cur.ids[pairs[:, 1]], -1),
-            ref_index=ref.index, ref_began_anew=ref.began_anew)
+            ref_index=ref.index, ref_began_anew=ref.began_anew,
+            disparity_offset_px=self.map.disparity_offset_px)
 
     def _maybe_keyframe(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate,
                         timings: dict[str, float]) -> tuple[bool, str]:
@@ -464,6 +466,8 @@ class Tracker:
             return False, ""
         why = self._stereo_depth(cur, timings)
         self.map.insert(cur, self._triangulation_px)
+        if self.config.publish_adjusted_keyframes:
+            self._collect_adjustment(timings)
         if not cur.metric and len(self.map) >= self.config.min_inliers:
             self.initialised_scale = True
         self.keyframe = cur
