@@ -129,6 +129,17 @@ class Config:
     keyframe_flow_px: float = _p(25.0, "Make a new keyframe when the median keypoint motion since "
                                  "the keyframe exceeds this many pixels.", group="tracking",
                                  lo=1.0, hi=1000.0, runtime=True)
+    keyframe_tracked_share: float = _p(0.0, "Monocular map: make a new keyframe when the frame "
+                                       "tracks less than this share of the keyframe's map "
+                                       "points and their parallax has reached "
+                                       "keyframe_parallax_deg, or when fewer than good_inliers "
+                                       "remain (instead of the inlier and flow rules); 0: off.",
+                                       group="tracking", lo=0.0, hi=1.0, runtime=True)
+    keyframe_parallax_deg: float = _p(1.0, "Monocular map, with keyframe_tracked_share: the "
+                                      "median angle (degrees) the tracked points make between "
+                                      "the keyframe and the frame before a new keyframe "
+                                      "triangulates points, so that they get a depth.",
+                                      group="tracking", lo=0.0, hi=30.0, runtime=True)
     mono_init_flow_px: float = _p(20.0, "Monocular start: median motion (pixels) the first "
                                   "keyframe pair needs before triangulating; it sets the unit of "
                                   "the up-to-scale trajectory.", group="tracking", lo=1.0,

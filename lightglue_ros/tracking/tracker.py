@@ -41,7 +41,7 @@ from ..pipeline import Pipeline
 from ..types import FrameInput
 from .frames import TrackedFrame
 from .stereo import keyframe_stereo_depth
-from .keyframes import KeyframePolicy
+from .keyframes import KeyframePolicy, MapView
 from .records import FrameRecord, TrackingStatus
 
 
@@ -456,7 +456,8 @@ class Tracker:
         its new tracks points and adjusts the window (``cur``'s pose included). Returns whether
         it did, and what went wrong on the way ('' if nothing)."""
         policy = KeyframePolicy.from_config(self.config)
-        due = policy.reason(est.num_inliers, ref.first_inliers, est.flow_px) \
+        due = policy.reason(est.num_inliers, ref.first_inliers, est.flow_px,
+                            self._map_view(ref, cur, est)) \
             if ref is self.keyframe else "the keyframe no longer matches"
         if not cur.metric and not self.initialised_scale:
             # Monocular start: wait for enough parallax to triangulate a first map.
@@ -472,6 +473,14 @@ class Tracker:
             self.initialised_scale = True
         self.keyframe = cur
         return True, why
+
+    def _map_view(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate) -> MapView | None:
+        """How ``cur`` sees ``ref``'s triangulated map points (None when not located on them,
+        or when they come from depth)."""
+        if est.model != "pnp" or ref.metric or not self.config.keyframe_tracked_share:
+            return None
+        return MapView.of(self.map.points_in(ref), est.pairs[est.inliers, 0],
+                          invert_transform(ref.T_odom_cam) @ cur.T_odom_cam)
 
     def _stereo_depth(self, frame: TrackedFrame, timings: dict[str, float]) -> str:
         """Metric points of a keyframe from its right image; why not, or ''."""
