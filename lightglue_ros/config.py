@@ -182,6 +182,15 @@ class Config:
                                runtime=True)
     match_previous: bool = _p(True, "When the keyframe match fails, try the previous frame too.",
                               group="tracking", runtime=True)
+    track_by_projection: bool = _p(False, "Locate frames between keyframes without a match: "
+                                   "the keyframe's map points projected at the constant-velocity "
+                                   "pose and found again by descriptor near there, then PnP; "
+                                   "LightGlue still matches keyframes, the start, and any frame "
+                                   "the projection places on too few inliers.", group="tracking",
+                                   runtime=True)
+    projection_radius_px: float = _p(15.0, "track_by_projection: search radius (pixels) around "
+                                     "each projected map point.", group="tracking", lo=1.0,
+                                     hi=200.0, runtime=True)
     depth_min_m: float = _p(0.1, "Depth values below this (metres) are invalid.",
                             group="tracking", lo=0.0, hi=100.0, runtime=True)
     depth_max_m: float = _p(20.0, "Depth values above this (metres) are invalid.",

@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--thread-study", action="store_true",
                    help="also run sequential tracking on all cores and the two stages with "
                         "other (extraction, tracking) thread counts")
+    p.add_argument("--projection-study", action="store_true",
+                   help="also run both trackers with track_by_projection the other way, "
+                        "interleaved with the rest (figures under projection_study)")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
@@ -93,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     consecutive = frames[:args.warmup + args.frames]
     hard = [(frames[i].image, frames[-1 - i].image) for i in range(args.hard_pairs)]
     results = [bench_keypoints(consecutive, hard, cfg, k, args.warmup, args.segment,
-                               official=not args.no_official, thread_study=args.thread_study)
+                               official=not args.no_official, thread_study=args.thread_study,
+                               projection_study=args.projection_study)
                for k in tqdm(budgets, desc="keypoint budgets", disable=args.json)]
     figures = summary(results, given, before)
     figures.update(source=str(args.bag or args.dataset or "synthetic"),

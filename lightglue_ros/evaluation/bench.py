@@ -152,8 +152,9 @@ class OfficialXFeat:
 class _Sequential:
     """Tracker.process, one frame after the other."""
 
-    def __init__(self, pipe: Pipeline, threads: int | None = None) -> None:
-        self.tracker = Tracker(pipe)
+    def __init__(self, pipe: Pipeline, threads: int | None = None,
+                 config: Config | None = None) -> None:
+        self.tracker = Tracker(pipe, config)
         self.threads = threads or pipe.config.cpu_threads
         self.frame_ms = Timer()
         self.records: list[FrameRecord] = []
@@ -178,8 +179,10 @@ class _TwoStage:
     consecutive outputs of a segment is the time per frame (the first output of a segment also
     waited for the pipeline to fill, so it starts no interval)."""
 
-    def __init__(self, pipe: Pipeline, threads: tuple[int, int] | None = None) -> None:
-        self.stages = TwoStageTracker(Tracker(pipe), live=False, threads=threads, name="bench")
+    def __init__(self, pipe: Pipeline, threads: tuple[int, int] | None = None,
+                 config: Config | None = None) -> None:
+        self.stages = TwoStageTracker(Tracker(pipe, config), live=False, threads=threads,
+                                      name="bench")
         self.interval_ms = Timer()
         self.latency_ms = Timer()
         self.records: list[FrameRecord] = []
@@ -278,10 +281,12 @@ def _stage_profile(records: list[FrameRecord], frame_ms: float, overlapped: bool
 
 def bench_keypoints(frames: list[FrameInput], hard_pairs: list[tuple[np.ndarray, np.ndarray]],
                     cfg: Config, keypoints: int, warmup: int = 2, segment: int = 5,
-                    official: bool = True, thread_study: bool = False) -> dict[str, Any]:
+                    official: bool = True, thread_study: bool = False,
+                    projection_study: bool = False) -> dict[str, Any]:
     """Every mode at one keypoint budget; see the module docstring. ``thread_study`` adds the
     sequential tracker on all cores and the two-stage one with other (extraction, tracking)
-    thread counts, to show what the default split buys."""
+    thread counts, to show what the default split buys; ``projection_study`` both trackers with
+    ``track_by_projection`` the other way, to show what locating frames on the map saves."""
     adaptive = Pipeline(cfg.replace(max_keypoints=keypoints))
     cfg = adaptive.config
     full = Pipeline(cfg.replace(depth_confidence=-1.0, width_confidence=-1.0))
@@ -304,6 +309,10 @@ def bench_keypoints(frames: list[FrameInput], hard_pairs: list[tuple[np.ndarray,
         for split in sorted(splits):
             study[f"two_stage_{split[0]}_{split[1]}"] = _TwoStage(adaptive, split)
     modes.update(study)
+    flipped = cfg.replace(track_by_projection=not cfg.track_by_projection)
+    other = {"two_stage": _TwoStage(adaptive, config=flipped),
+             "sequential": _Sequential(adaptive, config=flipped)} if projection_study else {}
+    modes.update({f"{name}_flipped": mode for name, mode in other.items()})
     try:
         for mode in modes.values():  # warm-up: allocator, threads, lazy inits; trackers start
             mode.run(frames[:warmup], timed=False)
@@ -350,6 +359,13 @@ def bench_keypoints(frames: list[FrameInput], hard_pairs: list[tuple[np.ndarray,
                    "threads": list(mode.stages.threads) if isinstance(mode, _TwoStage)
                    else mode.threads}
             for name, mode in study.items()}
+    if other:
+        out["projection_study"] = {
+            str(setting): _projection_figures(modes["two_stage"] if same else other["two_stage"],
+                                              modes["sequential"] if same else
+                                              other["sequential"])
+            for setting, same in ((cfg.track_by_projection, True),
+                                  (flipped.track_by_projection, False))}
     if "official" in modes:
         ref = modes["official"]
         out["official"] = {"threads": ref.threads, "pairwise": ref.t_pair.stats(),
@@ -371,6 +387,20 @@ def bench_keypoints(frames: list[FrameInput], hard_pairs: list[tuple[np.ndarray,
         out["official_equal_threads"] = {"threads": ours, "fps": equal.t_pair.fps}
         out["vs_official_equal_threads"] = fps_two / equal.t_pair.fps
     return out
+
+
+def _projection_figures(two: _TwoStage, seq: _Sequential) -> dict[str, Any]:
+    """One ``track_by_projection`` setting's figures: rates, the two-stage latency, the stages
+    and the share of frames LightGlue matched (the rest were placed by projection)."""
+    return {"fps_two_stage": two.interval_ms.fps, "fps_tracking": seq.frame_ms.fps,
+            "two_stage": {"interval": two.interval_ms.stats(), "latency": two.latency_ms.stats(),
+                          "stages": _stage_profile(two.records,
+                                                   two.interval_ms.stats()["median_ms"],
+                                                   overlapped=True)},
+            "tracking": seq.frame_ms.stats(),
+            "matched_share": float(np.mean([r.layers > 0 for r in seq.records]))
+            if seq.records else 0.0,
+            "lost_frames": sum(r.status.value == "lost" for r in two.records + seq.records)}
 
 
 def _timings(records: list[FrameRecord], key: str) -> dict[str, float]:

@@ -135,6 +135,9 @@ def summarize(records: list[FrameRecord], metrics: TrajectoryMetrics | None = No
         "lost_frames": len(records) - len(tracked),
         "weak_frames": sum(r.status is TrackingStatus.WEAK for r in records),
         "keyframes": sum(r.keyframe for r in records),
+        # placed on the map without a LightGlue match (track_by_projection)
+        "projected_frames": sum(r.status is not TrackingStatus.LOST and r.model == "pnp"
+                                and r.layers == 0 for r in records),
         "metric": is_metric(records),
         "mean_layers": float(np.mean([r.layers for r in matched])) if matched else 0.0,
         "mean_latency_ms": float(np.mean(latency)) if latency else 0.0,

@@ -24,6 +24,7 @@ from ..geometry.triangulation import triangulate
 from .adjuster import Adjuster, AdjustmentJob, InlineAdjuster
 from .bundle_adjustment import AdjustmentResult, Observations
 from .disparity_offset import offset_step
+from .projection_search import search_by_projection
 
 
 @dataclass(frozen=True)
@@ -247,27 +248,14 @@ class LocalMap:
         ids = np.array(list(wanted))
         T = invert_transform(kf.frame.T_odom_cam)
         X = np.array([self.points[i] for i in ids]) @ T[:3, :3].T + T[:3, 3]
-        uv = kf.frame.camera.project(X)
-        keypoints = kf.frame.keypoints[free]
-        near = np.linalg.norm(uv[:, None] - keypoints[None], axis=2) <= radius_px  # NaN: False
-        rows, cols = np.nonzero(near)
-        if not len(rows):
-            return 0
-        desc = kf.frame.descriptors[free]
-        cos = np.einsum("nd,nd->n", np.array([wanted[i] for i in ids[rows]]), desc[cols])
-        found, used = 0, set()
-        for j in np.argsort(-cos):
-            point, key = int(ids[rows[j]]), int(free[cols[j]])
-            if cos[j] < self.config.min_cosine:
-                break
-            if point in kf.index_of or key in used:
-                continue
+        rows, cols, _ = search_by_projection(
+            X, np.array([wanted[i] for i in ids]), kf.frame.camera, kf.frame.keypoints[free],
+            kf.frame.descriptors[free], radius_px, self.config.min_cosine)
+        for point, key in zip(ids[rows].tolist(), free[cols].tolist()):
             del kf.index_of[int(kf.frame.ids[key])]
             kf.frame.ids[key] = point
             kf.index_of[point] = key
-            used.add(key)
-            found += 1
-        return found
+        return len(rows)
 
     def _from_depth(self, kf: MapKeyframe) -> int:
         T = kf.frame.T_odom_cam

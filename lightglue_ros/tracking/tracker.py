@@ -37,12 +37,18 @@ from ..geometry.pnp import PnPConfig, estimate_pose_pnp
 from ..geometry.se3 import invert_transform, make_transform, skew
 from ..geometry.two_view import TwoViewConfig, estimate_relative_pose
 from ..mapping import LocalMap, MapConfig, TrackIds, make_adjuster
+from ..mapping.projection_search import search_by_projection
 from ..pipeline import Pipeline
 from ..types import FrameInput
 from .frames import TrackedFrame
 from .stereo import keyframe_stereo_depth
 from .keyframes import KeyframePolicy, MapView
 from .records import FrameRecord, TrackingStatus
+
+
+# Projection search (``track_by_projection``): a point's best keypoint must be this much nearer
+# in descriptor distance than its second; among look-alikes a wrong pick is a PnP outlier.
+PROJECTION_MAX_RATIO = 0.9
 
 
 @dataclass
@@ -90,7 +96,7 @@ class Tracker:
     # What a frame's tracking changes; restored when tracking a frame fails half-way. The map is
     # changed last, by a new keyframe, once nothing else can fail.
     STATE = ("keyframe", "previous", "recovery", "pose", "pose_covariance", "initialised_scale",
-             "metres_per_flow_px")
+             "metres_per_flow_px", "motion")
 
     def __init__(self, pipeline: Pipeline, config: Config | None = None) -> None:
         self.pipeline = pipeline
@@ -118,6 +124,7 @@ class Tracker:
             self.pose, self.pose_covariance = np.eye(4), np.zeros((6, 6))
         self.initialised_scale = False  # monocular: first keyframe pair triangulated
         self.metres_per_flow_px = 0.0  # monocular fallback: translation per pixel of motion
+        self.motion: np.ndarray | None = None  # T_prev_cur of the last two tracked frames
 
     def close(self) -> None:
         """Stop the bundle adjustment worker (if any); the tracker is not used afterwards."""
@@ -206,7 +213,12 @@ class Tracker:
             return self._lost(stamp, f"only {len(features)} keypoints", timings, len(features))
         if self.keyframe is None:
             return self._start(frame, timings, reason=reason)
-        estimate, ref = self._estimate(self.keyframe, frame, timings), self.keyframe
+        ref, due = self.keyframe, ""
+        estimate = self._projected(frame, timings) if self.config.track_by_projection else None
+        if isinstance(estimate, str):  # placed, but a keyframe is due: LightGlue gives it tracks
+            estimate, due = None, estimate
+        if estimate is None:
+            estimate = self._estimate(self.keyframe, frame, timings)
         for other in self._fallbacks():
             if self._status(estimate) is not TrackingStatus.LOST:
                 break
@@ -227,7 +239,7 @@ class Tracker:
             self.initialised_scale = True
         if not estimate.metric:
             estimate, ref = self._consecutive_rotation(ref, frame, estimate, timings)
-        return self._advance(ref, frame, estimate, status, timings, reason)
+        return self._advance(ref, frame, estimate, status, timings, reason, due)
 
     def _consecutive_rotation(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate,
                               timings: dict[str, float]) -> tuple[_Estimate, TrackedFrame]:
@@ -284,6 +296,41 @@ class Tracker:
             self._scale_monocular(estimate)
         timings["pose"] = timings.get("pose", 0.0) + time.perf_counter() - start
         return estimate
+
+    def _projected(self, cur: TrackedFrame, timings: dict[str, float]) -> _Estimate | str | None:
+        """The keyframe's map points projected at the constant-velocity prediction of ``cur``'s
+        pose and found again by descriptor near there, then PnP: ``cur`` placed without a match.
+        Returns the estimate when it holds (at least ``good_inliers``) and no keyframe is due;
+        the policy's reason when one is (the keyframe is then matched, so that new tracks are
+        born); None when the projection cannot place the frame (no map, too few inliers)."""
+        start = time.perf_counter()
+        kf, prev = self.keyframe, self.previous
+        X = self._reference_points(kf)
+        known = np.flatnonzero(np.isfinite(X[:, 0]))
+        if len(known) < self.config.good_inliers or prev is None:
+            return None
+        predicted = prev.T_odom_cam @ (np.eye(4) if self.motion is None else self.motion)
+        T_cur_kf = invert_transform(predicted) @ kf.T_odom_cam
+        rows, cols, cosine = search_by_projection(
+            X[known] @ T_cur_kf[:3, :3].T + T_cur_kf[:3, 3], kf.descriptors[known], cur.camera,
+            cur.keypoints, cur.descriptors, self.config.projection_radius_px,
+            self.map.config.min_cosine, PROJECTION_MAX_RATIO)
+        pairs = np.stack([known[rows], cols], axis=1)
+        timings["match"] = timings.get("match", 0.0) + time.perf_counter() - start
+        start = time.perf_counter()
+        self._collect_adjustment(timings)  # the points the pose is estimated on, as adjusted
+        p1 = cur.keypoints[cols]
+        estimate = self._pose_from_points(kf, cur, pairs, p1)
+        timings["pose"] = timings.get("pose", 0.0) + time.perf_counter() - start
+        if estimate is None or estimate.num_inliers < self.config.good_inliers:
+            return None
+        estimate.scores, estimate.verified = cosine, estimate.inliers.copy()
+        flow = np.linalg.norm(p1 - kf.keypoints[pairs[:, 0]], axis=1)
+        estimate.flow_px = float(np.median(flow[estimate.inliers]))
+        first = kf.first_inliers or estimate.num_inliers
+        return KeyframePolicy.from_config(self.config).reason(
+            estimate.num_inliers, first, estimate.flow_px,
+            self._map_view(kf, estimate)) or estimate
 
     def _collect_adjustment(self, timings: dict[str, float]) -> None:
         """Apply the bundle adjustment the last keyframe submitted, once this frame's match
@@ -386,6 +433,7 @@ class Tracker:
         frame.covariance = self.pose_covariance.copy()
         frame.began_anew = True
         self.keyframe = self.previous = frame
+        self.motion = None
         self.map.insert(frame, self._triangulation_px)
         return FrameRecord(frame.stamp_ns, TrackingStatus.OK, frame.T_odom_cam.copy(),
                            frame.covariance.copy(), model="init", metric=frame.metric,
@@ -402,6 +450,7 @@ class Tracker:
             self.keyframe.points3d = self._reference_points(self.keyframe)
             self.recovery = self.keyframe
         self.keyframe = self.previous = frame
+        self.motion = None
         self._stereo_depth(frame, {})
         self.map.clear()
         self.map.insert(frame, self._triangulation_px)
@@ -414,7 +463,8 @@ class Tracker:
         return 2 * self.config.ransac_threshold_px
 
     def _advance(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate,
-                 status: TrackingStatus, timings: dict[str, float], reason: str) -> FrameRecord:
+                 status: TrackingStatus, timings: dict[str, float], reason: str,
+                 due: str = "") -> FrameRecord:
         T_ref_cur = invert_transform(make_transform(est.R, est.t))
         rel_cov = invert_pose_covariance(est.R, est.t, est.covariance)
         cur.T_odom_cam = ref.T_odom_cam @ T_ref_cur
@@ -431,11 +481,13 @@ class Tracker:
             reason = reason or "monocular: translation length from the motion model"
         ref_is_keyframe = ref is self.keyframe
         start = time.perf_counter()
-        new_keyframe, why = self._maybe_keyframe(ref, cur, est, timings)
+        new_keyframe, why = self._maybe_keyframe(ref, cur, est, timings, due)
         reason = reason or why
         if new_keyframe:
             timings["map"] = time.perf_counter() - start
             T_ref_cur = invert_transform(ref.T_odom_cam) @ cur.T_odom_cam  # as adjusted
+        self.motion = None if self.previous is None else \
+            invert_transform(self.previous.T_odom_cam) @ cur.T_odom_cam
         self.previous = cur
         self.pose, self.pose_covariance = cur.T_odom_cam, cur.covariance
         pairs = est.pairs
@@ -451,14 +503,15 @@ class Tracker:
             disparity_offset_px=self.map.disparity_offset_px)
 
     def _maybe_keyframe(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate,
-                        timings: dict[str, float]) -> tuple[bool, str]:
-        """Make ``cur`` a keyframe when the policy asks for it: it joins the map, which gives
-        its new tracks points and adjusts the window (``cur``'s pose included). Returns whether
-        it did, and what went wrong on the way ('' if nothing)."""
+                        timings: dict[str, float], due: str = "") -> tuple[bool, str]:
+        """Make ``cur`` a keyframe when the policy asks for it (or asked already, ``due``, on
+        the projection's figures): it joins the map, which gives its new tracks points and
+        adjusts the window (``cur``'s pose included). Returns whether it did, and what went
+        wrong on the way ('' if nothing)."""
         policy = KeyframePolicy.from_config(self.config)
-        due = policy.reason(est.num_inliers, ref.first_inliers, est.flow_px,
-                            self._map_view(ref, cur, est)) \
-            if ref is self.keyframe else "the keyframe no longer matches"
+        due = due or (policy.reason(est.num_inliers, ref.first_inliers, est.flow_px,
+                                    self._map_view(ref, est))
+                      if ref is self.keyframe else "the keyframe no longer matches")
         if not cur.metric and not self.initialised_scale:
             # Monocular start: wait for enough parallax to triangulate a first map.
             if not (est.model == "essential" and est.flow_px >= self.config.mono_init_flow_px):
@@ -474,13 +527,13 @@ class Tracker:
         self.keyframe = cur
         return True, why
 
-    def _map_view(self, ref: TrackedFrame, cur: TrackedFrame, est: _Estimate) -> MapView | None:
-        """How ``cur`` sees ``ref``'s triangulated map points (None when not located on them,
-        or when they come from depth)."""
+    def _map_view(self, ref: TrackedFrame, est: _Estimate) -> MapView | None:
+        """How the frame ``est`` places sees ``ref``'s triangulated map points (None when not
+        located on them, or when they come from depth)."""
         if est.model != "pnp" or ref.metric or not self.config.keyframe_tracked_share:
             return None
         return MapView.of(self.map.points_in(ref), est.pairs[est.inliers, 0],
-                          invert_transform(ref.T_odom_cam) @ cur.T_odom_cam)
+                          invert_transform(make_transform(est.R, est.t)))
 
     def _stereo_depth(self, frame: TrackedFrame, timings: dict[str, float]) -> str:
         """Metric points of a keyframe from its right image; why not, or ''."""
@@ -510,6 +563,6 @@ class Tracker:
                              self.pose_covariance.copy(), ids=self.track_ids.fresh(len(features)),
                              points3d=np.array(points_cam, np.float64), metric=metric)
         self.keyframe = self.previous = frame
-        self.recovery = None
+        self.recovery, self.motion = None, None
         self.map.seed(frame, frame.points3d)
         self.initialised_scale = True
