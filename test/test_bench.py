@@ -31,7 +31,7 @@ def test_bench_tiny_run_reports_every_figure_and_plots(tmp_path):
     plot, out = tmp_path / "bench.png", tmp_path / "bench.json"
     figures = run_cli_json("bench", "--keypoints", "128,256", "--frames", "4", "--segment", "2",
                            "--hard-pairs", "1", "--width", "320", "--height", "240", "--plot",
-                           str(plot), "--out", str(out))
+                           str(plot), "--out", str(out), "--projection-study")
     assert figures["extractor"] == "xfeat" and "(auto)" in figures["model"]
     assert [b["keypoints"] for b in figures["budgets"]] == [128, 256]
     middle = figures["budgets"][1]  # the headline figures are the middle budget's
@@ -55,6 +55,14 @@ def test_bench_tiny_run_reports_every_figure_and_plots(tmp_path):
         assert official["extract"]["samples"] == 8  # both images of each pair
         assert budget["two_stage_vs_official"] == pytest.approx(
             budget["fps_two_stage"] / official["fps"])
+        study = budget["projection_study"]  # both trackers with track_by_projection off, on
+        assert set(study) == {"False", "True"}
+        for setting in study.values():
+            assert setting["fps_two_stage"] == pytest.approx(
+                1e3 / setting["two_stage"]["interval"]["median_ms"])
+            assert setting["tracking"]["samples"] == 4 and setting["lost_frames"] == 0
+            assert 0 <= setting["matched_share"] <= 1
+        assert study["False"]["matched_share"] == 1
         equal = budget["official_equal_threads"]  # both stages' threads against as many
         assert equal["threads"] == 2 * figures["threads_per_stage"]
         assert budget["vs_official_equal_threads"] == pytest.approx(
