@@ -318,7 +318,6 @@ class Tracker:
         pairs = np.stack([known[rows], cols], axis=1)
         timings["match"] = timings.get("match", 0.0) + time.perf_counter() - start
         start = time.perf_counter()
-        self._collect_adjustment(timings)  # the points the pose is estimated on, as adjusted
         p1 = cur.keypoints[cols]
         estimate = self._pose_from_points(kf, cur, pairs, p1)
         timings["pose"] = timings.get("pose", 0.0) + time.perf_counter() - start
@@ -335,8 +334,9 @@ class Tracker:
     def _collect_adjustment(self, timings: dict[str, float]) -> None:
         """Apply the bundle adjustment the last keyframe submitted, once this frame's match
         (which needs no map) is done: in the background it solved during that match. Applied
-        at the first frame after its keyframe, whatever the timing, so that results do not
-        depend on where it ran."""
+        at the first frame matched after its keyframe, whatever the timing, so that results do
+        not depend on where it ran (frames placed by projection, which take a few
+        milliseconds, are located on the map as it was and leave the adjustment solving)."""
         start = time.perf_counter()
         if self.map.collect(self.previous) is None:
             return
