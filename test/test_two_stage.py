@@ -4,6 +4,7 @@ failures with frames inside each stage. Stages are held at gates so that the tim
 test, not by the machine."""
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -275,15 +276,27 @@ def test_offline_close_drains_the_frames_in_flight(pipe, frames):
     assert [o.seq for o in stages.poll()] == [0, 1, 2, 3]
 
 
+def os_thread_name() -> str:
+    """The calling thread's name as the OS has it (what top -H shows); '' without /proc."""
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def test_each_stage_runs_on_its_own_thread_count(pipe, frames):
     seen = {}
+    os_names = {}
 
     def prepare(frame):
         seen["extract"] = (threading.current_thread().name, torch.get_num_threads())
+        os_names["extract"] = os_thread_name()
         return frame
 
     def on_result(out):
         seen["track"] = (threading.current_thread().name, torch.get_num_threads())
+        os_names["track"] = os_thread_name()
 
     main = torch.get_num_threads()
     stages = TwoStageTracker(Tracker(pipe), live=False, prepare=prepare, on_result=on_result,
@@ -292,6 +305,8 @@ def test_each_stage_runs_on_its_own_thread_count(pipe, frames):
     assert stages.close(timeout=WAIT)
     assert seen == {"extract": ("t-extract", 2), "track": ("t-track", 2)}
     assert pipe.config.cpu_threads >= 1 and torch.get_num_threads() == main
+    if os.path.isdir("/proc/self/task"):  # Linux: per-thread CPU tools see the stages by name
+        assert os_names == {"extract": "t-extract", "track": "t-track"}
 
 
 class FakeTracker:

@@ -30,7 +30,9 @@ its pose estimated, so that two cores both work. The slower stage sets the frame
   the next frame goes on; the tracker's state is as before the frame.
 - **Threads.** torch's intra-op thread count belongs to the thread that runs an operation, so each
   stage sets ``config.cpu_threads`` on its own thread (by default half the cores each); ONNX
-  Runtime sessions take the same count as ``intra_op_num_threads``.
+  Runtime sessions take the same count as ``intra_op_num_threads``. Each stage names its thread
+  for the OS too (``<name>-extract``, ``<name>-track``), so that ``top -H`` and per-thread CPU
+  figures tell the stages apart.
 
 ``prepare`` (optional) turns what is submitted into a ``FrameInput`` on the extraction thread
 (e.g. decoding a message and pairing its depth image); it returns None for a frame to skip, whose
@@ -50,6 +52,7 @@ from typing import Any, Callable
 
 from ..config import Config
 from ..inference.devices import set_cpu_threads
+from ..threads import name_os_thread
 from ..types import FrameInput
 from .records import FrameRecord
 from .tracker import ExtractedFrame, Tracker
@@ -258,6 +261,7 @@ class TwoStageTracker:
 
     # --- stage 1: extraction --------------------------------------------------------------------
     def _extract_loop(self) -> None:
+        name_os_thread(self._extractor.name)
         set_cpu_threads(self.threads[0])
         slots = self._slots
         while True:
@@ -308,6 +312,7 @@ class TwoStageTracker:
 
     # --- stage 2: tracking ----------------------------------------------------------------------
     def _track_loop(self) -> None:
+        name_os_thread(self._trackthread.name)
         set_cpu_threads(self.threads[1])
         slots = self._slots
         while True:
