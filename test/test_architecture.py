@@ -16,7 +16,7 @@ TOOLS_USERS = {"lightglue_ros.cli.stress"}  # the one command that drives the to
 
 # Lowest first. A unit may import units of lower layers only (never its own layer's other units).
 LAYERS: list[set[str]] = [
-    {"version", "errors", "files", "config"},
+    {"version", "errors", "files", "config", "threads"},
     {"geometry", "images"},
     {"types"},  # the records and the stamp convention every layer above passes around
     {"weights", "features", "messages", "synthetic"},
