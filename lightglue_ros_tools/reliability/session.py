@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -285,11 +286,18 @@ def ros_args(params: dict[str, Any] | None = None, remaps: dict[str, str] | None
 
 
 def yaml_value(value: Any) -> str:
+    """``value`` as ROS reads a ``-p`` value (YAML 1.1): a string YAML would take for another
+    type (``off``, ``yes``, ``1.0``: bundle_adjustment off) goes quoted."""
+    import yaml
+
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
-    return str(value)
+    text = str(value)
+    if isinstance(value, str) and yaml.safe_load(text or "''") != text:
+        return json.dumps(text)
+    return text
 
 
 class TrackerProcess:
