@@ -165,6 +165,12 @@ class Config:
                                        "local map estimates from how its near and far points' "
                                        "stereo depths agree with the motion; 0: not estimated.",
                                        group="tracking", lo=0.0, hi=10.0, runtime=True)
+    common_shift_px: float = _p(0.0, "Keypoint error (pixels, 1 sigma) shared by every "
+                                "keypoint of a frame (timing, rolling shutter, calibration), "
+                                "which averaging over inliers does not shrink: counted in each "
+                                "pose's covariance as a turn about the camera's x and y axes; "
+                                "0: keypoint errors taken as independent.", group="tracking",
+                                lo=0.0, hi=10.0, runtime=True)
     publish_adjusted_keyframes: bool = _p(False, "A keyframe's pose is published after the "
                                           "window adjustment it starts (which waits for it: "
                                           "more latency at each keyframe), not before: the "

@@ -55,17 +55,21 @@ def test_an_overconfident_covariance_is_seen_and_monocular_scores_rotation_only(
 
 
 # --- PnP's covariance with noisy 3D points -------------------------------------------------------
-def _pnp_nees(depth_noise: float, sigma_px: float, with_points: bool, trials: int = 400):
+def _pnp_nees(depth_noise: float, sigma_px: float, with_points: bool, trials: int = 400,
+              shift_px: float = 0.0, model_shift_px: float | None = None):
     """NEES of PnP poses (6 and 3 DOF) over ``trials`` scenes: 60 points 1-6 m deep seen by a
     VGA camera, their 3D positions from a depth measurement with noise sigma_z = depth_noise z^2
     and the reference keypoint's noise ``sigma_px`` across the ray, and their pixels in the
-    moved camera with noise ``sigma_px``: the errors tracking against a depth map makes. PnP
-    is given the points' covariances (or not, ``with_points``)."""
+    moved camera with noise ``sigma_px`` (plus, with ``shift_px``, one shift of the whole frame
+    drawn with that sigma per axis): the errors tracking against a depth map makes. PnP is given
+    the points' covariances (or not, ``with_points``). With ``model_shift_px`` the NEES is the
+    relative pose's (T_ref_cur, what the tracker publishes) with the common shift's term."""
     from scipy.spatial.transform import Rotation
 
     from lightglue_ros.evaluation.consistency import nees, pose_error
     from lightglue_ros.geometry.camera import CameraModel
-    from lightglue_ros.geometry.covariance import depth_point_covariances
+    from lightglue_ros.geometry.common_shift import common_shift_covariance
+    from lightglue_ros.geometry.covariance import depth_point_covariances, invert_pose_covariance
     from lightglue_ros.geometry.pnp import PnPConfig, estimate_pose_pnp
 
     cam = CameraModel(640, 480, np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]]))
@@ -80,13 +84,21 @@ def _pnp_nees(depth_noise: float, sigma_px: float, with_points: bool, trials: in
         R = Rotation.from_rotvec(rng.normal(0, 0.05, 3)).as_matrix()
         t = rng.normal(0, 0.1, 3)
         u = cam.project(X @ R.T + t) + rng.normal(0, sigma_px, (n, 2))
+        if shift_px:
+            u = u + rng.normal(0, shift_px, 2)
         S = depth_point_covariances(X, cam, sigma_px, depth_noise)
         noisy = X + np.einsum("nij,nj->ni", np.linalg.cholesky(S), rng.normal(size=(n, 3)))
         result = estimate_pose_pnp(noisy, u, cam, conf, S if with_points else None)
         assert result.num_inliers == n
-        e = pose_error(make_transform(result.R, result.t), make_transform(R, t))
-        pose.append(nees(e, result.covariance))
-        rotation.append(nees(e[3:], result.covariance[3:, 3:]))
+        T_est, T_true, cov = make_transform(result.R, result.t), make_transform(R, t), \
+            result.covariance
+        if model_shift_px is not None:
+            cov = invert_pose_covariance(result.R, result.t, cov)
+            T_est, T_true = invert_transform(T_est), invert_transform(T_true)
+            cov = cov + common_shift_covariance(T_est[:3, :3], cam, model_shift_px)
+        e = pose_error(T_est, T_true)
+        pose.append(nees(e, cov))
+        rotation.append(nees(e[3:], cov[3:, 3:]))
     return float(np.mean(pose)), float(np.mean(rotation))
 
 
@@ -100,6 +112,35 @@ def test_pnp_covariance_with_noisy_depth_points_gives_the_degrees_of_freedom():
         pose, rotation = _pnp_nees(depth_noise, 1.0, with_points=True)
         assert 6 * 0.85 < pose < 6 + 4 * 0.17, (depth_noise, pose)
         assert 3 * 0.85 < rotation < 3 + 4 * 0.12, (depth_noise, rotation)
+
+
+def test_a_common_shift_of_the_frame_is_counted_as_a_turn_of_the_camera():
+    """A 1 px shift of the whole frame (``geometry.common_shift``; the turn it makes, 2e-3 rad,
+    is several times the rotation's error from 60 independent 1 px keypoints): without its term
+    the relative pose's NEES is far above the target band ([0.5, 2] x the degrees of freedom,
+    README), with it within it (the term takes the whole shift as a turn, while PnP on a 65
+    degree field of view puts a little of it into the translation: a little cautious)."""
+    pose, rotation = _pnp_nees(0.0015, 1.0, True, shift_px=1.0, model_shift_px=0.0)
+    assert rotation > 2 * 3 and pose > 2 * 6, (rotation, pose)
+    pose, rotation = _pnp_nees(0.0015, 1.0, True, shift_px=1.0, model_shift_px=1.0)
+    assert 0.5 * 3 < rotation < 2 * 3 and 0.5 * 6 < pose < 2 * 6, (rotation, pose)
+
+
+def test_the_common_shift_is_a_turn_about_the_current_cameras_x_and_y_axes():
+    """Turned 90 degrees about the optical axis, the current camera's x axis is the
+    reference's y: the narrower vertical field (fy larger) gives less variance about it, and
+    the camera's centre (the translation) does not move."""
+    from scipy.spatial.transform import Rotation
+
+    from lightglue_ros.geometry.camera import CameraModel
+    from lightglue_ros.geometry.common_shift import common_shift_covariance
+
+    cam = CameraModel(640, 480, np.array([[500.0, 0, 320], [0, 1000, 240], [0, 0, 1]]))
+    R = Rotation.from_rotvec([0, 0, np.pi / 2]).as_matrix()
+    cov = common_shift_covariance(R, cam, 2.0)
+    np.testing.assert_allclose(np.diag(cov), [0, 0, 0, (2 / 500) ** 2, (2 / 1000) ** 2, 0],
+                               atol=1e-15)
+    assert not cov[:3].any() and not cov[:, :3].any()
 
 
 def test_map_point_covariance_is_the_scatter_of_its_triangulation():

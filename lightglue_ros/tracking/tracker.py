@@ -29,6 +29,7 @@ from ..config import Config, ConfigError
 from ..errors import ImageError
 from ..features import Features
 from ..geometry.camera import CameraModel
+from ..geometry.common_shift import common_shift_covariance
 from ..geometry.covariance import (compose_pose_covariance, invert_pose_covariance,
                                    lost_covariance, observation_information,
                                    relative_pnp_covariance, restart_covariance)
@@ -466,7 +467,8 @@ class Tracker:
                  status: TrackingStatus, timings: dict[str, float], reason: str,
                  due: str = "") -> FrameRecord:
         T_ref_cur = invert_transform(make_transform(est.R, est.t))
-        rel_cov = invert_pose_covariance(est.R, est.t, est.covariance)
+        rel_cov = invert_pose_covariance(est.R, est.t, est.covariance) + common_shift_covariance(
+            T_ref_cur[:3, :3], cur.camera, self.config.common_shift_px)
         cur.T_odom_cam = ref.T_odom_cam @ T_ref_cur
         cur.covariance = compose_pose_covariance(ref.T_odom_cam[:3, :3], ref.T_odom_cam[:3, 3],
                                                  ref.covariance, T_ref_cur[:3, 3], rel_cov)
