@@ -10,7 +10,7 @@ from lightglue_ros.mapping.projection_search import search_by_projection
 from lightglue_ros.pipeline import Pipeline
 from lightglue_ros.synthetic import make_sequence
 from lightglue_ros.tracking import Tracker, TrackingStatus
-from lightglue_ros.tracking.tracker import PROJECTION_MAX_RATIO
+from lightglue_ros.tracking.estimation import PROJECTION_MAX_RATIO
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from ..slam.background import BackgroundSlam, verification_pipeline
 from ..slam.map_file import open_slam
 from ..slam.system import FrameJob
 from ..tracking import FrameRecord, Tracker
-from ..tracking.tracker import ExtractedFrame
+from ..tracking.frames import ExtractedFrame
 from . import backend_msgs
 from . import conversions as conv
 from .health import ERROR

@@ -27,7 +27,7 @@ from ..inference.devices import set_cpu_threads
 from ..inference.torch_backend import TorchBackend
 from ..pipeline import Pipeline
 from ..tracking import FrameRecord
-from ..tracking.tracker import ExtractedFrame
+from ..tracking.frames import ExtractedFrame
 from .map_file import save_slam
 from .system import FrameJob, Relocalization, Slam
 

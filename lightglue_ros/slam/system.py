@@ -27,8 +27,7 @@ from ..geometry.camera import CameraModel
 from ..geometry.covariance import LARGE_VARIANCE
 from ..geometry.se3 import invert_transform
 from ..tracking import FrameRecord, Tracker
-from ..tracking.frames import TrackedFrame
-from ..tracking.tracker import ExtractedFrame
+from ..tracking.frames import ExtractedFrame, TrackedFrame
 from ..types import NS, FrameInput
 from .keyframe_database import Keyframe, KeyframeDatabase
 from .place_recognition import Vocabulary, vlad

@@ -1,4 +1,5 @@
-"""A frame as the tracker keeps it: features extracted once, track ids, pose, 3D points."""
+"""A frame as the tracker keeps it: features extracted once, track ids, pose, 3D points; and as
+the extraction stage hands it over."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,6 +10,22 @@ from ..features import Features
 from ..geometry.camera import CameraModel
 from ..geometry.covariance import lost_covariance
 from ..geometry.pnp import backproject
+from ..types import FrameInput
+
+
+@dataclass
+class ExtractedFrame:
+    """What the extraction stage hands to the tracking stage: the frame with its features, or
+    the reason it has none (an unusable image)."""
+
+    frame: FrameInput
+    features: Features | None
+    reason: str = ""
+    seconds: float = 0.0  # extraction time
+
+    @property
+    def stamp_ns(self) -> int:
+        return self.frame.stamp_ns
 
 
 @dataclass
@@ -31,7 +48,7 @@ class TrackedFrame:
     points3d: np.ndarray | None = None
     metric: bool = False  # its translation is in metres
     # A rectified stereo pair's right image and baseline: depth is measured from it when the
-    # frame becomes a keyframe (``tracking.stereo``), not for every frame.
+    # frame becomes a keyframe (``tracking.modes.stereo``), not for every frame.
     right: np.ndarray | None = None
     baseline_m: float = 0.0
     depth_noise: float = 0.0  # sigma_z = depth_noise z^2 of depth_points; 0: the configured one

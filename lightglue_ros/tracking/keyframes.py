@@ -6,6 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import Config
+from ..geometry.se3 import invert_transform, make_transform
+from ..mapping import LocalMap
+from .estimate import Estimate
+from .frames import TrackedFrame
 
 
 @dataclass(frozen=True)
@@ -82,3 +86,16 @@ class KeyframePolicy:
             return (f"tracks {view.share:.2f} of the keyframe's {view.map_points} map points "
                     f"< {self.min_tracked_share:.2f}, parallax {view.parallax_deg:.2f} deg")
         return ""
+
+
+def keyframe_reason(config: Config, local_map: LocalMap, ref: TrackedFrame, est: Estimate,
+                    first_inliers: int) -> str:
+    """Why a new keyframe is due once ``est`` placed the frame against ``ref`` ('' when it is
+    not), by the configured policy; the map rules see ``ref``'s map points only when the frame
+    was located on them and they are triangulated (not from depth)."""
+    view = None
+    if est.model == "pnp" and not ref.metric and config.keyframe_tracked_share:
+        view = MapView.of(local_map.points_in(ref), est.pairs[est.inliers, 0],
+                          invert_transform(make_transform(est.R, est.t)))
+    return KeyframePolicy.from_config(config).reason(est.num_inliers, first_inliers,
+                                                     est.flow_px, view)

@@ -10,17 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from ..config import Config
-from ..errors import ImageError
 from ..geometry.camera import CameraModel
-from ..pipeline import Pipeline
-
-if TYPE_CHECKING:
-    from .frames import TrackedFrame
 
 MIN_DISPARITY_PX = 0.5  # below this the depth is beyond anything the pair can measure
 
@@ -58,23 +50,3 @@ def stereo_points(left_px: np.ndarray, right_px: np.ndarray, pairs: np.ndarray,
     points[idx] = np.c_[rays, np.ones(len(rays))] * z[good, None]
     reason = "" if good.any() else f"no stereo match on a row ({len(pairs)} matches)"
     return StereoPoints(points, len(pairs), int(good.sum()), reason)
-
-
-def keyframe_stereo_depth(frame: "TrackedFrame", pipeline: Pipeline, config: Config) -> str:
-    """Give a keyframe metric points from its right image, which is extracted and matched only
-    now (frames that do not become keyframes cost nothing more; the right image is then
-    dropped). Returns why it has none, or ''."""
-    right, frame.right = frame.right, None
-    try:
-        right_features = pipeline.extract(right)
-    except ImageError as exc:
-        return f"right image unusable: {exc}"
-    pairs = pipeline.match(frame.features, right_features).pairs
-    result = stereo_points(frame.keypoints, right_features.keypoints.cpu().numpy().astype(
-        np.float64), pairs, frame.camera, frame.baseline_m, 2 * config.ransac_threshold_px,
-        config.depth_min_m, config.depth_max_m)
-    if result.reason:
-        return result.reason
-    frame.depth_points, frame.metric = result.points, True
-    frame.depth_noise = config.keypoint_sigma_px / (frame.camera.fx * frame.baseline_m)
-    return ""

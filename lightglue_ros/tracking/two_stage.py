@@ -54,8 +54,9 @@ from ..config import Config
 from ..inference.devices import set_cpu_threads
 from ..threads import name_os_thread
 from ..types import FrameInput
+from .frames import ExtractedFrame
 from .records import FrameRecord
-from .tracker import ExtractedFrame, Tracker
+from .tracker import Tracker
 
 log = logging.getLogger(__name__)
 
