@@ -171,7 +171,7 @@ class Config:
                                 "pose's covariance as a turn about the camera's x and y axes; "
                                 "0: keypoint errors taken as independent.", group="tracking",
                                 lo=0.0, hi=10.0, runtime=True)
-    publish_adjusted_keyframes: bool = _p(True, "A keyframe's pose is published after the "
+    publish_adjusted_keyframes: bool = _p(False, "A keyframe's pose is published after the "
                                           "window adjustment it starts (which waits for it: "
                                           "more latency at each keyframe), not before: the "
                                           "odometry then has the adjusted pose.",

@@ -101,12 +101,10 @@ def test_the_map_finds_a_disparity_offset_put_into_real_pairs():
         right[:, 1:] = f.right[:, :-1]
         shifted.append(replace(f, right=right))
     plain, moved = _offset_estimates(frames), _offset_estimates(shifted)
-    # nothing estimated before the window is full: the 8th keyframe's record, published after
-    # its own window adjustment (publish_adjusted_keyframes), is the first with an estimate
-    assert plain[:7] == moved[:7] == [0.0] * 7
+    assert plain[:8] == moved[:8] == [0.0] * 8  # nothing estimated before the window is full
     # one Gauss-Newton step per keyframe: the estimate moves towards the pixel put in, keyframe
-    # after keyframe (0.3 px at the first full window, 1.5 px eight keyframes later here)
-    gained = np.subtract(moved, plain)[7:]
+    # after keyframe (0.3 px at the first full window, 1.0-1.3 px eight keyframes later here)
+    gained = np.subtract(moved, plain)[8:]
     assert np.all(gained > 0) and 0.5 < gained[-1] < 2.0, (plain, moved)
 
 
@@ -114,8 +112,8 @@ def test_the_map_finds_a_disparity_offset_put_into_real_pairs():
 @pytest.mark.skipif(not (KITTI06 / "image_1").is_dir(),
                     reason=f"{KITTI06} is absent (../shared sits beside the clone in CI)")
 def test_a_keyframe_is_published_with_its_adjusted_pose_when_asked():
-    """publish_adjusted_keyframes (the default): a keyframe's record has the pose its own window
-    adjustment gave it; off, the pose from before that adjustment, which then moves it."""
+    """publish_adjusted_keyframes: a keyframe's record has the pose its own window adjustment
+    gave it; by default the pose from before that adjustment, which then moves it."""
     _, frames = _kitti06_stereo_frames()
     for adjusted in (True, False):
         tracker = Tracker(Pipeline(), Config(publish_adjusted_keyframes=adjusted))
