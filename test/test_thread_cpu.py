@@ -9,7 +9,8 @@ import time
 import pytest
 
 from lightglue_ros.threads import name_os_thread
-from lightglue_ros_tools.reliability.thread_cpu import frames_tracked, thread_cpu
+from lightglue_ros_tools.reliability.procstat import thread_cpu
+from lightglue_ros_tools.reliability.thread_cpu import frames_tracked
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux /proc")
 

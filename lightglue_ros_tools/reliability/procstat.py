@@ -1,4 +1,5 @@
-"""Resident memory, threads and open file descriptors of a process, over time (Linux /proc)."""
+"""Resident memory, threads and open file descriptors of a process, over time, and the CPU time of
+each of its threads and child processes (Linux /proc)."""
 from __future__ import annotations
 
 import os
@@ -7,6 +8,8 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+TICKS = os.sysconf("SC_CLK_TCK")  # /proc's CPU times are in clock ticks
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,49 @@ def sample(pid: int) -> ProcessSample:
                 threads = int(line.split()[1])
     fds = len(os.listdir(f"/proc/{pid}/fd"))
     return ProcessSample(time.monotonic(), rss_kb / 1024.0, threads, fds)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc children lists)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            for tid in os.listdir(f"/proc/{parent}/task"):
+                with open(f"/proc/{parent}/task/{tid}/children") as f:
+                    kids = [int(c) for c in f.read().split()]
+                found += kids
+                todo += kids
+        except OSError:
+            continue
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline") as f:
+            return f.read().replace("\0", " ").strip()
+    except OSError:
+        return ""
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) and name of each thread of ``pid``, by thread id."""
+    out: dict[int, tuple[str, float]] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / TICKS)
+    return out
 
 
 class Sampler:

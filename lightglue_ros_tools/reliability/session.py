@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+import yaml
 
 from lightglue_ros.ros.health import ERROR as ERROR_LEVEL, OK as OK_LEVEL, WARN as WARN_LEVEL
 from .messages import camera_info_msg, compressed_msg, depth_msg, diagnostic_dict, frame_stamp, \
@@ -288,8 +289,6 @@ def ros_args(params: dict[str, Any] | None = None, remaps: dict[str, str] | None
 def yaml_value(value: Any) -> str:
     """``value`` as ROS reads a ``-p`` value (YAML 1.1): a string YAML would take for another
     type (``off``, ``yes``, ``1.0``: bundle_adjustment off) goes quoted."""
-    import yaml
-
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

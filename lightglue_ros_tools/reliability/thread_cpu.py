@@ -6,9 +6,9 @@ worker process) while ``lightglue-ros stress`` drives it, in ms per frame tracke
 CPU time (Linux /proc, utime + stime of each thread), not wall time, so that load from other
 work on the machine changes the figures little. The tracker's stages name their threads for the
 OS (``tracker-extract``, ``tracker-track``: ``TwoStageTracker``, as ``top -H`` shows them); the
-process's main thread runs the rclpy executor (``executor`` here). The node's start (imports, loading the networks) is left out: figures count from
-the moment its tracking thread exists. The stress driver (the camera's side: publishing the
-images) is reported apart, as ``driver``.
+process's main thread runs the rclpy executor (``executor`` here). The node's start (imports,
+loading the networks) is left out: figures count from the moment its tracking thread exists.
+The stress driver (the camera's side: publishing the images) is reported apart, as ``driver``.
 
 Prints one JSON object (load average before and after included).
 """
@@ -24,52 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .procstat import cmdline, descendants, thread_cpu
+
 STRESS = ["stress", "--phases", "baseline", "--width", "640", "--height", "480",
           "--no-use-depth", "--json"]
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (Linux /proc children lists)."""
-    found, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        try:
-            for tid in os.listdir(f"/proc/{parent}/task"):
-                with open(f"/proc/{parent}/task/{tid}/children") as f:
-                    kids = [int(c) for c in f.read().split()]
-                found += kids
-                todo += kids
-        except OSError:
-            continue
-    return found
-
-
-def cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline") as f:
-            return f.read().replace("\0", " ").strip()
-    except OSError:
-        return ""
-
-
-def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
-    """CPU seconds (user + system) and name of each thread of ``pid``, by thread id."""
-    out: dict[int, tuple[str, float]] = {}
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / TICKS)
-    return out
 
 
 def frames_tracked(stress: dict[str, Any]) -> int:
