@@ -90,6 +90,34 @@ def test_dense_graph_has_a_dynamic_image_size_and_a_threshold_input(xfeat):
     assert int((loose > 0).sum()) > int((strict > 0).sum())  # the threshold acts in the graph
 
 
+@pytest.mark.parametrize("height,width", SIZES)
+def test_backend_dense_graph_ranks_the_maxima_alone_with_the_same_outputs(xfeat, height, width):
+    """The onnxruntime backend's export scores only the local maxima (NonZero, so not for
+    TensorRT): on ONNX Runtime, and run by torch, the same candidates in the same order as the
+    static graph that scores every pixel, to the bit."""
+    from lightglue_ros.models.xfeat import resize_to_multiple
+
+    peaks = export_extractor(xfeat.model, xfeat.folder, static=False)
+    assert peaks.key != xfeat.exported.key
+    ops = {n.op_type for n in onnx.load(str(peaks.path("dense"))).graph.node}
+    assert "NonZero" in ops and "NonZero" not in {
+        n.op_type for n in onnx.load(str(xfeat.exported.path("dense"))).graph.node}
+    cpu = torch.device("cpu")
+    runners = [(xfeat.runner, OrtRunner([peaks], cpu, ["CPUExecutionProvider"])),
+               (TorchGraphRunner(extractor_graphs(xfeat.model), cpu),
+                TorchGraphRunner(extractor_graphs(xfeat.model, static=False), cpu))]
+    gray = resize_to_multiple(textured_tensor(height, width, seed=height).mean(1, keepdim=True))
+    for threshold in (0.05, 0.5):  # more maxima than candidates, and fewer
+        for static, dynamic in runners:
+            with torch.inference_mode():
+                desc, values, indices = static.run("dense", gray, torch.tensor([threshold]))
+                desc2, values2, indices2 = dynamic.run("dense", gray, torch.tensor([threshold]))
+            candidate = values > 0
+            assert 0 < int(candidate.sum()) and torch.equal(candidate, values2 > 0)
+            assert torch.equal(desc, desc2) and torch.equal(values, values2)
+            assert torch.equal(indices[candidate], indices2[candidate])
+
+
 def _same_pixels(ref: dict, out: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """For each reference keypoint, whether ours has the same pixel, and which one."""
     dist = torch.cdist(ref["keypoints"][0], out["keypoints"][0],

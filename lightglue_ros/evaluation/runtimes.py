@@ -85,8 +85,10 @@ def cases_for(extractor: str, keypoints: Iterable[int], size: tuple[int, int],
                  detection_threshold=FILL_THRESHOLD.get(extractor, -1.0))
     folder = engine_dir_for(cfg, engine_dir)
     model, lg = build_extractor(cfg), build_matcher(cfg)
-    exported, exported_lg = export_extractor(model, folder), export_matcher(lg, extractor, folder)
-    specs = extractor_graphs(model)
+    # the graphs the onnxruntime backend runs (data-dependent shapes allowed)
+    exported = export_extractor(model, folder, static=False)
+    exported_lg = export_matcher(lg, extractor, folder)
+    specs = extractor_graphs(model, static=False)
     recorder = _Recorder(specs)
     images = [to_tensor(frame, model.input_channels)[0] for frame in _frames(*size)]
     features = [GraphExtractor(model, recorder)(img) for img in images]

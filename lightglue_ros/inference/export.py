@@ -37,13 +37,13 @@ from ..files import atomic_write_bytes, sha256_file
 from ..models.base import Extractor
 from ..models.lightglue import LightGlue
 from ..version import __version__
-from .graphs import GraphSpec, extractor_graphs, matcher_graphs
+from .graphs import GraphSpec, data_dependent, extractor_graphs, matcher_graphs
 from .precision import tag_fp32_nodes
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
-EXPORT_FORMAT = 3  # bump when the graphs change meaning, to invalidate every cached export
+EXPORT_FORMAT = 4  # bump when the graphs change meaning, to invalidate every cached export
 ENV_ENGINE_DIR = "LIGHTGLUE_ROS_ENGINES"
 
 
@@ -278,10 +278,14 @@ def extractor_model_name(model: Extractor) -> str:
     return model.conf.get("model_name", model.name) if model.name == "aliked" else model.name
 
 
-def export_extractor(model: Extractor, engine_dir: Path, force: bool = False) -> ExportedModel:
+def export_extractor(model: Extractor, engine_dir: Path, force: bool = False,
+                     static: bool = True) -> ExportedModel:
+    """``static``: see :func:`~lightglue_ros.inference.graphs.extractor_graphs`."""
     # the detection threshold is applied on the host: it does not change the graphs
     options = {k: v for k, v in sorted(model.conf.items()) if k != "detection_threshold"}
-    return export_model(extractor_model_name(model), extractor_graphs(model),
+    if data_dependent(model, static):
+        options["static"] = False  # a separate export: TensorRT needs the static graphs
+    return export_model(extractor_model_name(model), extractor_graphs(model, static),
                         state_dict_sha256(model), options, engine_dir, force)
 
 
@@ -307,5 +311,6 @@ def export_for_config(cfg: Config, engine_dir: str | Path | None = None, weights
     folder = engine_dir_for(cfg, engine_dir)
     extractor = build_extractor(cfg, weights)
     matcher = build_matcher(cfg, weights)
-    return (export_extractor(extractor, folder, force),
+    static = cfg.backend != "onnxruntime"  # ONNX Runtime runs data-dependent shapes faster
+    return (export_extractor(extractor, folder, force, static),
             export_matcher(matcher, cfg.extractor, folder, force), extractor, matcher)

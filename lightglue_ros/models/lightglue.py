@@ -42,8 +42,8 @@ def normalize_keypoints(kpts: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x = x.unflatten(-1, (-1, 2))
-    return torch.stack((-x[..., 1], x[..., 0]), dim=-1).flatten(start_dim=-2)
+    x0, x1 = x.unflatten(-1, (-1, 2)).unbind(-1)
+    return torch.stack((-x1, x0), dim=-1).flatten(start_dim=-2)
 
 
 def apply_rotary(freqs: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -80,7 +80,7 @@ class SelfBlock(nn.Module):
                 mask: torch.Tensor | None = None) -> torch.Tensor:
         """``mask`` (B, 1, N, N), True where attention is allowed, only for padded sets."""
         qkv = self.Wqkv(x).unflatten(-1, (self.heads, -1, 3)).transpose(1, 2)
-        q, k, v = qkv[..., 0], qkv[..., 1], qkv[..., 2]
+        q, k, v = qkv.unbind(-1)
         q, k = apply_rotary(encoding, q), apply_rotary(encoding, k)
         if mask is None:
             context = F.scaled_dot_product_attention(q.contiguous(), k.contiguous(),
@@ -113,13 +113,14 @@ class CrossBlock(nn.Module):
         qk0, qk1 = self._heads(self.to_qk(x0)), self._heads(self.to_qk(x1))
         v0, v1 = self._heads(self.to_v(x0)), self._heads(self.to_v(x1))
         qk0, qk1 = qk0 * self.scale ** 0.5, qk1 * self.scale ** 0.5
-        sim = torch.einsum("bhid,bhjd->bhij", qk0, qk1)
+        # products as matmul, strided views as unbind: the same values as einsum and indexing,
+        # which ONNX Runtime runs as explicit transposes and gathers (a fifth of a layer there)
+        sim = qk0 @ qk1.transpose(-2, -1)
         if mask is not None:
             sim = sim.masked_fill(~mask, -float("inf"))
         attn01 = F.softmax(sim, dim=-1)
         attn10 = F.softmax(sim.transpose(-2, -1).contiguous(), dim=-1)
-        m0 = torch.einsum("bhij,bhjd->bhid", attn01, v1)
-        m1 = torch.einsum("bhji,bhjd->bhid", attn10.transpose(-2, -1), v0)
+        m0, m1 = attn01 @ v1, attn10 @ v0
         if mask is not None:  # rows of padded points are all -inf: NaN, zeroed (official)
             m0, m1 = m0.nan_to_num(), m1.nan_to_num()
         m0 = self.to_out(m0.transpose(1, 2).flatten(start_dim=-2))
@@ -165,15 +166,16 @@ def sigmoid_log_double_softmax(sim: torch.Tensor, z0: torch.Tensor, z1: torch.Te
                                ) -> torch.Tensor:
     """Log assignment matrix (B, M+1, N+1): dual softmax plus matchability, with a dustbin row and
     column holding the log-probability of each point being unmatched."""
-    b, m, n = sim.shape
     certainties = F.logsigmoid(z0) + F.logsigmoid(z1).transpose(1, 2)
     scores0 = F.log_softmax(sim, 2)
     scores1 = F.log_softmax(sim.transpose(-1, -2).contiguous(), 2).transpose(-1, -2)
-    scores = sim.new_full((b, m + 1, n + 1), 0)
-    scores[:, :m, :n] = scores0 + scores1 + certainties
-    scores[:, :-1, -1] = F.logsigmoid(-z0.squeeze(-1))
-    scores[:, -1, :-1] = F.logsigmoid(-z1.squeeze(-1))
-    return scores
+    # assembled by concatenation, not slice assignment into a new matrix: the same values, but
+    # exported graphs get two Concats instead of three ScatterNDs over index tensors of the
+    # matrix's size (a third of the assignment graph's time on ONNX Runtime)
+    dustbin0 = F.logsigmoid(-z0)  # (B, M, 1)
+    dustbin1 = torch.cat([F.logsigmoid(-z1).transpose(1, 2), sim.new_zeros(sim.shape[0], 1, 1)],
+                         2)  # (B, 1, N + 1), the corner 0
+    return torch.cat([torch.cat([scores0 + scores1 + certainties, dustbin0], 2), dustbin1], 1)
 
 
 class MatchAssignment(nn.Module):
@@ -185,7 +187,7 @@ class MatchAssignment(nn.Module):
     def forward(self, desc0: torch.Tensor, desc1: torch.Tensor) -> torch.Tensor:
         mdesc0, mdesc1 = self.final_proj(desc0), self.final_proj(desc1)
         d = mdesc0.shape[-1]
-        sim = torch.einsum("bmd,bnd->bmn", mdesc0 / d ** 0.25, mdesc1 / d ** 0.25)
+        sim = (mdesc0 / d ** 0.25) @ (mdesc1 / d ** 0.25).transpose(-2, -1)
         return sigmoid_log_double_softmax(sim, self.matchability(desc0), self.matchability(desc1))
 
     def get_matchability(self, desc: torch.Tensor) -> torch.Tensor:

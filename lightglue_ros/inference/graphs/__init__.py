@@ -37,9 +37,18 @@ def _module(model: Extractor) -> ModuleType:
     return _EXTRACTORS[model.name]
 
 
-def extractor_graphs(model: Extractor) -> list[GraphSpec]:
-    """The graphs of an extractor (with its weights and keypoint options)."""
+def extractor_graphs(model: Extractor, static: bool = True) -> list[GraphSpec]:
+    """The graphs of an extractor (with its weights and keypoint options). ``static=False`` lets
+    a graph's intermediate shapes depend on the data where that is faster with the same outputs
+    (XFeat's ranking, :mod:`.xfeat`): for ONNX Runtime, not for TensorRT engines or CUDA graphs."""
+    if data_dependent(model, static):
+        return xfeat.graphs(model, static=False)
     return _module(model).graphs(model)
+
+
+def data_dependent(model: Extractor, static: bool) -> bool:
+    """Whether ``extractor_graphs(model, static)`` differ from the static graphs."""
+    return not static and model.name == "xfeat"
 
 
 class GraphExtractor:
@@ -57,4 +66,4 @@ class GraphExtractor:
 
 
 __all__ = ["MAX_TOPK", "TRACE_SIZE", "GraphExtractor", "GraphRunner", "GraphSpec", "GraphStages",
-           "TorchGraphRunner", "extractor_graphs", "matcher_graphs"]
+           "TorchGraphRunner", "data_dependent", "extractor_graphs", "matcher_graphs"]

@@ -1,7 +1,9 @@
 """XFeat as a graph: the network on the image resized to a multiple of 32, with the candidate
-ranking (every pixel scored as :meth:`XFeat.select` scores it, local maxima above the threshold
-kept, one TopK); the host resizes, averages the channels, cuts at ``top_k`` and samples the
-descriptors with the model's own functions, so the output is that of ``XFeat.forward``.
+ranking (pixels scored as :meth:`XFeat.select` scores them, local maxima above the threshold
+kept, one TopK; every pixel scored for TensorRT and CUDA graphs, the maxima alone for ONNX
+Runtime, with the same result); the host resizes, averages the channels, cuts at ``top_k`` and
+samples the descriptors with the model's own functions, so the output is that of
+``XFeat.forward``.
 
 The host does the resize (:func:`resize_to_multiple`) and the channel average, in the order the
 model does them, and the graph takes the gray image: one graph for RGB and gray input, and the
@@ -30,6 +32,9 @@ def _max_pool(x: torch.Tensor, kernel: int) -> torch.Tensor:
 
 
 class _Rank(nn.Module):
+    """Every pixel scored (:meth:`XFeat.candidates`), then one TopK: shapes follow from the image
+    size alone, as TensorRT engines and CUDA graphs need."""
+
     def __init__(self, model: XFeat) -> None:
         super().__init__()
         self.candidates, self.k = model.candidates, candidate_count(model)
@@ -40,20 +45,48 @@ class _Rank(nn.Module):
         return top_candidates(flat, self.k, -1.0)
 
 
-class _Dense(nn.Module):
+class _RankPeaks(nn.Module):
+    """Only the local maxima above the threshold scored (as :meth:`XFeat.select` scores them),
+    then one TopK: the same candidates (positive scores) with the same values in the same order
+    as :class:`_Rank` (scores are computed per pixel; the maxima keep their raster order, so ties
+    break alike), without the two grid samples over the whole image that cost ONNX Runtime more
+    than the network's convolutions. The count of maxima depends on the data (NonZero), which
+    TensorRT's parser and CUDA graphs do not take: ONNX Runtime only."""
+
     def __init__(self, model: XFeat) -> None:
         super().__init__()
+        self.local_maxima, self.pixel_scores = model.local_maxima, model.pixel_scores
+        self.k = candidate_count(model)
+
+    def forward(self, heatmap: torch.Tensor, reliability: torch.Tensor, threshold: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        height, width = heatmap.shape[-2:]
+        peaks = self.local_maxima(heatmap, threshold, _max_pool)[0, 0]
+        pixels = peaks.nonzero().flip(-1)  # raster order, x then y
+        last = torch.stack([torch.arange(width, device=pixels.device)[-1],  # (W - 1, H - 1),
+                            torch.arange(height, device=pixels.device)[-1]])  # from the shape
+        values, order = top_candidates(self.pixel_scores(heatmap, reliability, pixels, last),
+                                       self.k, -1.0)
+        flat = pixels[:, 1] * width + pixels[:, 0]
+        padded = torch.cat([flat, flat.new_full((self.k,), height * width)])  # no candidate
+        return values, padded[order]
+
+
+class _Dense(nn.Module):
+    def __init__(self, model: XFeat, static: bool) -> None:
+        super().__init__()
         self.net = model
-        self.fp32 = _Rank(model)
+        self.fp32 = _Rank(model) if static else _RankPeaks(model)
 
     def forward(self, image: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor, ...]:
         descriptors, heatmap, reliability = self.net.dense_maps(image)
         return (descriptors,) + self.fp32(heatmap, reliability, threshold)
 
 
-def graphs(model: XFeat) -> list[GraphSpec]:
+def graphs(model: XFeat, static: bool = True) -> list[GraphSpec]:
+    """``static``: :class:`_Rank`, else :class:`_RankPeaks`."""
     h, w = TRACE_SIZE
-    return [GraphSpec("dense", _Dense(model).eval(), ("image", "threshold"), OUTPUTS,
+    return [GraphSpec("dense", _Dense(model, static).eval(), ("image", "threshold"), OUTPUTS,
                       {"image": (1, 1, "height", "width"), "threshold": (1,)},
                       lambda: (torch.rand(1, 1, h, w), torch.tensor([0.05])))]
 
