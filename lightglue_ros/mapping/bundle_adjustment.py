@@ -64,33 +64,40 @@ def adjust(poses: np.ndarray, fixed: np.ndarray, points: np.ndarray, obs: Observ
         huber, gtsam.noiseModel.Isotropic.Sigma(3, sigma_px))
     graph, values = gtsam.NonlinearFactorGraph(), gtsam.Values()
     held = gtsam.noiseModel.Isotropic.Sigma(6, FIXED_SIGMA)
-    for i, T in enumerate(poses):
-        values.insert(gtsam.symbol("x", i), gtsam.Pose3(T))
-        if fixed[i]:
-            graph.add(gtsam.PriorFactorPose3(gtsam.symbol("x", i), gtsam.Pose3(T), held))
-    for j, X in enumerate(points):
-        values.insert(gtsam.symbol("l", j), gtsam.Point3(*X))
+    pose_keys = [gtsam.symbol("x", i) for i in range(len(poses))]
+    point_keys = [gtsam.symbol("l", j) for j in range(len(points))]
+    for key, T, hold in zip(pose_keys, poses, fixed):
+        values.insert(key, gtsam.Pose3(T))
+        if hold:
+            graph.add(gtsam.PriorFactorPose3(key, gtsam.Pose3(T), held))
+    for key, X in zip(point_keys, points):
+        values.insertPoint3(key, X)
+    # one factor per observation, in their order; the loop holds only what varies per row
     use_depth = np.isfinite(obs.depth) & (depth_sigma[obs.frame] > 0)
-    for k in range(len(obs.frame)):
-        f = int(obs.frame[k])
-        pose_key, point_key = gtsam.symbol("x", f), gtsam.symbol("l", int(obs.point[k]))
-        u, v = obs.uv[k]
-        if use_depth[k]:
-            disparity = K[f][0, 0] * baseline[f] / obs.depth[k]
-            graph.add(gtsam.GenericStereoFactor3D(
-                gtsam.StereoPoint2(u, u - disparity, v), stereo_noise, pose_key, point_key,
-                stereo_calib[f]))
+    fxb = np.array([k[0, 0] * b for k, b in zip(K, baseline)]).reshape(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        right = obs.uv[:, 0] - fxb[obs.frame] / obs.depth
+    add, projection, stereo = graph.add, gtsam.GenericProjectionFactorCal3_S2, \
+        gtsam.GenericStereoFactor3D
+    for f, j, uv, has_depth, u, ur, v in zip(
+            obs.frame.tolist(), obs.point.tolist(), obs.uv, use_depth.tolist(),
+            obs.uv[:, 0].tolist(), right.tolist(), obs.uv[:, 1].tolist()):
+        if has_depth:
+            add(stereo(gtsam.StereoPoint2(u, ur, v), stereo_noise, pose_keys[f], point_keys[j],
+                       stereo_calib[f]))
         else:
-            graph.add(gtsam.GenericProjectionFactorCal3_S2(
-                np.array([u, v]), pixel_noise, pose_key, point_key, calib[f]))
+            add(projection(uv, pixel_noise, pose_keys[f], point_keys[j], calib[f]))
     before = _errors(poses, points, obs, K)
     params = gtsam.LevenbergMarquardtParams()
     params.setMaxIterations(iterations)
     result = gtsam.LevenbergMarquardtOptimizer(graph, values, params).optimize()
-    new_poses = np.array([result.atPose3(gtsam.symbol("x", i)).matrix()
-                          for i in range(len(poses))])
-    new_points = np.array([result.atPoint3(gtsam.symbol("l", j)) for j in range(len(points))]
-                          ).reshape(-1, 3)
+    # Values keep their entries in key order: the poses x0.., the points l0.. (Point3 only)
+    flat = gtsam.utilities.extractPose3(result).reshape(-1, 12)  # R row by row, then t
+    new_poses = np.zeros((len(poses), 4, 4))
+    new_poses[:, :3, :3] = flat[:, :9].reshape(-1, 3, 3)
+    new_poses[:, :3, 3] = flat[:, 9:]
+    new_poses[:, 3, 3] = 1.0
+    new_points = gtsam.utilities.extractPoint3(result).reshape(-1, 3)
     after = _errors(new_poses, new_points, obs, K)
     return AdjustmentResult(new_poses, new_points, after, float(np.median(before)),
                             float(np.median(after)))
