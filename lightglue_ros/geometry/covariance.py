@@ -33,7 +33,7 @@ import numpy as np
 
 from .camera import CameraModel
 from .epipolar import sampson_essential, sampson_homography
-from .se3 import skew
+from .se3 import skew, skew_rows
 
 # Variance (m^2 or rad^2) of what the measurement says nothing about: the scale of a monocular
 # translation, the translation of a pure rotation, a lost pose. Large enough that a backend gives
@@ -132,7 +132,7 @@ def relative_pnp_covariance(R: np.ndarray, t: np.ndarray, points3d: np.ndarray,
     cov = np.linalg.pinv(np.einsum("nai,nab,nbj->ij", J, W, J), hermitian=True)
     G = np.zeros((n, 3, 6))  # a point in camera 0 by camera 0's pose: dX = dt - [X]x dr
     G[:, :, :3] = np.eye(3)
-    G[:, :, 3:] = -np.array([skew(x) for x in X])
+    G[:, :, 3:] = -skew_rows(X)
     # eta's information: each point's other information in series with camera 0's observation
     eta_info = np.einsum("nai,nab,nbj->ij", G, Lambda - Lambda @ P_inv @ Lambda, G)
     B = P_inv @ Lambda @ G  # (n, 3, 6): how eta moves each point's estimate in camera 0

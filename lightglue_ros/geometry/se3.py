@@ -44,6 +44,16 @@ def skew(v: np.ndarray) -> np.ndarray:
     return np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
 
 
+def skew_rows(V: np.ndarray) -> np.ndarray:
+    """(N, 3, 3): ``skew`` of each row of ``V`` (N, 3), without a Python loop over the rows."""
+    V = np.asarray(V, dtype=np.float64).reshape(-1, 3)
+    out = np.zeros((len(V), 3, 3))
+    out[:, 0, 1], out[:, 0, 2] = -V[:, 2], V[:, 1]
+    out[:, 1, 0], out[:, 1, 2] = V[:, 2], -V[:, 0]
+    out[:, 2, 0], out[:, 2, 1] = -V[:, 1], V[:, 0]
+    return out
+
+
 def quaternion_to_rotation(q: np.ndarray) -> np.ndarray:
     """Rotation matrix of the quaternion (x, y, z, w); the quaternion need not be unit length."""
     q = np.asarray(q, dtype=np.float64).reshape(4)

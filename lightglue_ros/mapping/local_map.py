@@ -123,10 +123,10 @@ class LocalMap:
     def points_in(self, frame: MapFrame) -> np.ndarray:
         """(N, 3) map points of ``frame``'s keypoints in its camera frame, NaN where none."""
         out = np.full((len(frame.ids), 3), np.nan)
-        rows = [(k, self.points[int(i)]) for k, i in enumerate(frame.ids) if int(i) in self.points]
-        if rows:
-            idx = np.array([k for k, _ in rows])
-            X = np.array([p for _, p in rows])
+        ids = frame.ids.tolist()
+        idx = [k for k, i in enumerate(ids) if i in self.points]
+        if idx:
+            X = np.array([self.points[ids[k]] for k in idx])
             T = invert_transform(frame.T_odom_cam)
             out[idx] = X @ T[:3, :3].T + T[:3, 3]
         return out
@@ -212,21 +212,28 @@ class LocalMap:
 
     # --- internals -------------------------------------------------------------------------------
     def _observations(self) -> tuple[list[int], Observations]:
-        """The points seen by at least two window keyframes, or by one with depth."""
-        seen: dict[int, list[tuple[int, int]]] = {}
+        """The points seen by at least two window keyframes, or by one with depth: points in
+        the order the window first sees them, each one's observations oldest keyframe first."""
+        mapped = np.fromiter(self.points, int, len(self.points))
+        parts: list[tuple[np.ndarray, ...]] = []  # per keyframe: its observations of points
         for f, kf in enumerate(self.keyframes):
-            for i, k in kf.index_of.items():
-                if i in self.points:
-                    seen.setdefault(i, []).append((f, k))
-        ids = [i for i, s in seen.items()
-               if len(s) >= 2 or np.isfinite(self.keyframes[s[0][0]].depth[s[0][1]])]
-        rows = [(f, j, k) for j, i in enumerate(ids) for f, k in seen[i]]
-        frame = np.array([r[0] for r in rows], int)
-        point = np.array([r[1] for r in rows], int)
-        uv = np.array([self.keyframes[f].ideal[k] for f, _, k in rows]).reshape(-1, 2)
-        depths = [kf.depth_with(self.disparity_offset_px) for kf in self.keyframes]
-        depth = np.array([depths[f][k] for f, _, k in rows])
-        return ids, Observations(frame, point, uv, depth)
+            ids = _track_ids(kf)
+            has = np.isin(ids, mapped)
+            keys = _keypoints(kf)[has]
+            parts.append((np.full(len(keys), f), ids[has], kf.ideal[keys],
+                          kf.depth_with(self.disparity_offset_px)[keys], kf.depth[keys]))
+        frame, track, uv, depth, sensed = (np.concatenate(a) for a in zip(*parts))
+        _, first, inverse, count = np.unique(track, return_index=True, return_inverse=True,
+                                             return_counts=True)
+        wanted = np.flatnonzero((count >= 2) | np.isfinite(sensed[first]))
+        by_first = wanted[np.argsort(first[wanted], kind="stable")]
+        rank = np.full(len(first), -1)
+        rank[by_first] = np.arange(len(by_first))
+        point = rank[inverse]
+        rows = np.flatnonzero(point >= 0)
+        rows = rows[np.argsort(point[rows], kind="stable")]  # keyframe order within a point
+        return track[first[by_first]].tolist(), Observations(
+            frame[rows], point[rows], uv[rows].reshape(-1, 2), depth[rows])
 
     def _find_again(self, kf: MapKeyframe, radius_px: float) -> int:
         """Give the new keyframe's untracked keypoints the ids of window points that project
@@ -234,22 +241,26 @@ class LocalMap:
         points a match missed once are not lost, and their tracks grow longer, which is what
         holds a monocular scale. Returns how many were found."""
         older = self.keyframes[:-1]
-        wanted: dict[int, np.ndarray] = {}
+        own, mapped = _track_ids(kf), np.fromiter(self.points, int, len(self.points))
+        taken = own  # tracked here, or wanted already from a newer keyframe
+        ids, descriptors = [], []
         for old in reversed(older):  # the newest observation's descriptor
-            desc = None
-            for i, k in old.index_of.items():
-                if i in self.points and i not in kf.index_of and i not in wanted:
-                    desc = old.frame.descriptors if desc is None else desc
-                    wanted[i] = desc[k]
-        in_window = set().union(*(old.index_of.keys() for old in older)) if older else set()
-        free = np.array([k for i, k in kf.index_of.items() if i not in in_window], int)
-        if not wanted or not len(free):
+            seen = _track_ids(old)
+            wanted = np.isin(seen, mapped) & np.isin(seen, taken, invert=True)
+            if not np.any(wanted):
+                continue
+            ids.append(seen[wanted])
+            descriptors.append(old.frame.descriptors[_keypoints(old)[wanted]])
+            taken = np.concatenate([taken, seen[wanted]])
+        in_window = np.concatenate([_track_ids(old) for old in older] + [np.zeros(0, int)])
+        free = _keypoints(kf)[np.isin(own, in_window, invert=True)]
+        if not ids or not len(free):
             return 0
-        ids = np.array(list(wanted))
+        ids = np.concatenate(ids)
         T = invert_transform(kf.frame.T_odom_cam)
         X = np.array([self.points[i] for i in ids]) @ T[:3, :3].T + T[:3, 3]
         rows, cols, _ = search_by_projection(
-            X, np.array([wanted[i] for i in ids]), kf.frame.camera, kf.frame.keypoints[free],
+            X, np.concatenate(descriptors), kf.frame.camera, kf.frame.keypoints[free],
             kf.frame.descriptors[free], radius_px, self.config.min_cosine)
         for point, key in zip(ids[rows].tolist(), free[cols].tolist()):
             del kf.index_of[int(kf.frame.ids[key])]
@@ -317,7 +328,8 @@ class LocalMap:
         if not wanted:
             return out
         order = list(wanted)
-        row = {i: j for j, i in enumerate(order)}
+        by_id = np.argsort(order)
+        sorted_ids = np.array(order)[by_id]
         X = np.array([self.points[i] for i in order])
         T_cam = invert_transform(frame.T_odom_cam)
         distance2 = np.sum((X @ T_cam[:3, :3].T + T_cam[:3, 3]) ** 2, axis=1)
@@ -326,11 +338,12 @@ class LocalMap:
         for kf in self.keyframes:
             if not own and kf.frame is frame:
                 continue
-            seen = [(row[i], k) for i, k in kf.index_of.items() if i in row]
-            if not seen:
+            ids = _track_ids(kf)
+            at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+            hit = sorted_ids[at] == ids
+            if not np.any(hit):
                 continue
-            j = np.array([s[0] for s in seen])
-            k = np.array([s[1] for s in seen])
+            j, k = by_id[at[hit]], _keypoints(kf)[hit]  # row of X, keypoint of kf
             T = invert_transform(kf.frame.T_odom_cam)
             Xc = X[j] @ T[:3, :3].T + T[:3, 3]
             front = Xc[:, 2] > 0
@@ -342,14 +355,24 @@ class LocalMap:
             A[:, 1, 1] = fy / Xc[:, 2]
             A[:, 1, 2] = -fy * Xc[:, 1] / Xc[:, 2] ** 2
             A = A @ T[:3, :3]
-            np.add.at(info, j, A.transpose(0, 2, 1) @ A / sigma2)
+            info[j] += A.transpose(0, 2, 1) @ A / sigma2  # j: no repeats in a keyframe
             noise = kf.frame.depth_noise or self.config.depth_sigma
             z = kf.depth[k]
             has = np.isfinite(z) & (noise > 0)
             if np.any(has):
                 n = T[2, :3]  # the depth is n . X + t_z
                 sigma_z = noise * z[has] ** 2
-                np.add.at(info, j[has], np.outer(n, n)[None] / sigma_z[:, None, None] ** 2)
+                info[j[has]] += np.outer(n, n)[None] / sigma_z[:, None, None] ** 2
         cov = np.linalg.inv(info)
         out[[wanted[i] for i in order]] = T_cam[:3, :3] @ cov @ T_cam[:3, :3].T
         return out
+
+
+def _track_ids(kf: MapKeyframe) -> np.ndarray:
+    """The track ids ``kf`` has a keypoint of, in ``index_of``'s order."""
+    return np.fromiter(kf.index_of, int, len(kf.index_of))
+
+
+def _keypoints(kf: MapKeyframe) -> np.ndarray:
+    """The keypoint index of each of ``_track_ids(kf)``."""
+    return np.fromiter(kf.index_of.values(), int, len(kf.index_of))

@@ -23,9 +23,7 @@ def search_by_projection(points_cam: np.ndarray, point_descriptors: np.ndarray,
     empty = np.zeros(0, int)
     if not len(points_cam) or not len(keypoints):
         return empty, empty, np.zeros(0)
-    uv = camera.project(points_cam)
-    near = np.linalg.norm(uv[:, None] - keypoints[None], axis=2) <= radius_px  # NaN: False
-    rows, cols = np.nonzero(near)
+    rows, cols = _near(camera.project(points_cam), keypoints, radius_px)
     if not len(rows):
         return empty, empty, np.zeros(0)
     cos = np.einsum("nd,nd->n", point_descriptors[rows], keypoint_descriptors[cols])
@@ -43,6 +41,26 @@ def search_by_projection(points_cam: np.ndarray, point_descriptors: np.ndarray,
         out.append(j)
     out = np.array(out, int)
     return rows[out], cols[out], cos[out]
+
+
+def _near(uv: np.ndarray, keypoints: np.ndarray, radius_px: float
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """(point row, keypoint row) of the pairs within ``radius_px`` (NaN: none), point by point,
+    keypoints in order: ``np.nonzero`` of the full distance matrix, computed only on the pairs
+    that a search on the keypoints sorted by x leaves (a window one pixel wider than the radius,
+    so that rounding cannot drop a pair the exact test keeps)."""
+    by_x = np.argsort(keypoints[:, 0], kind="stable")
+    x = keypoints[by_x, 0]
+    with np.errstate(invalid="ignore"):
+        lo = np.searchsorted(x, uv[:, 0] - (radius_px + 1.0), side="left")
+        hi = np.searchsorted(x, uv[:, 0] + (radius_px + 1.0), side="right")
+    count = np.where(np.isfinite(uv).all(axis=1), hi - lo, 0)
+    rows = np.repeat(np.arange(len(uv)), count)
+    starts = np.cumsum(count) - count  # where each point's run begins
+    cols = by_x[lo[rows] + np.arange(len(rows)) - starts[rows]]
+    keep = np.linalg.norm(uv[rows] - keypoints[cols], axis=1) <= radius_px
+    order = np.lexsort((cols[keep], rows[keep]))
+    return rows[keep][order], cols[keep][order]
 
 
 def _distinct(rows: np.ndarray, cos: np.ndarray, max_ratio: float) -> np.ndarray:
