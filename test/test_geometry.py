@@ -14,7 +14,7 @@ from lightglue_ros.geometry.pnp import backproject, estimate_pose_pnp
 from lightglue_ros.geometry.se3 import (angle_between_deg, compose, interpolate_pose,
                                         invert_transform, make_transform, pose_at_time,
                                         quaternion_to_rotation, rotation_angle_deg,
-                                        rotation_to_quaternion)
+                                        rotation_to_quaternion, skew, skew_rows)
 from lightglue_ros.geometry.two_view import TwoViewConfig, estimate_relative_pose
 
 W, H = 640, 480
@@ -331,6 +331,10 @@ def test_pnp_metric_pose(cam):
     assert res.median_residual_px < 1.0
     assert res.residuals_px.shape == (len(X0),)
     assert_covariance(res.covariance)
+    bare = estimate_pose_pnp(X0, p1, cam, covariance=False)  # the tracker computes its own
+    assert np.array_equal(bare.R, res.R) and np.array_equal(bare.t, res.t)
+    assert np.array_equal(bare.inliers, res.inliers)
+    assert np.array_equal(bare.covariance, lost_covariance())
 
 
 def test_pnp_failures_have_reasons():
@@ -500,3 +504,12 @@ def test_pose_parameter_to_matrix():
     for bad in ("1 2 3", "1 2 3 0 0 0 2", "a b c 0 0 0 1", "1 2 3 0 0 0 nan"):
         with pytest.raises(ConfigError, match="base_to_camera"):
             parse_pose(bad)
+
+
+def test_skew_rows_is_the_cross_product_matrix_of_each_row():
+    rng = np.random.default_rng(7)
+    V, W = rng.standard_normal((50, 3)), rng.standard_normal((50, 3))
+    S = skew_rows(V)
+    assert S.shape == (50, 3, 3)
+    assert np.allclose(np.einsum("nij,nj->ni", S, W), np.cross(V, W), rtol=0, atol=1e-12)
+    assert np.array_equal(S, np.array([skew(v) for v in V]))  # the same matrices, not close ones

@@ -6,7 +6,7 @@ import pytest
 from conftest import pose_error
 from lightglue_ros.datasets.frames import synthetic_frames
 from lightglue_ros.geometry.se3 import invert_transform
-from lightglue_ros.mapping.projection_search import search_by_projection
+from lightglue_ros.mapping.projection_search import _near, search_by_projection
 from lightglue_ros.pipeline import Pipeline
 from lightglue_ros.synthetic import make_sequence
 from lightglue_ros.tracking import Tracker, TrackingStatus
@@ -61,6 +61,22 @@ def test_the_search_finds_the_lightglue_matches_again(pipe, seq, frames):
     again = [k for k, j in lightglue.items() if found.get(k) == j]
     assert len(again) >= 0.9 * len(lightglue)
     assert all(kf.ids[k] == cur.ids[found[k]] for k in again)  # so the same ids
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_candidates_are_exactly_the_pairs_within_the_radius(dtype):
+    """The search looks only near each point's x; it must keep what the full distance matrix
+    keeps, in its order: pairs at exactly the radius, points behind the camera (NaN) none."""
+    rng = np.random.default_rng(11)
+    keypoints = (rng.random((700, 2)) * [640, 480]).astype(dtype)
+    uv = rng.random((900, 2)) * [700, 540] - 30
+    uv[:40] = keypoints[:40] + [15.0, 0.0]  # at the radius along x
+    uv[40:80] = keypoints[40:80] + [9.0, -12.0]  # at the radius (3-4-5)
+    uv[rng.random(len(uv)) < 0.05] = np.nan
+    expected = np.nonzero(np.linalg.norm(uv[:, None] - keypoints[None], axis=2) <= 15.0)
+    rows, cols = _near(uv, keypoints, 15.0)
+    assert np.array_equal(rows, expected[0]) and np.array_equal(cols, expected[1])
+    assert len(rows) > len(uv)  # most points have candidates: the test sees the search work
 
 
 def test_frames_between_keyframes_are_placed_by_projection_with_the_tracks_ids(pipe, seq,

@@ -135,14 +135,16 @@ class PnPResult:
 
 def estimate_pose_pnp(points3d_cam0: np.ndarray, pts1_px: np.ndarray, cam1: CameraModel,
                       conf: PnPConfig = PnPConfig(),
-                      point_covariances: np.ndarray | None = None) -> PnPResult:
+                      point_covariances: np.ndarray | None = None,
+                      covariance: bool = True) -> PnPResult:
     """Pose of camera 1 from 3D points (N, 3) in camera-0 coordinates and their pixels (N, 2) in 1.
 
     RANSAC (``_ransac``) on undistorted pixels, then least squares of the reprojection error on
     the inliers (``_refine``), inliers re-selected through the real lens model, and refined once
     more. Rows with NaN/Inf (e.g. invalid depth) are ignored. ``point_covariances`` (N, 3, 3),
     camera-0 frame, is each point's uncertainty: it enters the covariance (``pnp_covariance``),
-    never the pose.
+    never the pose. ``covariance=False`` leaves it out (``lost_covariance``) for a caller that
+    computes its own.
     """
     X = np.asarray(points3d_cam0, dtype=np.float64)
     u = np.asarray(pts1_px, dtype=np.float64)
@@ -190,7 +192,8 @@ def estimate_pose_pnp(points3d_cam0: np.ndarray, pts1_px: np.ndarray, cam1: Came
         rms_residual_px=float(np.sqrt(np.mean(res[inl] ** 2))),
         covariance=pnp_covariance(
             R, t, Xf[inl], u[idx][inl], cam1, conf.min_sigma_px,
-            None if point_covariances is None else np.asarray(point_covariances)[idx][inl]))
+            None if point_covariances is None else np.asarray(point_covariances)[idx][inl])
+        if covariance else lost_covariance())
 
 
 def _ransac(X: np.ndarray, ideal: np.ndarray, K: np.ndarray, conf: PnPConfig) -> tuple:

@@ -111,7 +111,8 @@ class PoseEstimator:
         sigma = self.config.keypoint_sigma_px
         conf = PnPConfig(ransac_threshold_px=2 * self.config.ransac_threshold_px,
                          min_sigma_px=sigma)
-        result = estimate_pose_pnp(X[known], p1[known], cur.camera, conf)
+        # its covariance is relative_pnp_covariance's, below
+        result = estimate_pose_pnp(X[known], p1[known], cur.camera, conf, covariance=False)
         if not result.success or result.num_inliers < self.config.min_inliers:
             return None
         inliers = np.zeros(len(pairs), bool)
