@@ -241,26 +241,22 @@ class LocalMap:
         points a match missed once are not lost, and their tracks grow longer, which is what
         holds a monocular scale. Returns how many were found."""
         older = self.keyframes[:-1]
-        own, mapped = _track_ids(kf), np.fromiter(self.points, int, len(self.points))
-        taken = own  # tracked here, or wanted already from a newer keyframe
-        ids, descriptors = [], []
+        wanted: dict[int, np.ndarray] = {}
         for old in reversed(older):  # the newest observation's descriptor
-            seen = _track_ids(old)
-            wanted = np.isin(seen, mapped) & np.isin(seen, taken, invert=True)
-            if not np.any(wanted):
-                continue
-            ids.append(seen[wanted])
-            descriptors.append(old.frame.descriptors[_keypoints(old)[wanted]])
-            taken = np.concatenate([taken, seen[wanted]])
-        in_window = np.concatenate([_track_ids(old) for old in older] + [np.zeros(0, int)])
-        free = _keypoints(kf)[np.isin(own, in_window, invert=True)]
-        if not ids or not len(free):
+            desc = None
+            for i, k in old.index_of.items():
+                if i in self.points and i not in kf.index_of and i not in wanted:
+                    desc = old.frame.descriptors if desc is None else desc
+                    wanted[i] = desc[k]
+        in_window = set().union(*(old.index_of.keys() for old in older)) if older else set()
+        free = np.array([k for i, k in kf.index_of.items() if i not in in_window], int)
+        if not wanted or not len(free):
             return 0
-        ids = np.concatenate(ids)
+        ids = np.array(list(wanted))
         T = invert_transform(kf.frame.T_odom_cam)
         X = np.array([self.points[i] for i in ids]) @ T[:3, :3].T + T[:3, 3]
         rows, cols, _ = search_by_projection(
-            X, np.concatenate(descriptors), kf.frame.camera, kf.frame.keypoints[free],
+            X, np.array([wanted[i] for i in ids]), kf.frame.camera, kf.frame.keypoints[free],
             kf.frame.descriptors[free], radius_px, self.config.min_cosine)
         for point, key in zip(ids[rows].tolist(), free[cols].tolist()):
             del kf.index_of[int(kf.frame.ids[key])]
