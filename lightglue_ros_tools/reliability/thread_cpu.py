@@ -44,13 +44,16 @@ def profile(stress_args: list[str], period_s: float = 0.25) -> dict[str, Any]:
     node: int | None = None
     start: dict[tuple[int, int], float] | None = None  # CPU when the tracking thread appeared
     last: dict[tuple[int, int], tuple[str, float, str]] = {}
+    owners: dict[int, str] = {}  # a process's module, read while it lives (a zombie's is empty)
     while proc.poll() is None:
         if node is None:
             node = next((p for p in descendants(proc.pid)
                          if "lightglue_ros.node" in cmdline(p)), None)
         if node is not None:
             for pid in [node, *descendants(node)]:
-                owner = "node" if pid == node else cmdline(pid).split(" -m ")[-1]
+                if not owners.get(pid):
+                    owners[pid] = "node" if pid == node else cmdline(pid).split(" -m ")[-1]
+                owner = owners[pid]
                 for tid, (name, cpu) in thread_cpu(pid).items():
                     last[(pid, tid)] = ("executor" if tid == node else name, cpu, owner)
             if start is None and any(n == "tracker-track" for n, _, _ in last.values()):
