@@ -197,12 +197,6 @@ class Config:
     projection_radius_px: float = _p(15.0, "track_by_projection: search radius (pixels) around "
                                      "each projected map point.", group="tracking", lo=1.0,
                                      hi=200.0, runtime=True)
-    match_map_points_only: bool = _p(False, "Match frames after the start against only the "
-                                     "keyframe's keypoints that have a 3D point (a smaller, "
-                                     "cheaper LightGlue match); again against all of them when "
-                                     "the smaller match does not place the frame well, or when "
-                                     "a keyframe is due (its new tracks need the others).",
-                                     group="tracking", runtime=True)
     depth_min_m: float = _p(0.1, "Depth values below this (metres) are invalid.",
                             group="tracking", lo=0.0, hi=100.0, runtime=True)
     depth_max_m: float = _p(20.0, "Depth values above this (metres) are invalid.",

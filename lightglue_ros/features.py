@@ -23,12 +23,6 @@ class Features:
         return Features(self.keypoints.to(device), self.scores.to(device),
                         self.descriptors.to(device), self.image_size)
 
-    def rows(self, index: np.ndarray) -> "Features":
-        """The keypoints ``index`` picks (the same image size, for the matcher's normalisation)."""
-        pick = torch.as_tensor(index, dtype=torch.long)
-        return Features(self.keypoints[pick], self.scores[pick], self.descriptors[pick],
-                        self.image_size)
-
     @classmethod
     def from_numpy(cls, keypoints: np.ndarray, scores: np.ndarray, descriptors: np.ndarray,
                    image_size: tuple[int, int]) -> "Features":

@@ -38,19 +38,15 @@ class PoseEstimator:
         self.after_match = after_match
 
     def estimate(self, ref: TrackedFrame, cur: TrackedFrame, timings: dict[str, float],
-                 metres_per_flow_px: float, rows: np.ndarray | None = None) -> Estimate:
-        """``cur`` against ``ref`` through a LightGlue match (of ``ref``'s keypoints ``rows``
-        only, when given: the pairs still index all of them); a two-view translation gets the
+                 metres_per_flow_px: float) -> Estimate:
+        """``cur`` against ``ref`` through a LightGlue match; a two-view translation gets the
         length ``metres_per_flow_px`` times the median flow."""
         start = time.perf_counter()
-        matches = self.pipeline.match(ref.features if rows is None else ref.features.rows(rows),
-                                      cur.features)
+        matches = self.pipeline.match(ref.features, cur.features)
         timings["match"] = timings.get("match", 0.0) + time.perf_counter() - start
         start = time.perf_counter()
         self.after_match(timings)
         pairs, scores = matches.pairs, matches.pair_scores
-        if rows is not None:
-            pairs[:, 0] = rows[pairs[:, 0]]
         p0, p1 = ref.keypoints[pairs[:, 0]], cur.keypoints[pairs[:, 1]]
         flow = np.linalg.norm(p1 - p0, axis=1)
         estimate = self.pose_from_points(ref, cur, pairs, p1)
@@ -92,13 +88,6 @@ class PoseEstimator:
         flow = np.linalg.norm(p1 - kf.keypoints[pairs[:, 0]], axis=1)
         estimate.flow_px = float(np.median(flow[estimate.inliers]))
         return estimate
-
-    def point_rows(self, ref: TrackedFrame) -> np.ndarray | None:
-        """``ref``'s keypoints that have a 3D point (``reference_points``), or None when fewer
-        than ``good_inliers`` do (too few to place a frame on alone) or all do (nothing to
-        leave out)."""
-        rows = np.flatnonzero(np.isfinite(self.reference_points(ref)[:, 0]))
-        return rows if self.config.good_inliers <= len(rows) < len(ref.features) else None
 
     def reference_points(self, ref: TrackedFrame) -> np.ndarray:
         """3D points of ``ref``'s keypoints in its camera frame: the map's, else its own depth

@@ -189,7 +189,7 @@ class Tracker:
         if isinstance(estimate, str):  # placed, but a keyframe is due: LightGlue gives it tracks
             estimate, due = None, estimate
         if estimate is None:
-            estimate, due = self._match_keyframe(frame, timings, due)
+            estimate = self._estimate(self.keyframe, frame, timings)
         for other in self._fallbacks():
             if estimate.status(self.config) is not TrackingStatus.LOST:
                 break
@@ -214,29 +214,9 @@ class Tracker:
                 lambda prev: self._estimate(prev, frame, timings))
         return self._advance(ref, frame, camera, estimate, status, timings, reason, due)
 
-    def _estimate(self, ref: TrackedFrame, cur: TrackedFrame, timings: dict[str, float],
-                  rows: np.ndarray | None = None) -> Estimate:
-        return self.estimator.estimate(ref, cur, timings, self.scale.per_flow_px(self.config),
-                                       rows)
-
-    def _match_keyframe(self, cur: TrackedFrame, timings: dict[str, float], due: str
-                        ) -> tuple[Estimate, str]:
-        """``cur`` against the keyframe, and why a keyframe is due ('' when it is not). With
-        ``match_map_points_only`` the match first takes only the keyframe's keypoints with a 3D
-        point (all the pose uses); all of them again when that leaves the frame short of OK,
-        or when a keyframe is due: its new tracks are the matches of the keypoints without
-        (with stereo too: keeping the smaller match there cost KITTI 06 a fifth of its ATE)."""
-        kf = self.keyframe
-        rows = self.estimator.point_rows(kf) if self.config.match_map_points_only and not due \
-            else None
-        if rows is not None:
-            estimate = self._estimate(kf, cur, timings, rows)
-            if estimate.status(self.config) is TrackingStatus.OK:
-                due = keyframe_reason(self.config, self.map, kf, estimate,
-                                      kf.first_inliers or estimate.num_inliers)
-                if not due:
-                    return estimate, due
-        return self._estimate(kf, cur, timings), due
+    def _estimate(self, ref: TrackedFrame, cur: TrackedFrame, timings: dict[str, float]
+                  ) -> Estimate:
+        return self.estimator.estimate(ref, cur, timings, self.scale.per_flow_px(self.config))
 
     def _fallbacks(self) -> list[TrackedFrame]:
         """Frames to try when the keyframe match fails: the previous frame, then the keyframe
