@@ -40,12 +40,11 @@ def compose(*transforms: np.ndarray) -> np.ndarray:
 
 def skew(v: np.ndarray) -> np.ndarray:
     """The cross-product matrix: ``skew(a) @ b == np.cross(a, b)``."""
-    x, y, z = np.reshape(v, 3)
-    return np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    return skew_rows(np.reshape(v, (1, 3)))[0]
 
 
 def skew_rows(V: np.ndarray) -> np.ndarray:
-    """(N, 3, 3): ``skew`` of each row of ``V`` (N, 3), without a Python loop over the rows."""
+    """(N, 3, 3): the cross-product matrix of each row of ``V`` (N, 3), without a Python loop."""
     V = np.asarray(V, dtype=np.float64).reshape(-1, 3)
     out = np.zeros((len(V), 3, 3))
     out[:, 0, 1], out[:, 0, 2] = -V[:, 2], V[:, 1]
