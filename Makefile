@@ -64,18 +64,19 @@ figures: figures-parity figures-accuracy figures-bench figures-peer figures-reli
 
 figures-parity: venv
 	mkdir -p docs/parity
-	$(LR) parity --golden $(GOLDEN) --json > docs/parity/torch.json
-	$(LR) parity --golden $(GOLDEN) --json --cpu-threads 2 > docs/parity/torch_2threads.json
+	$(LR) parity --golden $(GOLDEN) --json --backend torch > docs/parity/torch.json
+	$(LR) parity --golden $(GOLDEN) --json --backend torch --cpu-threads 2 \
+		> docs/parity/torch_2threads.json
 	$(LR) parity --golden $(GOLDEN) --json --backend onnxruntime --cpu-threads 1 \
 		> docs/parity/onnxruntime_1thread.json
 	$(LR) parity --golden $(GOLDEN) --json --backend onnxruntime --cpu-threads 2 \
 		> docs/parity/onnxruntime_2threads.json
-	ATEN_CPU_CAPABILITY=avx2 $(LR) parity --golden $(GOLDEN) --json --cpu-threads 1 \
+	ATEN_CPU_CAPABILITY=avx2 $(LR) parity --golden $(GOLDEN) --json --backend torch --cpu-threads 1 \
 		> docs/parity/torch_avx2_1thread.json
-	ATEN_CPU_CAPABILITY=default $(LR) parity --golden $(GOLDEN) --json --matcher-only \
+	ATEN_CPU_CAPABILITY=default $(LR) parity --golden $(GOLDEN) --json --backend torch --matcher-only \
 		> docs/parity/torch_noSIMD_matcher.json
 	# a simulated machine: exit status 1 (a bar missed, recorded in the JSON) is a result here
-	for u in 16 64; do $(LR) parity --golden $(GOLDEN) --json --matcher-only --perturb $$u \
+	for u in 16 64; do $(LR) parity --golden $(GOLDEN) --json --backend torch --matcher-only --perturb $$u \
 		> docs/parity/perturb_$$u.json || test $$? -eq 1 || exit 1; done
 
 figures-accuracy: venv
@@ -91,36 +92,39 @@ figures-accuracy: venv
 			--out $(OUT)/figures/kitti07_$$e > docs/accuracy/kitti07_$$e.json && \
 		$(LR) track $(SHARED)/data/kitti06_stereo_0_50 --extractor $$e --json \
 			--out $(OUT)/figures/kitti06_stereo_$$e > docs/accuracy/kitti06_stereo_$$e.json && \
-		$(LR) eval-pairs --extractor $$e --pairs $(SHARED)/data/scannet_pairs_with_gt.txt \
+		$(LR) eval-pairs --backend torch --extractor $$e --pairs $(SHARED)/data/scannet_pairs_with_gt.txt \
 			--images $(SHARED)/data/images/scannet --reference $(GOLDEN)/aliked --json \
 			> docs/accuracy/scannet_$$e.json || exit 1; done
 	for e in aliked disk xfeat; do $(LR) eval-homography $(SHARED)/data/hpatches_v_churchill \
-		--extractor $$e --json > docs/accuracy/hpatches_$$e.json || exit 1; done
-	$(LR) eval-homography $(SHARED)/data/hpatches_v_churchill --extractor aliked \
+		--backend torch --extractor $$e --json > docs/accuracy/hpatches_$$e.json || exit 1; done
+	$(LR) eval-homography $(SHARED)/data/hpatches_v_churchill --backend torch --extractor aliked \
 		--protocol defaults --json > docs/accuracy/hpatches_aliked_defaults.json
-	$(LR) track synthetic --frames 45 --no-depth --extractor aliked --json \
+	$(LR) track synthetic --backend torch --frames 45 --no-depth --extractor aliked --json \
 		--out $(OUT)/figures/mono45_aliked > docs/accuracy/synthetic45_aliked_mono.json
 	mkdir -p $(OUT)/figures/sweep
 	for k in 1024 512; do for t in 0.5 0.6 0.75 0.9; do $(LR) track $(FR2) --preset fr2 \
-		--extractor xfeat --max-keypoints $$k --ransac-threshold-px $$t --json \
+		--backend torch --extractor xfeat --max-keypoints $$k --ransac-threshold-px $$t --json \
 		--out $(OUT)/figures/sweep_$${k}_$$t > $(OUT)/figures/sweep/$${k}_$$t.json || exit 1; done; done
-	$(LR) track $(FR2) --preset fr2 --extractor xfeat --max-keypoints 2048 --json \
+	$(LR) track $(FR2) --preset fr2 --backend torch --extractor xfeat --max-keypoints 2048 --json \
 		--out $(OUT)/figures/sweep_2048 > $(OUT)/figures/sweep/2048_default.json
 	$(BIN)/python tools/collect_sweep.py $(OUT)/figures/sweep \
 		> docs/accuracy/tum_fr2_desk_xfeat_ransac_sweep.json
 
 figures-bench: venv
-	$(LR) bench --keypoints 512,1024 --frames 20 --hard-pairs 3 \
+	$(LR) bench --backend torch --keypoints 512,1024 --frames 20 --hard-pairs 3 \
 		--out docs/benchmarks/cpu_xfeat_two_stage.json --plot docs/benchmarks/cpu_xfeat_two_stage.png
-	$(LR) bench --keypoints 512 --frames 20 --hard-pairs 0 --thread-study \
+	$(LR) bench --backend torch --keypoints 512 --frames 20 --hard-pairs 0 --thread-study \
 		--out docs/benchmarks/cpu_xfeat_thread_study.json
-	$(LR) bench --extractor aliked --keypoints 1024 --frames 12 --segment 3 --hard-pairs 0 \
+	$(LR) bench --backend torch --extractor aliked --keypoints 1024 --frames 12 --segment 3 \
+		--hard-pairs 0 \
 		--out docs/benchmarks/cpu_aliked_two_stage.json
-	$(LR) bench --extractor aliked --keypoints 1024 --frames 9 --segment 3 --hard-pairs 0 \
+	$(LR) bench --backend torch --extractor aliked --keypoints 1024 --frames 9 --segment 3 \
+		--hard-pairs 0 \
 		--thread-study --out docs/benchmarks/cpu_aliked_thread_study.json
 	$(LR) bench --extractor aliked --backend onnxruntime --keypoints 1024 --frames 9 --segment 3 \
 		--hard-pairs 0 --thread-study --out docs/benchmarks/cpu_aliked_onnxruntime_thread_study.json
-	$(LR) bench --extractor aliked --keypoints 512,1024,2048 --frames 12 --hard-pairs 3 \
+	$(LR) bench --backend torch --extractor aliked --keypoints 512,1024,2048 --frames 12 \
+		--hard-pairs 3 \
 		--cpu-threads 1 --out docs/benchmarks/cpu_torch.json --plot docs/benchmarks/cpu_torch.png
 	$(LR) bench --extractor aliked --backend onnxruntime --keypoints 512,1024,2048 --frames 12 \
 		--hard-pairs 3 --cpu-threads 1 --out docs/benchmarks/cpu_onnxruntime.json \
@@ -152,13 +156,16 @@ figures-peer: venv
 
 figures-reliability: venv
 	mkdir -p docs/reliability
-	$(LR) stress --json --out $(OUT)/stress > docs/reliability/stress.json
-	$(LR) stress --phases baseline --width 640 --height 480 --max-keypoints 512 --json \
+	$(LR) stress --backend torch --json --out $(OUT)/stress > docs/reliability/stress.json
+	$(LR) stress --backend torch --phases baseline --width 640 --height 480 --max-keypoints 512 \
+		--json \
 		--out $(OUT)/stress_vga > docs/reliability/vga_xfeat512_baseline.json
-	$(LR) stress --phases baseline,overload --sustained-hz 10 --overload 1 --seconds 30 \
+	$(LR) stress --backend torch --phases baseline,overload --sustained-hz 10 --overload 1 \
+		--seconds 30 \
 		--width 640 --height 480 --max-keypoints 512 --json --out $(OUT)/stress_vga10 \
 		> docs/reliability/vga_xfeat512_10hz.json
-	$(LR) stress --phases baseline,overload --overload 5 --seconds 30 --extractor aliked --json \
+	$(LR) stress --backend torch --phases baseline,overload --overload 5 --seconds 30 \
+		--extractor aliked --json \
 		--out $(OUT)/stress_aliked > docs/reliability/overload5x_aliked.json
 
 figures-demo: venv

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping
@@ -30,6 +31,11 @@ AUTO_MAX_KEYPOINTS = {"cpu": 768, "cuda": 2048}
 RANSAC_THRESHOLD_PX = {"aliked": 0.5, "superpoint": 0.5, "disk": 0.5, "xfeat": 0.75}
 ALIKED_MODELS = ("aliked-n16", "aliked-n16rot", "aliked-n32", "aliked-t16")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
+# What ``backend: auto`` means per device: the fastest backend with the official outputs kept.
+# On a CPU ONNX Runtime runs both stages faster than PyTorch (XFeat 59 against 72 ms per
+# extraction at 768 keypoints, ALIKED 1.48 against 1.00 FPS; BENCHMARKS.md) when it is
+# installed; on CUDA PyTorch, whose FP16 and CUDA graphs ONNX Runtime's FP32 graphs lack.
+AUTO_BACKEND = {"cpu": "onnxruntime", "cuda": "torch"}
 QOS_MODES = ("auto", "sensor_data", "reliable", "system_default")
 PRECISIONS = ("fp32", "fp16")
 RECTIFICATION_MODES = ("auto", "rectified", "raw")  # not true/false: ROS reads those as bool
@@ -82,7 +88,9 @@ class Config:
     matcher_weights: str = _p("", "Explicit path to the LightGlue checkpoint; empty resolves it.",
                               group="matcher")
     # --- inference ------------------------------------------------------------------------------
-    backend: str = _p("torch", "Inference backend.", group="inference", choices=BACKENDS)
+    backend: str = _p("auto", "Inference backend; auto: onnxruntime on a CPU device when it is "
+                      "installed (the faster one there), torch on CUDA or with precision fp16.",
+                      group="inference", choices=BACKENDS + ("auto",))
     device: str = _p("cpu", "Torch device: cpu, cuda or cuda:N.", group="inference")
     precision: str = _p("fp32", "fp16 uses autocast (torch on CUDA) or FP16 engines (TensorRT).",
                         group="inference", choices=PRECISIONS)
@@ -309,6 +317,8 @@ class Config:
             changes["extractor"] = AUTO_EXTRACTOR[self.device.partition(":")[0]]
         if self.max_keypoints == 0:
             changes["max_keypoints"] = AUTO_MAX_KEYPOINTS[self.device.partition(":")[0]]
+        if self.backend == "auto":
+            changes["backend"] = auto_backend(self.device, self.precision)
         if self.cpu_threads == 0:
             changes["cpu_threads"] = stage_threads()
         if self.ransac_threshold_px < 0:
@@ -319,14 +329,15 @@ class Config:
     @property
     def model(self) -> str:
         """What runs, in words, for logs and diagnostics, e.g. 'xfeat (auto) + LighterGlue on
-        cpu, torch, 768 keypoints (auto), 1 thread(s) per stage'; on the config as given, so that
-        'auto' shows."""
+        cpu, onnxruntime (auto), 768 keypoints (auto), 1 thread(s) per stage'; on the config as
+        given, so that 'auto' shows."""
         concrete = self.resolved()
         network = concrete.extractor + (" (auto)" if self.extractor == "auto" else "")
+        backend = concrete.backend + (" (auto)" if self.backend == "auto" else "")
         matcher = "LighterGlue" if concrete.extractor == "xfeat" else "LightGlue"
         budget = f"{concrete.max_keypoints} keypoints" + (" (auto)" if self.max_keypoints == 0
                                                           else "")
-        return (f"{network} + {matcher} on {self.device}, {self.backend}, {budget}, "
+        return (f"{network} + {matcher} on {self.device}, {backend}, {budget}, "
                 f"{concrete.cpu_threads} thread(s) per stage")
 
     def validate(self) -> None:
@@ -363,6 +374,17 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown parameter(s): {', '.join(unknown)}")
         return (base or cls()).replace(**dict(values))
+
+
+def auto_backend(device: str, precision: str) -> str:
+    """``backend: auto`` on this device: AUTO_BACKEND's choice, or torch where ONNX Runtime cannot
+    run the configuration (FP16) or is not installed (it is an optional dependency of a ROS
+    install)."""
+    chosen = AUTO_BACKEND[device.partition(":")[0]]
+    if chosen == "onnxruntime" and (precision == "fp16"
+                                    or importlib.util.find_spec("onnxruntime") is None):
+        return "torch"
+    return chosen
 
 
 def stage_threads() -> int:

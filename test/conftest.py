@@ -130,9 +130,10 @@ class ParityRuns:
 
     def _run(self, chain: list[str], engines: Path) -> None:
         for name in chain:
-            args = ["parity", "--golden", str(self.golden[name]), "--json"]
+            args = ["parity", "--golden", str(self.golden[name]), "--json", "--backend",
+                    name.split("-", 1)[0]]
             if name.startswith("onnxruntime"):
-                args += ["--backend", "onnxruntime", "--engine-dir", str(engines),
+                args += ["--engine-dir", str(engines),
                          "--cpu-threads", name.rsplit("-", 1)[1]]
             try:
                 self.done[name] = subprocess.run(

@@ -1,5 +1,6 @@
 """The one config object: validation, CLI flags and the YAML file agree."""
 import argparse
+import importlib.util
 import os
 
 import pytest
@@ -27,12 +28,22 @@ def test_the_keypoint_budget_is_real_time_on_each_device():
     assert "1024 keypoints," in Config(max_keypoints=1024).model
 
 
+def test_the_backend_is_the_fastest_one_that_can_run_the_configuration(monkeypatch):
+    assert Config().backend == "auto" and Config().resolved().backend == "onnxruntime"
+    assert Config(device="cuda:1").resolved().backend == "torch"
+    assert Config(precision="fp16").resolved().backend == "torch"  # ONNX Runtime runs FP32
+    assert Config(backend="torch").resolved().backend == "torch"  # one parameter away
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: None if name == "onnxruntime" else True)
+    assert Config().resolved().backend == "torch"  # a ROS install without ONNX Runtime
+
+
 def test_resolved_is_concrete_and_idempotent_and_the_model_string_shows_auto():
     cores = len(os.sched_getaffinity(0))
     cfg = Config().resolved()
     assert cfg.cpu_threads == max(1, cores // 2) and cfg.resolved() == cfg
     assert Config(cpu_threads=3).resolved().cpu_threads == 3
-    assert Config().model.startswith("xfeat (auto) + LighterGlue on cpu, torch")
+    assert Config().model.startswith("xfeat (auto) + LighterGlue on cpu, onnxruntime (auto)")
     assert Config(extractor="aliked").model.startswith("aliked + LightGlue on cpu")
     assert Config().replace(max_keypoints=512).resolved().max_keypoints == 512
 

@@ -227,7 +227,7 @@ def test_tracker_launch_runs_the_installed_node_with_the_yaml_and_the_arguments(
     params = dumped[NODE]["ros__parameters"]
     # the YAML wins over the launch file (the launch file has no defaults of its own) ...
     assert (params["extractor"], params["max_keypoints"]) == ("disk", 333)
-    assert params["stale_after_s"] == 60.0 and params["backend"] == "torch"
+    assert params["stale_after_s"] == 60.0 and params["backend"] == "auto"
     # ... and an argument given explicitly wins over the YAML
     assert params["input_qos"] == "reliable"
     assert params["use_sim_time"] is False
