@@ -191,7 +191,7 @@ def test_the_traced_match_is_the_pipelines_match():
     from lightglue_ros.pipeline import Pipeline
 
     gold = GoldenSet(GOLDEN, "aliked", find_images(GOLDEN))
-    pipe = Pipeline(Config(extractor="aliked"))
+    pipe = Pipeline(Config(extractor="aliked", backend="torch"))
     stages, conf = matcher_stages(pipe.backend)
     path = gold.pair_files("adaptive")[3]
     f0, f1 = (gold.features(path.parent.name, name) for name in path.stem.split("__"))

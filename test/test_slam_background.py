@@ -120,10 +120,11 @@ def test_the_slam_thread_shares_pytorch_networks_and_copies_stateful_backends() 
     from lightglue_ros.pipeline import Pipeline
     from lightglue_ros.slam.background import verification_pipeline
 
-    pipe = Pipeline(Config())
+    pipe = Pipeline(Config(backend="torch"))
     shared = verification_pipeline(pipe)
     assert shared.backend is pipe.backend and shared.timings is not pipe.timings
-    stateful = Pipeline(Config(), backend=SimpleNamespace(device="cpu"))  # not PyTorch's
+    not_pytorch = SimpleNamespace(device="cpu")
+    stateful = Pipeline(Config(backend="torch"), backend=not_pytorch)
     own = verification_pipeline(stateful)
     assert own.backend is not stateful.backend and own.config == stateful.config
 
