@@ -1,4 +1,6 @@
 """The local map behind tracking: track ids, bundle adjustment, drift metric, a real clip."""
+import os
+
 import numpy as np
 import pytest
 
@@ -169,6 +171,8 @@ def test_the_background_adjuster_gives_the_inline_result_and_survives_its_worker
             assert np.allclose(a.poses, b.poses, rtol=0, atol=1e-9)
             assert np.allclose(a.points, b.points, rtol=0, atol=1e-9)
         assert background.collect() is None  # nothing pending
+        # Ctrl-C goes to the tracker's process group: the worker is outside it
+        assert os.getpgid(background._proc.pid) != os.getpgid(0)
         background._proc.kill()
         background._proc.wait()
         job = _job(7)

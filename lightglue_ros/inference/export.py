@@ -308,6 +308,7 @@ def export_for_config(cfg: Config, engine_dir: str | Path | None = None, weights
     cached export); returns the two exports and the two torch models."""
     from ..models.factory import build_extractor, build_matcher
 
+    cfg = cfg.resolved()  # the graphs of the backend that runs them (``backend: auto``)
     folder = engine_dir_for(cfg, engine_dir)
     extractor = build_extractor(cfg, weights)
     matcher = build_matcher(cfg, weights)

@@ -134,10 +134,13 @@ class BackgroundAdjuster:
 
     def _worker(self) -> subprocess.Popen:
         if self._proc is None:
+            # a session of its own: Ctrl-C reaches the tracker's process group, not the worker,
+            # which ends when the tracker closes its pipe (or dies: the kernel closes it), never
+            # with an interrupt's traceback half-way through a solve or its start-up
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "lightglue_ros.mapping.adjuster_worker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ,
-                                                                   "OMP_NUM_THREADS": "1"})
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
+                env={**os.environ, "OMP_NUM_THREADS": "1"})
         return self._proc
 
     def _fail(self, why: str) -> None:

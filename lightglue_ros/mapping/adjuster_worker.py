@@ -23,7 +23,4 @@ def serve(inp, out) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        serve(sys.stdin.buffer, sys.stdout.buffer)
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the tracker handles it
-        pass
+    serve(sys.stdin.buffer, sys.stdout.buffer)  # in a session of its own: Ctrl-C never reaches it
