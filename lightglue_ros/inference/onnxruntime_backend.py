@@ -67,8 +67,11 @@ class OrtRunner:
     """Runs exported graphs with ONNX Runtime sessions, created on first use."""
 
     def __init__(self, models: list[ExportedModel], device: torch.device, providers: list[Any],
-                 threads: int = 0, exact: Iterable[str] = ()) -> None:
-        """``exact``: graphs that run without ONNX Runtime's graph rewrites (see the backend)."""
+                 threads: int = 0, exact: Iterable[str] = (), own_arena: Iterable[str] = ()
+                 ) -> None:
+        """``exact``: graphs that run without ONNX Runtime's graph rewrites (see the backend).
+        ``own_arena``: graphs whose sessions keep a CPU arena of their own instead of the shared
+        one (see ``_options``)."""
         self.ort = import_onnxruntime()
         self.device = device
         self.providers = providers
@@ -77,31 +80,33 @@ class OrtRunner:
             self.graphs.update(model.graphs)
         self.sessions: dict[str, Any] = {}
         self.exact = set(exact)
-        self.options = self._options(threads, optimize=True)
-        self.exact_options = self._options(threads, optimize=False)
+        self.own_arena = set(own_arena)
+        self.threads = threads
         self._where = ("cuda", device.index or 0) if device.type == "cuda" else ("cpu", 0)
 
-    def _options(self, threads: int, optimize: bool) -> Any:
-        """Session options. All sessions share one CPU arena: LightGlue runs as ~35 graphs with
+    def _options(self, name: str) -> Any:
+        """Session options. Sessions share one CPU arena: LightGlue runs as ~35 graphs with
         dynamic shapes, and an arena per session kept each one's peak (8.5 GB at 2048 keypoints
-        here, against 1.4 GB shared, at the same speed)."""
+        here, against 1.4 GB shared, at the same speed). The extractor's graph keeps its own
+        (``own_arena``): the two tracking stages run at once on two threads, and on one arena
+        LightGlue's match waited on its lock while the extraction ran (BENCHMARKS.md)."""
         options = self.ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = self.threads
         options.log_severity_level = 3  # errors only
         options.enable_mem_pattern = False  # shapes change from call to call
-        options.add_session_config_entry("session.use_env_allocators", "1")
-        if not optimize:
+        if name not in self.own_arena:
+            options.add_session_config_entry("session.use_env_allocators", "1")
+            _register_shared_cpu_arena(self.ort)
+        if name in self.exact:
             options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        _register_shared_cpu_arena(self.ort)
         return options
 
     def session(self, name: str) -> Any:
         if name not in self.sessions:
             path = self.graphs[name].path
             try:
-                options = self.exact_options if name in self.exact else self.options
                 self.sessions[name] = self.ort.InferenceSession(
-                    str(path), options, providers=self.providers)
+                    str(path), self._options(name), providers=self.providers)
             except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
                 raise BackendError(f"ONNX Runtime cannot load {path}: {exc}") from exc
         return self.sessions[name]
@@ -144,5 +149,6 @@ class OnnxRuntimeBackend(GraphBackend):
         # its FP32 arithmetic enough to flip a near-tie in the mutual check (a 4e-3 score
         # difference on ../shared/golden), and gave no speed on CPU here.
         self._setup(OrtRunner([exported_extractor, exported_matcher], self.device, providers,
-                              cfg.cpu_threads, exact=exported_matcher.graphs),
+                              cfg.cpu_threads, exact=exported_matcher.graphs,
+                              own_arena=exported_extractor.graphs),
                     extractor, matcher)

@@ -4,9 +4,13 @@ defaults were decided):
 
     python -m lightglue_ros_tools.reliability.cpu_ab backend [--keypoints 512] [--reps 3]
     python -m lightglue_ros_tools.reliability.cpu_ab opencv-threads [--reps 8]
+    python -m lightglue_ros_tools.reliability.cpu_ab concurrent [--keypoints 768] [--reps 3]
 
 - ``backend``: torch against ONNX Runtime through ``Pipeline.extract`` and ``Pipeline.match``
   (what the tracker calls), one thread each, on consecutive synthetic 640x480 frames; median ms.
+- ``concurrent``: ``Pipeline.match`` of each backend alone and while another thread runs
+  ``Pipeline.extract`` of each backend, as the two-stage tracker runs them (one thread each);
+  median ms per match over 8 s, every combination once per repetition.
 - ``opencv-threads``: the two-stage tracker (offline, every frame) on the synthetic 640x480
   sequence with OpenCV's thread pool at its default against one thread per process; frames per
   second of each run, paired by repetition.
@@ -58,6 +62,53 @@ def backend(keypoints: int, reps: int) -> dict[str, Any]:
                           for n, d in ms.items()}}
 
 
+def concurrent(keypoints: int, reps: int, seconds: float = 8.0) -> dict[str, Any]:
+    import threading
+
+    from lightglue_ros.config import Config
+    from lightglue_ros.inference.devices import set_cpu_threads
+    from lightglue_ros.pipeline import Pipeline
+
+    images = [f.image for f in _frames(8)]
+    with tempfile.TemporaryDirectory() as engines:
+        pipes = {name: Pipeline(Config(max_keypoints=keypoints, cpu_threads=1, backend=name,
+                                       engine_dir=engines))
+                 for name in ("torch", "onnxruntime")}
+        feats = {name: [pipe.extract(image) for image in images] for name, pipe in pipes.items()}
+
+        def match_ms(matcher: str, extractor: str | None) -> float:
+            stop = threading.Event()
+
+            def extract() -> None:
+                set_cpu_threads(1)
+                for i in range(1_000_000):
+                    if stop.is_set():
+                        return
+                    pipes[str(extractor)].extract(images[i % len(images)])
+
+            thread = threading.Thread(target=extract) if extractor else None
+            if thread:
+                thread.start()
+            set_cpu_threads(1)
+            times, start, i = [], time.perf_counter(), 0
+            while time.perf_counter() - start < seconds:
+                i = i % (len(images) - 1) + 1
+                pipes[matcher].match(feats[matcher][i - 1], feats[matcher][i])
+                times.append(1e3 * pipes[matcher].timings["match"])
+            stop.set()
+            if thread:
+                thread.join()
+            return round(statistics.median(times), 1)
+
+        combos = [(m, e) for m in pipes for e in (None, *pipes)]
+        ms: dict[str, list[float]] = {f"match {m}, extract {e or 'idle'}": [] for m, e in combos}
+        for rep in range(reps):
+            for m, e in (combos if rep % 2 == 0 else combos[::-1]):
+                ms[f"match {m}, extract {e or 'idle'}"].append(match_ms(m, e))
+    return {"keypoints": keypoints, "threads": 1, "seconds_per_run": seconds,
+            "median_ms_per_match": ms}
+
+
 def opencv_threads(reps: int) -> dict[str, Any]:
     import dataclasses
 
@@ -91,13 +142,17 @@ def opencv_threads(reps: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("backend", "opencv-threads"))
+    parser.add_argument("what", choices=("backend", "concurrent", "opencv-threads"))
     parser.add_argument("--keypoints", type=int, default=512)
     parser.add_argument("--reps", type=int, default=0, help="repetitions (default 3; 8)")
     args = parser.parse_args()
     before = os.getloadavg()
-    result = (backend(args.keypoints, args.reps or 3) if args.what == "backend"
-              else opencv_threads(args.reps or 8))
+    if args.what == "backend":
+        result = backend(args.keypoints, args.reps or 3)
+    elif args.what == "concurrent":
+        result = concurrent(args.keypoints, args.reps or 3)
+    else:
+        result = opencv_threads(args.reps or 8)
     print(json.dumps({"ab": args.what, **result, "cores": os.cpu_count(),
                       "load_average_before": before, "load_average_after": os.getloadavg()}))
 
