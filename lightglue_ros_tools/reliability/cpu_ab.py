@@ -35,18 +35,23 @@ def _frames(count: int) -> list:
     return list(synthetic_frames(make_sequence(num_frames=count, width=640, height=480)))
 
 
-def backend(keypoints: int, reps: int) -> dict[str, Any]:
-    import torch
-
+def _pipelines(keypoints: int, engines: str) -> dict:
+    """torch's and ONNX Runtime's pipelines, one thread each, exports in ``engines``."""
     from lightglue_ros.config import Config
     from lightglue_ros.pipeline import Pipeline
+
+    return {name: Pipeline(Config(max_keypoints=keypoints, cpu_threads=1, backend=name,
+                                  engine_dir=engines))
+            for name in ("torch", "onnxruntime")}
+
+
+def backend(keypoints: int, reps: int) -> dict[str, Any]:
+    import torch
 
     torch.set_num_threads(1)
     images = [f.image for f in _frames(12)]
     with tempfile.TemporaryDirectory() as engines:
-        pipes = {name: Pipeline(Config(max_keypoints=keypoints, cpu_threads=1, backend=name,
-                                       engine_dir=engines))
-                 for name in ("torch", "onnxruntime")}
+        pipes = _pipelines(keypoints, engines)
         ms: dict[str, dict[str, list[float]]] = {n: {"extract": [], "match": []} for n in pipes}
         for rep in range(reps):
             for i in range(1, len(images)):
@@ -63,30 +68,28 @@ def backend(keypoints: int, reps: int) -> dict[str, Any]:
 
 
 def concurrent(keypoints: int, reps: int, seconds: float = 8.0) -> dict[str, Any]:
+    import itertools
     import threading
 
-    from lightglue_ros.config import Config
     from lightglue_ros.inference.devices import set_cpu_threads
-    from lightglue_ros.pipeline import Pipeline
 
     images = [f.image for f in _frames(8)]
     with tempfile.TemporaryDirectory() as engines:
-        pipes = {name: Pipeline(Config(max_keypoints=keypoints, cpu_threads=1, backend=name,
-                                       engine_dir=engines))
-                 for name in ("torch", "onnxruntime")}
+        pipes = _pipelines(keypoints, engines)
         feats = {name: [pipe.extract(image) for image in images] for name, pipe in pipes.items()}
 
         def match_ms(matcher: str, extractor: str | None) -> float:
             stop = threading.Event()
 
-            def extract() -> None:
+            def extract(pipe) -> None:
                 set_cpu_threads(1)
-                for i in range(1_000_000):
+                for i in itertools.count():
                     if stop.is_set():
                         return
-                    pipes[str(extractor)].extract(images[i % len(images)])
+                    pipe.extract(images[i % len(images)])
 
-            thread = threading.Thread(target=extract) if extractor else None
+            thread = (threading.Thread(target=extract, args=(pipes[extractor],)) if extractor
+                      else None)
             if thread:
                 thread.start()
             set_cpu_threads(1)
@@ -100,11 +103,12 @@ def concurrent(keypoints: int, reps: int, seconds: float = 8.0) -> dict[str, Any
                 thread.join()
             return round(statistics.median(times), 1)
 
-        combos = [(m, e) for m in pipes for e in (None, *pipes)]
-        ms: dict[str, list[float]] = {f"match {m}, extract {e or 'idle'}": [] for m, e in combos}
+        combos = {f"match {m}, extract {e or 'idle'}": (m, e)
+                  for m in pipes for e in (None, *pipes)}
+        ms: dict[str, list[float]] = {label: [] for label in combos}
         for rep in range(reps):
-            for m, e in (combos if rep % 2 == 0 else combos[::-1]):
-                ms[f"match {m}, extract {e or 'idle'}"].append(match_ms(m, e))
+            for label in (list(combos) if rep % 2 == 0 else list(combos)[::-1]):
+                ms[label].append(match_ms(*combos[label]))
     return {"keypoints": keypoints, "threads": 1, "seconds_per_run": seconds,
             "median_ms_per_match": ms}
 
