@@ -76,7 +76,8 @@ figures-parity: venv
 	ATEN_CPU_CAPABILITY=default $(LR) parity --golden $(GOLDEN) --json --backend torch --matcher-only \
 		> docs/parity/torch_noSIMD_matcher.json
 	# a simulated machine: exit status 1 (a bar missed, recorded in the JSON) is a result here
-	for u in 16 64; do $(LR) parity --golden $(GOLDEN) --json --backend torch --matcher-only --perturb $$u \
+	for u in 16 64; do $(LR) parity --golden $(GOLDEN) --json --backend torch --matcher-only \
+		--perturb $$u \
 		> docs/parity/perturb_$$u.json || test $$? -eq 1 || exit 1; done
 
 figures-accuracy: venv
@@ -92,7 +93,8 @@ figures-accuracy: venv
 			--out $(OUT)/figures/kitti07_$$e > docs/accuracy/kitti07_$$e.json && \
 		$(LR) track $(SHARED)/data/kitti06_stereo_0_50 --extractor $$e --json \
 			--out $(OUT)/figures/kitti06_stereo_$$e > docs/accuracy/kitti06_stereo_$$e.json && \
-		$(LR) eval-pairs --backend torch --extractor $$e --pairs $(SHARED)/data/scannet_pairs_with_gt.txt \
+		$(LR) eval-pairs --backend torch --extractor $$e \
+			--pairs $(SHARED)/data/scannet_pairs_with_gt.txt \
 			--images $(SHARED)/data/images/scannet --reference $(GOLDEN)/aliked --json \
 			> docs/accuracy/scannet_$$e.json || exit 1; done
 	for e in aliked disk xfeat; do $(LR) eval-homography $(SHARED)/data/hpatches_v_churchill \
@@ -116,16 +118,14 @@ figures-bench: venv
 	$(LR) bench --backend torch --keypoints 512 --frames 20 --hard-pairs 0 --thread-study \
 		--out docs/benchmarks/cpu_xfeat_thread_study.json
 	$(LR) bench --backend torch --extractor aliked --keypoints 1024 --frames 12 --segment 3 \
-		--hard-pairs 0 \
-		--out docs/benchmarks/cpu_aliked_two_stage.json
+		--hard-pairs 0 --out docs/benchmarks/cpu_aliked_two_stage.json
 	$(LR) bench --backend torch --extractor aliked --keypoints 1024 --frames 9 --segment 3 \
-		--hard-pairs 0 \
-		--thread-study --out docs/benchmarks/cpu_aliked_thread_study.json
+		--hard-pairs 0 --thread-study --out docs/benchmarks/cpu_aliked_thread_study.json
 	$(LR) bench --extractor aliked --backend onnxruntime --keypoints 1024 --frames 9 --segment 3 \
 		--hard-pairs 0 --thread-study --out docs/benchmarks/cpu_aliked_onnxruntime_thread_study.json
 	$(LR) bench --backend torch --extractor aliked --keypoints 512,1024,2048 --frames 12 \
-		--hard-pairs 3 \
-		--cpu-threads 1 --out docs/benchmarks/cpu_torch.json --plot docs/benchmarks/cpu_torch.png
+		--hard-pairs 3 --cpu-threads 1 --out docs/benchmarks/cpu_torch.json \
+		--plot docs/benchmarks/cpu_torch.png
 	$(LR) bench --extractor aliked --backend onnxruntime --keypoints 512,1024,2048 --frames 12 \
 		--hard-pairs 3 --cpu-threads 1 --out docs/benchmarks/cpu_onnxruntime.json \
 		--plot docs/benchmarks/cpu_onnxruntime.png
@@ -158,15 +158,12 @@ figures-reliability: venv
 	mkdir -p docs/reliability
 	$(LR) stress --backend torch --json --out $(OUT)/stress > docs/reliability/stress.json
 	$(LR) stress --backend torch --phases baseline --width 640 --height 480 --max-keypoints 512 \
-		--json \
-		--out $(OUT)/stress_vga > docs/reliability/vga_xfeat512_baseline.json
+		--json --out $(OUT)/stress_vga > docs/reliability/vga_xfeat512_baseline.json
 	$(LR) stress --backend torch --phases baseline,overload --sustained-hz 10 --overload 1 \
-		--seconds 30 \
-		--width 640 --height 480 --max-keypoints 512 --json --out $(OUT)/stress_vga10 \
+		--seconds 30 --width 640 --height 480 --max-keypoints 512 --json --out $(OUT)/stress_vga10 \
 		> docs/reliability/vga_xfeat512_10hz.json
 	$(LR) stress --backend torch --phases baseline,overload --overload 5 --seconds 30 \
-		--extractor aliked --json \
-		--out $(OUT)/stress_aliked > docs/reliability/overload5x_aliked.json
+		--extractor aliked --json --out $(OUT)/stress_aliked > docs/reliability/overload5x_aliked.json
 
 figures-demo: venv
 	mkdir -p docs/demo
