@@ -123,7 +123,7 @@ def test_the_slam_thread_shares_pytorch_networks_and_copies_stateful_backends() 
     pipe = Pipeline(Config(backend="torch"))
     shared = verification_pipeline(pipe)
     assert shared.backend is pipe.backend and shared.timings is not pipe.timings
-    not_pytorch = SimpleNamespace(device="cpu")
+    not_pytorch = SimpleNamespace(device="cpu", reentrant=False)
     stateful = Pipeline(Config(backend="torch"), backend=not_pytorch)
     own = verification_pipeline(stateful)
     assert own.backend is not stateful.backend and own.config == stateful.config

@@ -11,6 +11,7 @@ differ where two candidate scores are that close (a swap at the top-k cut)."""
 from __future__ import annotations
 
 import json
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -237,6 +238,42 @@ def test_onnxruntime_backend_runs_xfeat_through_the_pipeline(xfeat):
     assert m.layers == r.layers and (m.matches0 == r.matches0).mean() >= 0.995
     ours.set_thresholds(depth_confidence=-1.0, width_confidence=-1.0)
     assert ours.match(f0, f1).layers == 6
+
+
+def test_the_slam_thread_shares_the_onnxruntime_networks_and_two_threads_match_alike(xfeat):
+    """With ``slam: true`` the SLAM thread verifies with the tracker's own sessions instead of
+    building the networks twice; matches run from two threads at once are the ones each gives
+    alone (one intra-op thread: the same kernels in the same order)."""
+    from lightglue_ros.pipeline import Pipeline
+    from lightglue_ros.slam.background import verification_pipeline
+
+    pipe = Pipeline(xfeat.cfg.replace(backend="onnxruntime", engine_dir=str(xfeat.folder),
+                                      max_keypoints=512, cpu_threads=1))
+    shared = verification_pipeline(pipe)
+    assert shared.backend is pipe.backend and shared.timings is not pipe.timings
+    scene = textured_image(300, 400, 2)
+    crops = [scene[dy:dy + 250, dx:dx + 330].copy() for dy, dx in ((0, 0), (20, 40), (40, 10))]
+    feats = [pipe.extract(c) for c in crops]
+    pairs = [(feats[0], feats[1]), (feats[1], feats[2])]
+    alone = [pipe.match(a, b) for a, b in pairs]
+    together: dict[int, list] = {0: [], 1: []}
+    start = threading.Barrier(2)
+
+    def matcher(k: int, p: Pipeline) -> None:
+        start.wait()
+        together[k] = [p.match(*pairs[k]) for _ in range(4)]
+
+    threads = [threading.Thread(target=matcher, args=(k, p))
+               for k, p in enumerate((pipe, shared))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for k, ref in enumerate(alone):
+        assert len(together[k]) == 4
+        for m in together[k]:
+            assert m.layers == ref.layers and np.array_equal(m.matches0, ref.matches0)
+            assert np.array_equal(m.scores0, ref.scores0)
 
 
 # --- what TensorRT needs --------------------------------------------------------------------------

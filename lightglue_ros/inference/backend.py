@@ -22,6 +22,12 @@ class Backend(ABC):
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
 
+    @property
+    def reentrant(self) -> bool:
+        """Whether two threads may run this instance at once: a second user (the SLAM thread's
+        verification) then shares it instead of building the networks again."""
+        return False
+
     @abstractmethod
     def extract(self, image: torch.Tensor) -> dict[str, torch.Tensor]: ...
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -79,6 +80,7 @@ class OrtRunner:
         for model in models:
             self.graphs.update(model.graphs)
         self.sessions: dict[str, Any] = {}
+        self._creating = threading.Lock()  # two threads may ask for a session first at once
         self.exact = set(exact)
         self.own_arena = set(own_arena)
         self.threads = threads
@@ -103,13 +105,18 @@ class OrtRunner:
 
     def session(self, name: str) -> Any:
         if name not in self.sessions:
-            path = self.graphs[name].path
-            try:
-                self.sessions[name] = self.ort.InferenceSession(
-                    str(path), self._options(name), providers=self.providers)
-            except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
-                raise BackendError(f"ONNX Runtime cannot load {path}: {exc}") from exc
+            with self._creating:
+                if name not in self.sessions:
+                    self.sessions[name] = self._load(name)
         return self.sessions[name]
+
+    def _load(self, name: str) -> Any:
+        path = self.graphs[name].path
+        try:
+            return self.ort.InferenceSession(str(path), self._options(name),
+                                             providers=self.providers)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+            raise BackendError(f"ONNX Runtime cannot load {path}: {exc}") from exc
 
     def run(self, name: str, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         graph = self.graphs[name]
@@ -152,3 +159,10 @@ class OnnxRuntimeBackend(GraphBackend):
                               cfg.cpu_threads, exact=exported_matcher.graphs,
                               own_arena=exported_extractor.graphs),
                     extractor, matcher)
+
+    @property
+    def reentrant(self) -> bool:
+        """A session runs from several threads at once (each call binds its own inputs and
+        outputs), and the host loop keeps no state between calls. On CUDA every session is
+        bound to one stream, which was not checked with two threads: a second instance there."""
+        return self.device.type == "cpu"

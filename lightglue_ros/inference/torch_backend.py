@@ -31,6 +31,11 @@ class TorchBackend(Backend):
                 raise BackendError("cuda_graphs needs a CUDA device (device:=cuda)")
             self._enable_cuda_graphs()
 
+    @property
+    def reentrant(self) -> bool:
+        """Eager PyTorch keeps no state between calls; CUDA graphs' static buffers do."""
+        return self.padded is None
+
     def _enable_cuda_graphs(self, use_graphs: bool = True) -> None:
         """Extraction through the graph modules with the dense part captured per image size, and
         LightGlue on padded static lengths with each layer captured (``use_graphs=False`` runs the

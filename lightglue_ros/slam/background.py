@@ -24,7 +24,6 @@ from typing import Callable
 import numpy as np
 
 from ..inference.devices import set_cpu_threads
-from ..inference.torch_backend import TorchBackend
 from ..pipeline import Pipeline
 from ..tracking import FrameRecord
 from ..tracking.frames import ExtractedFrame
@@ -36,11 +35,10 @@ log = logging.getLogger(__name__)
 
 def verification_pipeline(pipeline: Pipeline) -> Pipeline:
     """The matcher the SLAM thread verifies with, while the tracking thread matches with
-    ``pipeline``: the same networks where two threads may run them at once (PyTorch without CUDA
-    graphs keeps no state between calls; only the timings are its own), else a second instance
-    (CUDA graphs' static buffers, ONNX Runtime's and TensorRT's per-instance contexts)."""
-    backend = pipeline.backend
-    if isinstance(backend, TorchBackend) and backend.padded is None:
+    ``pipeline``: the same networks where two threads may run them at once (``reentrant``:
+    PyTorch without CUDA graphs, ONNX Runtime on a CPU; only the timings are its own), else a
+    second instance (CUDA graphs' static buffers, TensorRT's execution contexts)."""
+    if pipeline.backend.reentrant:
         shared = copy.copy(pipeline)
         shared.timings = {}
         return shared
