@@ -38,7 +38,8 @@ def _gray(image: np.ndarray) -> np.ndarray:
 
 
 def _flow(gray0: np.ndarray, gray1: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each point's position in frame 1 and whether it passed the forward-backward check."""
+    """Each point's position in frame 1 and whether it is kept: found, inside the image, and
+    back within ``FB_PX`` of where it started when flowed back."""
     import cv2
 
     p0 = pts.astype(np.float32).reshape(-1, 1, 2)
@@ -47,7 +48,10 @@ def _flow(gray0: np.ndarray, gray1: np.ndarray, pts: np.ndarray) -> tuple[np.nda
     back, ok2, _ = cv2.calcOpticalFlowPyrLK(gray1, gray0, p1, None, winSize=WINDOW,
                                             maxLevel=LEVELS)
     fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
-    return p1.reshape(-1, 2), (ok1.ravel() > 0) & (ok2.ravel() > 0) & (fb < FB_PX)
+    landed = p1.reshape(-1, 2)
+    h, w = gray1.shape[:2]
+    inside = np.all((landed >= 0) & (landed <= [w - 1, h - 1]), axis=1)
+    return landed, (ok1.ravel() > 0) & (ok2.ravel() > 0) & (fb < FB_PX) & inside
 
 
 def measure(images: list[np.ndarray], pairs: int) -> dict[str, Any]:
