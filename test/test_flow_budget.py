@@ -6,18 +6,18 @@ from __future__ import annotations
 import numpy as np
 
 from conftest import textured_image
-from lightglue_ros_tools.reliability.flow_budget import _flow, _gray
+from lightglue_ros_tools.reliability.flow_budget import follow, to_gray
 
 
 def test_flow_follows_a_known_shift_and_drops_points_that_leave_the_image() -> None:
-    scene = _gray(textured_image(280, 360, 3))
+    scene = to_gray(textured_image(280, 360, 3))
     dx, dy = 6, 4
     first = scene[20:260, 20:340]  # 240 x 320 views of the scene, the second moved by (dx, dy)
     second = scene[20 - dy:260 - dy, 20 - dx:340 - dx]
     rng = np.random.default_rng(0)
     inside = np.column_stack([rng.uniform(40, 280, 50), rng.uniform(40, 200, 50)])
     leaving = np.array([[317.0, 120.0], [318.5, 60.0]])  # x + dx is past the right border
-    landed, kept = _flow(first, second, np.vstack([inside, leaving]))
+    landed, kept = follow(first, second, np.vstack([inside, leaving]))
     assert kept[:50].all()
     np.testing.assert_allclose(landed[:50], inside + [dx, dy], atol=0.05)
     assert not kept[50:].any()

@@ -32,7 +32,8 @@ from lightglue_ros.geometry.se3 import invert_transform, make_transform, pose_at
 from lightglue_ros.pipeline import Pipeline
 from lightglue_ros.tracking import Tracker, TrackingStatus
 from lightglue_ros.types import FrameInput, Trajectory
-from lightglue_ros_tools.reliability.flow_budget import _flow, _gray
+from lightglue_ros_tools.accuracy import write_json
+from lightglue_ros_tools.reliability.flow_budget import follow, to_gray
 
 MAX_GT_GAP_S = 0.2
 
@@ -69,7 +70,7 @@ def run(frames: Iterator[FrameInput], gt: Trajectory, config: Config) -> dict[st
                 X = tracker.map.points_in(prev)
                 has = np.flatnonzero(np.isfinite(X[:, 0]))
                 if len(has) >= tracker.config.min_inliers:
-                    landed, kept = _flow(_gray(prev_image), _gray(frame.image),
+                    landed, kept = follow(to_gray(prev_image), to_gray(frame.image),
                                          prev.keypoints[has])
                     result = estimate_pose_pnp(X[has][kept], landed[kept], frame.camera, pnp,
                                                covariance=False)
@@ -130,9 +131,7 @@ def main() -> int:
            + (["--no-depth"] if args.no_depth else []),
            "model": config.model, **run(frames, gt, config)}
     print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=1))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(out, indent=1) + "\n")
+    write_json(args.out, out)
     return 0
 
 

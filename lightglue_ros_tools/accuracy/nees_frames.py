@@ -17,7 +17,6 @@ real motion, not either network's error. The means are given over all frames (th
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from lightglue_ros.geometry.se3 import invert_transform
 from lightglue_ros.pipeline import Pipeline
 from lightglue_ros.tracking import Tracker
 from lightglue_ros.types import Trajectory
+from lightglue_ros_tools.accuracy import write_json
 
 
 def rotation_increments_deg(gt: Trajectory) -> np.ndarray:
@@ -139,9 +139,7 @@ def main() -> int:
         for part, s in summary(rows).items():
             if s is not None:
                 print(f"{e} {part}: {s}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(out, indent=1) + "\n")
+    write_json(args.out, out)
     return 0
 
 

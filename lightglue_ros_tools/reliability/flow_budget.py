@@ -31,13 +31,14 @@ import numpy as np
 WINDOW, LEVELS, FB_PX = (21, 21), 3, 1.0
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
+def to_gray(image: np.ndarray) -> np.ndarray:
     import cv2
 
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
-def _flow(gray0: np.ndarray, gray1: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def follow(gray0: np.ndarray, gray1: np.ndarray, pts: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
     """Each point's position in frame 1 and whether it is kept: found, inside the image, and
     back within ``FB_PX`` of where it started when flowed back."""
     import cv2
@@ -78,7 +79,7 @@ def measure(images: list[np.ndarray], pairs: int) -> dict[str, Any]:
     rows = []
     feats = pipe.extract(images[0])  # warm-up of both networks
     pipe.match(feats, feats)
-    gray_prev = _gray(images[0])
+    gray_prev = to_gray(images[0])
     for k in range(1, min(pairs, len(images) - 1) + 1):
         start = time.perf_counter()
         new = pipe.extract(images[k])
@@ -88,8 +89,8 @@ def measure(images: list[np.ndarray], pairs: int) -> dict[str, Any]:
         matches = pipe.match(feats, new)
         match = time.perf_counter() - start
         start = time.perf_counter()
-        gray = _gray(images[k])
-        landed, kept = _flow(gray_prev, gray, feats.keypoints.cpu().numpy())
+        gray = to_gray(images[k])
+        landed, kept = follow(gray_prev, gray, feats.keypoints.cpu().numpy())
         flow = time.perf_counter() - start
         pairs_ij = matches.pairs
         off = np.linalg.norm(landed[pairs_ij[:, 0]] - new.keypoints.cpu().numpy()[pairs_ij[:, 1]],
