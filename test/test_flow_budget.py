@@ -40,3 +40,7 @@ def test_flow_places_synthetic_frames_on_the_map_about_as_well_as_the_tracker() 
     assert all(r["flow"] is not None for r in out["rows"][-5:])
     assert out["flow_rotation_error_median_deg"] < 0.5
     assert out["tracker_rotation_error_median_deg"] < 0.5
+    chained = run(synthetic_frames(seq, use_depth=False), Trajectory(seq.stamps, seq.poses),
+                  Config(backend="torch"), steps=3)  # each frame placed 3 frames after its map
+    assert chained["frames"] == 9 and all(r["flow"] is not None for r in chained["rows"][-3:])
+    assert chained["flow_rotation_error_median_deg"] < 1.0

@@ -43,6 +43,8 @@ def follow(gray0: np.ndarray, gray1: np.ndarray, pts: np.ndarray
     back within ``FB_PX`` of where it started when flowed back."""
     import cv2
 
+    if len(pts) == 0:
+        return np.zeros((0, 2)), np.zeros(0, bool)
     p0 = pts.astype(np.float32).reshape(-1, 1, 2)
     p1, ok1, _ = cv2.calcOpticalFlowPyrLK(gray0, gray1, p0, None, winSize=WINDOW,
                                           maxLevel=LEVELS)
