@@ -26,35 +26,24 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from lightglue_ros.config import Config
 from lightglue_ros.geometry.pnp import PnPConfig, estimate_pose_pnp
-from lightglue_ros.geometry.se3 import invert_transform, make_transform, pose_at_time
+from lightglue_ros.evaluation.consistency import MAX_GT_GAP_S
+from lightglue_ros.geometry.se3 import (angle_between_deg, invert_transform, make_transform,
+                                        pose_at_time, rotation_angle_deg)
 from lightglue_ros.pipeline import Pipeline
 from lightglue_ros.tracking import FrameRecord, Tracker, TrackingStatus
 from lightglue_ros.types import FrameInput, Trajectory
 from lightglue_ros_tools.accuracy import write_json
 from lightglue_ros_tools.reliability.flow_budget import follow, to_gray
 
-MAX_GT_GAP_S = 0.2
-
-
-def _angle_deg(R: np.ndarray) -> float:
-    return float(np.degrees(np.linalg.norm(Rotation.from_matrix(R).as_rotvec())))
-
-
-def _direction_deg(a: np.ndarray, b: np.ndarray) -> float | None:
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if na < 1e-9 or nb < 1e-9:
-        return None
-    return float(np.degrees(np.arccos(np.clip(a @ b / (na * nb), -1.0, 1.0))))
-
-
 def _errors(T_prev_cur: np.ndarray, gt: np.ndarray) -> tuple[float, float | None]:
-    """Rotation error and translation direction error (deg) of a relative pose."""
-    return (_angle_deg(T_prev_cur[:3, :3] @ gt[:3, :3].T),
-            _direction_deg(T_prev_cur[:3, 3], gt[:3, 3]))
+    """Rotation error and translation direction error (deg; None without a translation) of a
+    relative pose."""
+    direction = angle_between_deg(T_prev_cur[:3, 3], gt[:3, 3])
+    return (rotation_angle_deg(T_prev_cur[:3, :3] @ gt[:3, :3].T),
+            None if np.isnan(direction) else direction)
 
 
 @dataclass

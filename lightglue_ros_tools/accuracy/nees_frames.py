@@ -23,7 +23,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from lightglue_ros.config import Config
-from lightglue_ros.datasets import open_dataset
+from lightglue_ros.datasets import Dataset, open_dataset
 from lightglue_ros.datasets.frames import dataset_frames
 from lightglue_ros.evaluation.consistency import nees, relative_errors
 from lightglue_ros.evaluation.tracking_run import run_tracker
@@ -56,9 +56,7 @@ def constant_rate(increments: np.ndarray, tolerance_deg: float, run: int) -> np.
     return marked
 
 
-def frames_of(dataset: Path, preset: str | None, extractor: str, gt_marked: np.ndarray
-              ) -> list[dict]:
-    ds = open_dataset(dataset, preset=preset)
+def frames_of(ds: Dataset, extractor: str, gt_marked: np.ndarray) -> list[dict]:
     tracker = Tracker(Pipeline(Config(extractor=extractor)))
     try:
         records = run_tracker(tracker, dataset_frames(ds, True), len(ds.frames))
@@ -91,6 +89,27 @@ def summary(rows: list[dict]) -> dict:
             "constant_rate_gt": stats(filled) if filled else None}
 
 
+def error_agreement(a: list[dict], b: list[dict]) -> dict:
+    """Cosine between two runs' rotation error vectors on the frame pairs both have, and its
+    median on constant-rate and on measured ground truth."""
+    by_time = {r["seconds"]: r for r in b}
+    pairs = []
+    for r in a:
+        o = by_time.get(r["seconds"])
+        if o is not None and o["ref_seconds"] == r["ref_seconds"]:
+            u, v = np.array(r["error_deg"]), np.array(o["error_deg"])
+            pairs.append({"seconds": r["seconds"],
+                          "cosine": float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v))),
+                          "on_constant_rate_gt": r["on_constant_rate_gt"]})
+
+    def median(filled: bool) -> float | None:
+        c = [p["cosine"] for p in pairs if p["on_constant_rate_gt"] == filled]
+        return float(np.median(c)) if c else None
+
+    return {"pairs": pairs, "median_cosine_measured_gt": median(False),
+            "median_cosine_constant_rate_gt": median(True)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", type=Path)
@@ -101,42 +120,29 @@ def main() -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     extractors = args.extractor or ["xfeat"]
-    gt = open_dataset(args.dataset, preset=args.preset).groundtruth
-    increments = rotation_increments_deg(gt)
+    ds = open_dataset(args.dataset, preset=args.preset)
+    increments = rotation_increments_deg(ds.groundtruth)
     marked = constant_rate(increments, args.constant_deg, args.constant_run)
     print(f"ground truth: {int(marked.sum())} of {len(marked)} samples in constant-rate "
           f"stretches (rotation increments alike to {args.constant_deg} deg over "
           f">= {args.constant_run} frames)")
-    runs = {e: frames_of(args.dataset, args.preset, e, marked) for e in extractors}
+    runs = {e: frames_of(ds, e, marked) for e in extractors}
+    summaries = {e: summary(rows) for e, rows in runs.items()}
     out = {"dataset": str(args.dataset), "constant_deg": args.constant_deg,
            "constant_run": args.constant_run,
            "gt_constant_rate_samples": np.flatnonzero(marked).tolist(),
            "gt_rotation_increments_deg": increments.tolist(),
-           "extractors": {e: {"summary": summary(rows), "frames": rows}
+           "extractors": {e: {"summary": summaries[e], "frames": rows}
                           for e, rows in runs.items()}}
     if len(extractors) == 2:
-        a, b = (runs[e] for e in extractors)
-        by_time = {r["seconds"]: r for r in b}
-        cosines = []
-        for r in a:
-            o = by_time.get(r["seconds"])
-            if o is not None and o["ref_seconds"] == r["ref_seconds"]:
-                u, v = np.array(r["error_deg"]), np.array(o["error_deg"])
-                cosines.append({"seconds": r["seconds"], "cosine": float(
-                    u @ v / (np.linalg.norm(u) * np.linalg.norm(v))),
-                    "on_constant_rate_gt": r["on_constant_rate_gt"]})
-        out["error_agreement"] = {
-            "pairs": cosines,
-            **{f"median_cosine_{k}": float(np.median(c)) if c else None for k, c in (
-                ("measured_gt", [c["cosine"] for c in cosines if not c["on_constant_rate_gt"]]),
-                ("constant_rate_gt", [c["cosine"] for c in cosines
-                                      if c["on_constant_rate_gt"]]))}}
+        agreement = error_agreement(*(runs[e] for e in extractors))
+        out["error_agreement"] = agreement
         print(f"error vectors of {extractors[0]} and {extractors[1]} on the same frame pairs: "
-              f"median cosine {out['error_agreement']['median_cosine_constant_rate_gt']} on "
-              f"constant-rate ground truth, {out['error_agreement']['median_cosine_measured_gt']}"
-              f" elsewhere ({len(cosines)} pairs)")
-    for e, rows in runs.items():
-        for part, s in summary(rows).items():
+              f"median cosine {agreement['median_cosine_constant_rate_gt']} on constant-rate "
+              f"ground truth, {agreement['median_cosine_measured_gt']} elsewhere "
+              f"({len(agreement['pairs'])} pairs)")
+    for e, parts in summaries.items():
+        for part, s in parts.items():
             if s is not None:
                 print(f"{e} {part}: {s}")
     write_json(args.out, out)

@@ -28,7 +28,8 @@ import time
 from typing import Any
 
 
-def _frames(count: int) -> list:
+def vga_frames(count: int) -> list:
+    """The first ``count`` frames of the synthetic sequence at 640x480."""
     from lightglue_ros.datasets.frames import synthetic_frames
     from lightglue_ros.synthetic import make_sequence
 
@@ -49,7 +50,7 @@ def backend(keypoints: int, reps: int) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    images = [f.image for f in _frames(12)]
+    images = [f.image for f in vga_frames(12)]
     with tempfile.TemporaryDirectory() as engines:
         pipes = _pipelines(keypoints, engines)
         ms: dict[str, dict[str, list[float]]] = {n: {"extract": [], "match": []} for n in pipes}
@@ -73,7 +74,7 @@ def concurrent(keypoints: int, reps: int, seconds: float = 8.0) -> dict[str, Any
 
     from lightglue_ros.inference.devices import set_cpu_threads
 
-    images = [f.image for f in _frames(8)]
+    images = [f.image for f in vga_frames(8)]
     with tempfile.TemporaryDirectory() as engines:
         pipes = _pipelines(keypoints, engines)
         feats = {name: [pipe.extract(image) for image in images] for name, pipe in pipes.items()}
@@ -128,7 +129,7 @@ def opencv_threads(reps: int) -> dict[str, Any]:
     # the stages set torch's threads only: OpenCV's pool is what this compares
     two_stage.set_cpu_threads = lambda n: torch.set_num_threads(n) if n else None
     default = cv2.getNumThreads()
-    frames = [dataclasses.replace(f, depth=None) for f in _frames(16)]  # monocular
+    frames = [dataclasses.replace(f, depth=None) for f in vga_frames(16)]  # monocular
     pipe = Pipeline(Config())
     fps: dict[int, list[float]] = {default: [], 1: []}
     for rep in range(reps):

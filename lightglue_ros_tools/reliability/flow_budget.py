@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .cpu_ab import vga_frames
+
 WINDOW, LEVELS, FB_PX = (21, 21), 3, 1.0
 
 
@@ -113,14 +115,6 @@ def measure(images: list[np.ndarray], pairs: int) -> dict[str, Any]:
                        for k in keys}}
 
 
-def _synthetic(count: int) -> list[np.ndarray]:
-    from lightglue_ros.datasets.frames import synthetic_frames
-    from lightglue_ros.synthetic import make_sequence
-
-    return [f.image for f in synthetic_frames(make_sequence(num_frames=count, width=640,
-                                                             height=480))]
-
-
 def _dataset(path: Path, count: int) -> list[np.ndarray]:
     from lightglue_ros.datasets import open_dataset
     from lightglue_ros.images import load_image
@@ -137,7 +131,7 @@ def main() -> int:
     out: dict[str, Any] = {"argv": ["python", "-m", "lightglue_ros_tools.reliability.flow_budget",
                                     *sys.argv[1:]],
                            "load_before": os.getloadavg()}
-    out["synthetic_640x480"] = measure(_synthetic(args.pairs + 1), args.pairs)
+    out["synthetic_640x480"] = measure([f.image for f in vga_frames(args.pairs + 1)], args.pairs)
     if args.dataset is not None:
         out[args.dataset.name] = measure(_dataset(args.dataset, args.pairs + 1), args.pairs)
     out["load_after"] = os.getloadavg()
