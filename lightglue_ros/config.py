@@ -202,6 +202,16 @@ class Config:
                                    "LightGlue still matches keyframes, the start, and any frame "
                                    "the projection places on too few inliers.", group="tracking",
                                    runtime=True)
+    track_by_flow: bool = _p(False, "Locate frames between keyframes without extracting "
+                             "features: the keyframe's map points followed from the last frame "
+                             "by Lucas-Kanade optical flow, then PnP. Extracted and matched as "
+                             "before: the start, keyframes (and a frame the keyframe policy "
+                             "will likely ask for, its figures carried on one frame), the frame "
+                             "after flow_max_frames placed by flow, and any frame the flow "
+                             "places on too few inliers.", group="tracking", runtime=True)
+    flow_max_frames: int = _p(2, "track_by_flow: frames placed by flow in a row before one is "
+                              "extracted and matched again.", group="tracking", lo=1, hi=100,
+                              runtime=True)
     projection_radius_px: float = _p(15.0, "track_by_projection: search radius (pixels) around "
                                      "each projected map point.", group="tracking", lo=1.0,
                                      hi=200.0, runtime=True)

@@ -56,6 +56,14 @@ def to_float(image: np.ndarray) -> np.ndarray:
     raise ImageError(f"unsupported image dtype {image.dtype}: need uint8, uint16 or float")
 
 
+def to_gray8(image: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 grey image, e.g. for optical flow; rejects what ``to_float`` rejects."""
+    img = to_float(image)
+    if img.shape[2] == 3:
+        img = img @ np.asarray(GRAY_WEIGHTS, np.float32)
+    return np.rint(img.reshape(img.shape[:2]) * 255.0).astype(np.uint8)
+
+
 def resize_scale(width: int, height: int, resize: int) -> float:
     """Scale factor that makes the longer side ``resize`` pixels (1 when resize is 0)."""
     return 1.0 if resize <= 0 else resize / max(width, height)

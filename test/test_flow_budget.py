@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 
 from conftest import textured_image
-from lightglue_ros_tools.reliability.flow_budget import follow, to_gray
+from lightglue_ros.images import to_gray8
+from lightglue_ros.tracking.flow import follow
 
 
 def test_flow_follows_a_known_shift_and_drops_points_that_leave_the_image() -> None:
-    scene = to_gray(textured_image(280, 360, 3))
+    scene = to_gray8(textured_image(280, 360, 3))
     dx, dy = 6, 4
     first = scene[20:260, 20:340]  # 240 x 320 views of the scene, the second moved by (dx, dy)
     second = scene[20 - dy:260 - dy, 20 - dx:340 - dx]

@@ -13,7 +13,8 @@ from lightglue_ros.geometry.se3 import make_transform
 from lightglue_ros.pipeline import Pipeline
 from lightglue_ros.tracking import Tracker, TrackingStatus
 from lightglue_ros.tracking import keyframes
-from lightglue_ros.tracking.keyframes import KeyframePolicy, MapView
+from lightglue_ros.tracking.keyframes import (KeyframeFigures, KeyframePolicy, MapView,
+                                              figures_reason)
 
 KITTI07 = SHARED / "data" / "kitti07_0_159"
 
@@ -27,6 +28,24 @@ def test_parallax_is_the_angle_at_the_point_between_the_two_centres():
     # the same rotation at both ends gives none
     none = MapView.of(points, np.array([0, 2]), np.eye(4))
     assert none.parallax_deg == pytest.approx(0.0, abs=1e-6)
+
+
+def test_figures_carried_ahead_tell_of_a_keyframe_before_it_is_due():
+    """``track_by_flow`` matches a frame at once when the policy will likely ask for a keyframe
+    with it: the figures go on changing as they did over the last frame, floored at 0."""
+    share = Config(keyframe_tracked_share=0.5, keyframe_parallax_deg=1.0)
+    before = KeyframeFigures(300, 10.0, MapView(400, 300, 0.6))
+    now = KeyframeFigures(260, 14.0, MapView(400, 240, 1.0))  # share 0.6: not due
+    assert figures_reason(share, now, 300) == ""
+    next_one = now.ahead(before, 1)  # share 0.45, parallax 1.4: due
+    assert next_one.view == MapView(400, 180, 1.4) and next_one.inliers == 220
+    assert "tracks 0.45" in figures_reason(share, next_one, 300)
+    metric = Config(keyframe_flow_px=25.0, keyframe_min_inliers=100, keyframe_min_ratio=0.0)
+    a, b = KeyframeFigures(300, 8.0, None), KeyframeFigures(300, 15.0, None)
+    assert figures_reason(metric, b.ahead(a, 1), 300) == ""  # 22 px
+    assert "median flow 29.0" in figures_reason(metric, b.ahead(a, 2), 300)
+    assert KeyframeFigures(50, 1.0, None).ahead(KeyframeFigures(200, 3.0, None), 1) == \
+        KeyframeFigures(0, 0.0, None)
 
 
 def test_the_map_rules_wait_for_parallax_but_not_below_the_weak_floor():

@@ -327,9 +327,12 @@ class FakeTracker:
         self.entered[stage].release()
         assert self.gates[stage].acquire(timeout=WAIT), f"{stage} gate never opened"
 
-    def extract(self, frame):
+    def wants_features(self, ahead: int = 0) -> bool:
+        return True
+
+    def extract(self, frame, features: bool = True):
         self._through("extract", frame.stamp)
-        return type("Extracted", (), {"stamp": frame.stamp, "frame": frame})()
+        return type("Extracted", (), {"stamp": frame.stamp, "frame": frame, "deferred": False})()
 
     def track(self, extracted):
         self._through("track", extracted.stamp)

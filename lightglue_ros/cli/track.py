@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -30,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-stereo", action="store_true",
                    help="KITTI / EuRoC: track the left camera alone, without the right one")
     p.add_argument("--frames", type=int, default=90, help="synthetic: number of frames")
+    p.add_argument("--every", type=int, default=1, metavar="N",
+                   help="track every Nth frame only: what a tracker that keeps up with one "
+                   "camera frame in N sees")
     p.add_argument("--synthetic-depth-noise", type=float, default=0.0, metavar="A",
                    help="synthetic: Gaussian depth noise sigma_z = A z^2 (metres; the model of "
                    "--depth-noise), 0: exact depth")
@@ -57,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
                           preset=args.preset, rate_hz=args.rate, stereo=not args.no_stereo)
         frames, total = dataset_frames(ds, not args.no_depth), len(ds.frames)
         gt, name = ds.groundtruth, ds.name
+    if args.every < 1:
+        raise SystemExit("--every must be at least 1")
+    frames, total = itertools.islice(frames, 0, None, args.every), -(-total // args.every)
     refined: dict = {}
     tracker.on_refined = refined.update
     if tracker.config.slam:

@@ -55,7 +55,7 @@ def run_tracker(tracker: Tracker, frames: Iterable[FrameInput], total: int | Non
             if bind_reset is not None:
                 bind_reset(tracker.reset)
             for frame in frames:
-                done(tracker.track(tracker.extract(frame)))
+                done(tracker.track(tracker.extract(frame, tracker.wants_features())))
             return records
         with TwoStageTracker(tracker, live=False) as stages:
             if bind_reset is not None:
@@ -135,9 +135,12 @@ def summarize(records: list[FrameRecord], metrics: TrajectoryMetrics | None = No
         "lost_frames": len(records) - len(tracked),
         "weak_frames": sum(r.status is TrackingStatus.WEAK for r in records),
         "keyframes": sum(r.keyframe for r in records),
-        # placed on the map without a LightGlue match (track_by_projection)
+        # placed on the map without a LightGlue match: by projection (track_by_projection,
+        # a descriptor search: "match" timed) or by optical flow (track_by_flow)
         "projected_frames": sum(r.status is not TrackingStatus.LOST and r.model == "pnp"
-                                and r.layers == 0 for r in records),
+                                and r.layers == 0 and "match" in r.timings for r in records),
+        "flow_frames": sum(r.status is not TrackingStatus.LOST and r.model == "pnp"
+                           and r.layers == 0 and "match" not in r.timings for r in records),
         "metric": is_metric(records),
         "mean_layers": float(np.mean([r.layers for r in matched])) if matched else 0.0,
         "mean_latency_ms": float(np.mean(latency)) if latency else 0.0,

@@ -25,6 +25,7 @@ from .adjuster import Adjuster, AdjustmentJob, InlineAdjuster
 from .bundle_adjustment import AdjustmentResult, Observations
 from .disparity_offset import offset_step
 from .projection_search import search_by_projection
+from .tracks import common_ids
 
 
 @dataclass(frozen=True)
@@ -324,8 +325,7 @@ class LocalMap:
         if not wanted:
             return out
         order = list(wanted)
-        by_id = np.argsort(order)
-        sorted_ids = np.array(order)[by_id]
+        order_ids = np.array(order)
         X = np.array([self.points[i] for i in order])
         T_cam = invert_transform(frame.T_odom_cam)
         distance2 = np.sum((X @ T_cam[:3, :3].T + T_cam[:3, 3]) ** 2, axis=1)
@@ -334,12 +334,10 @@ class LocalMap:
         for kf in self.keyframes:
             if not own and kf.frame is frame:
                 continue
-            ids = _track_ids(kf)
-            at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
-            hit = sorted_ids[at] == ids
-            if not np.any(hit):
+            rows, j = common_ids(order_ids, _track_ids(kf))  # j: row of X
+            if not len(rows):
                 continue
-            j, k = by_id[at[hit]], _keypoints(kf)[hit]  # row of X, keypoint of kf
+            k = _keypoints(kf)[rows]  # keypoint of kf
             T = invert_transform(kf.frame.T_odom_cam)
             Xc = X[j] @ T[:3, :3].T + T[:3, 3]
             front = Xc[:, 2] > 0

@@ -31,3 +31,14 @@ class TrackIds:
         good = pairs[verified]
         out[good[:, 1]] = ref_ids[good[:, 0]]
         return out
+
+
+def common_ids(ref_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The entries of ``ids`` that ``ref_ids`` (unique) has too: their positions in ``ids``
+    and in ``ref_ids``."""
+    if not len(ref_ids):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.argsort(ref_ids)
+    at = np.minimum(np.searchsorted(ref_ids[order], ids), len(order) - 1)
+    rows = np.flatnonzero(ref_ids[order][at] == ids)
+    return rows, order[at[rows]]

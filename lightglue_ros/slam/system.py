@@ -126,8 +126,11 @@ class Slam:
         then relocalizes like a restart after a loss."""
         self.tracker.reset()
 
-    def extract(self, frame: FrameInput) -> ExtractedFrame:
-        return self.tracker.extract(frame)
+    def extract(self, frame: FrameInput, features: bool = True) -> ExtractedFrame:
+        return self.tracker.extract(frame, features)
+
+    def wants_features(self, ahead: int = 0) -> bool:
+        return self.tracker.wants_features(ahead)
 
     def track(self, extracted: ExtractedFrame) -> SlamResult:
         """Track one frame and do this layer's work on it, all on the calling thread."""
@@ -147,6 +150,8 @@ class Slam:
         and at a keyframe its points and those of the keyframes still in the window."""
         if record.reinitialized or record.model == "init":
             self._restarts += 1  # a start after a loss or a reset: a new odom segment
+        if not self.localized:  # a frame placed by flow still queries the database
+            self.tracker.complete(extracted)
         job = FrameJob(record, extracted.features, extracted.frame.camera, self._restarts)
         frame = self.tracker.keyframe
         if record.keyframe and frame is not None and frame.stamp_ns == record.stamp_ns:

@@ -100,11 +100,20 @@ class PoseEstimator:
                 X[gap] = fill[gap]
         return X
 
+    def reference_covariances(self, ref: TrackedFrame) -> np.ndarray:
+        """(N, 3, 3) what the map knows of ``reference_points(ref)``, ``ref``'s own
+        observations left out (see ``pose_from_points``)."""
+        return self.map.point_covariances_in(ref, own=False)
+
     def pose_from_points(self, ref: TrackedFrame, cur: TrackedFrame, pairs: np.ndarray,
-                         p1: np.ndarray) -> Estimate | None:
+                         p1: np.ndarray, points: np.ndarray | None = None,
+                         covariances: np.ndarray | None = None) -> Estimate | None:
         """PnP from the 3D points ``ref`` sees, or None when it has too few of them. Each
-        point's covariance (the map's, else its depth's) goes into the pose's covariance."""
-        X = self.reference_points(ref)[pairs[:, 0]]
+        point's covariance (the map's, else its depth's) goes into the pose's covariance.
+        ``points`` and ``covariances``: ``reference_points(ref)`` and
+        ``reference_covariances(ref)`` when the caller has them (the map has not changed)."""
+        points = self.reference_points(ref) if points is None else points
+        X = points[pairs[:, 0]]
         known = np.isfinite(X[:, 0])
         if known.sum() < self.config.min_inliers:
             return None
@@ -123,7 +132,7 @@ class PoseEstimator:
         k = pairs[inliers, 0]
         covariance = relative_pnp_covariance(
             result.R, result.t, X[inliers], p1[inliers], cur.camera, sigma,
-            self.map.point_covariances_in(ref, own=False)[k],
+            (self.reference_covariances(ref) if covariances is None else covariances)[k],
             observation_information(X[inliers], ref.camera, sigma,
                                     None if depth_sigma is None else depth_sigma[k]))
         return Estimate(result.R, result.t, covariance, "pnp", ref.metric, inliers,

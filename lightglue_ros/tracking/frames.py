@@ -16,12 +16,14 @@ from ..types import FrameInput
 @dataclass
 class ExtractedFrame:
     """What the extraction stage hands to the tracking stage: the frame with its features, or
-    the reason it has none (an unusable image)."""
+    the reason it has none (an unusable image), or none yet (``deferred``: the tracker expected
+    to place it by optical flow, and extracts it itself if it must be matched after all)."""
 
     frame: FrameInput
     features: Features | None
     reason: str = ""
     seconds: float = 0.0  # extraction time
+    deferred: bool = False
 
     @property
     def stamp_ns(self) -> int:

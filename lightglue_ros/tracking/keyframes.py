@@ -88,14 +88,59 @@ class KeyframePolicy:
         return ""
 
 
-def keyframe_reason(config: Config, local_map: LocalMap, ref: TrackedFrame, est: Estimate,
-                    first_inliers: int) -> str:
-    """Why a new keyframe is due once ``est`` placed the frame against ``ref`` ('' when it is
-    not), by the configured policy; the map rules see ``ref``'s map points only when the frame
-    was located on them and they are triangulated (not from depth)."""
+@dataclass(frozen=True)
+class KeyframeFigures:
+    """What the policy reads of a frame placed against the reference keyframe."""
+
+    inliers: int
+    flow_px: float  # median keypoint motion since the keyframe
+    view: MapView | None  # the map rules' view (None: they do not apply)
+
+    def ahead(self, before: "KeyframeFigures", frames: int) -> "KeyframeFigures":
+        """These figures ``frames`` frames on, changing as they did since ``before`` (one frame
+        earlier): what the policy will likely read then."""
+        def on(now: float, then: float) -> float:
+            return max(now + frames * (now - then), 0.0)
+
+        view = self.view
+        if view is not None and before.view is not None:
+            view = MapView(view.map_points, round(on(view.tracked, before.view.tracked)),
+                           on(view.parallax_deg, before.view.parallax_deg))
+        return KeyframeFigures(round(on(self.inliers, before.inliers)),
+                               on(self.flow_px, before.flow_px), view)
+
+
+def keyframe_figures(config: Config, local_map: LocalMap, ref: TrackedFrame, est: Estimate
+                     ) -> KeyframeFigures:
+    """The figures of a frame ``est`` placed against ``ref``; the map rules see ``ref``'s map
+    points only when the frame was located on them and they are triangulated (not from
+    depth)."""
     view = None
     if est.model == "pnp" and not ref.metric and config.keyframe_tracked_share:
         view = MapView.of(local_map.points_in(ref), est.pairs[est.inliers, 0],
                           invert_transform(make_transform(est.R, est.t)))
-    return KeyframePolicy.from_config(config).reason(est.num_inliers, first_inliers,
-                                                     est.flow_px, view)
+    return KeyframeFigures(est.num_inliers, est.flow_px, view)
+
+
+def figures_reason(config: Config, figures: KeyframeFigures, first_inliers: int) -> str:
+    """Why a new keyframe is due for a frame with these figures ('' when it is not)."""
+    return KeyframePolicy.from_config(config).reason(figures.inliers, first_inliers,
+                                                     figures.flow_px, figures.view)
+
+
+def frames_to_keyframe(config: Config, now: KeyframeFigures, before: KeyframeFigures | None,
+                       first_inliers: int) -> int | None:
+    """In how many frames (1 or 2) the policy will likely ask for a keyframe, the figures
+    changing as they did since ``before`` (one frame earlier); None: not that soon, or no
+    ``before`` to tell."""
+    if before is None:
+        return None
+    return next((k for k in (1, 2)
+                 if figures_reason(config, now.ahead(before, k), first_inliers)), None)
+
+
+def keyframe_reason(config: Config, local_map: LocalMap, ref: TrackedFrame, est: Estimate,
+                    first_inliers: int) -> str:
+    """Why a new keyframe is due once ``est`` placed the frame against ``ref`` ('' when it is
+    not), by the configured policy."""
+    return figures_reason(config, keyframe_figures(config, local_map, ref, est), first_inliers)

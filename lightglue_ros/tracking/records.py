@@ -62,8 +62,8 @@ class FrameRecord:
 
     CSV_FIELDS = ("stamp", "status", "model", "metric", "keyframe", "reinitialized", "ref_stamp",
                   "num_keypoints", "num_matches", "num_inliers", "layers", "flow_px",
-                  "t_extract_ms", "t_match_ms", "t_pose_ms", "t_stereo_ms", "t_map_ms", "tx", "ty",
-                  "tz", "reason")
+                  "t_extract_ms", "t_match_ms", "t_flow_ms", "t_pose_ms", "t_stereo_ms",
+                  "t_map_ms", "tx", "ty", "tz", "reason")
 
     @property
     def seconds(self) -> float:
@@ -75,7 +75,7 @@ class FrameRecord:
 
     def csv_row(self) -> dict[str, object]:
         ms = {k: round(1e3 * self.timings.get(k, 0.0), 3)
-              for k in ("extract", "match", "pose", "stereo", "map")}
+              for k in ("extract", "match", "flow", "pose", "stereo", "map")}
         tx, ty, tz = self.T_odom_cam[:3, 3]
         return {"stamp": f"{self.seconds:.6f}", "status": self.status.value, "model": self.model,
                 "metric": int(self.metric), "keyframe": int(self.keyframe),
@@ -84,6 +84,6 @@ class FrameRecord:
                 "num_keypoints": self.num_keypoints, "num_matches": self.num_matches,
                 "num_inliers": self.num_inliers, "layers": self.layers,
                 "flow_px": round(self.flow_px, 3), "t_extract_ms": ms["extract"],
-                "t_match_ms": ms["match"], "t_pose_ms": ms["pose"], "t_stereo_ms": ms["stereo"],
+                "t_match_ms": ms["match"], "t_flow_ms": ms["flow"], "t_pose_ms": ms["pose"], "t_stereo_ms": ms["stereo"],
                 "t_map_ms": ms["map"], "tx": tx, "ty": ty, "tz": tz,
                 "reason": self.reason}

@@ -32,18 +32,21 @@ import numpy as np
 from ..config import Config, ConfigError
 from ..errors import ImageError
 from ..features import Features
+from ..images import to_gray8
 from ..geometry.camera import CameraModel
 from ..geometry.common_shift import common_shift_covariance
 from ..geometry.covariance import (compose_pose_covariance, invert_pose_covariance,
                                    lost_covariance, restart_covariance)
 from ..geometry.se3 import invert_transform, make_transform
-from ..mapping import LocalMap, MapConfig, TrackIds, make_adjuster
+from ..mapping import LocalMap, MapConfig, TrackIds, common_ids, make_adjuster
 from ..pipeline import Pipeline
 from ..types import FrameInput
 from .estimate import Estimate
 from .estimation import PoseEstimator
+from .flow import FlowChain, matched_next
 from .frames import ExtractedFrame, TrackedFrame
-from .keyframes import keyframe_reason
+from .keyframes import (KeyframeFigures, MapView, figures_reason, frames_to_keyframe,
+                        keyframe_figures, keyframe_reason)
 from .modes import CameraMode, CameraModes, MonocularScale, consecutive_rotation
 from .records import FrameRecord, TrackingStatus
 
@@ -54,7 +57,8 @@ class Tracker:
 
     # What a frame's tracking changes; restored when tracking a frame fails half-way. The map is
     # changed last, by a new keyframe, once nothing else can fail.
-    STATE = ("keyframe", "previous", "recovery", "pose", "pose_covariance", "scale", "motion")
+    STATE = ("keyframe", "previous", "recovery", "pose", "pose_covariance", "scale", "motion",
+             "flow")
 
     def __init__(self, pipeline: Pipeline, config: Config | None = None) -> None:
         self.pipeline = pipeline
@@ -88,6 +92,7 @@ class Tracker:
             self.pose, self.pose_covariance = np.eye(4), np.zeros((6, 6))
         self.scale = MonocularScale()
         self.motion: np.ndarray | None = None  # T_prev_cur of the last two tracked frames
+        self.flow: FlowChain | None = None  # track_by_flow: the map points to follow next
 
     def close(self) -> None:
         """Stop the bundle adjustment worker (if any); the tracker is not used afterwards."""
@@ -124,16 +129,44 @@ class Tracker:
     def process(self, image: np.ndarray, stamp_ns: int, camera: CameraModel,
                 depth: np.ndarray | None = None, depth_unit: float | None = None) -> FrameRecord:
         """Track one frame. ``depth`` (16UC1 mm or 32FC1 m, registered to ``image``) is optional."""
-        return self.track(self.extract(FrameInput(stamp_ns, image, camera, depth, depth_unit)))
+        frame = FrameInput(stamp_ns, image, camera, depth, depth_unit)
+        return self.track(self.extract(frame, self.wants_features()))
 
-    def extract(self, frame: FrameInput) -> ExtractedFrame:
-        """Stage 1: the frame's features. Reads no tracker state (only the networks)."""
+    def extract(self, frame: FrameInput, features: bool = True) -> ExtractedFrame:
+        """Stage 1: the frame's features. Reads no tracker state (only the networks). Without
+        ``features`` (``wants_features`` said the frame will be placed by flow) nothing is
+        extracted: ``track`` extracts the frame itself if it must be matched after all."""
+        extracted = ExtractedFrame(frame, None, deferred=True)
+        return self.complete(extracted) if features else extracted
+
+    def complete(self, extracted: ExtractedFrame) -> ExtractedFrame:
+        """A deferred frame extracted, in place (so that the caller sees its features too)."""
+        if not extracted.deferred:
+            return extracted
         start = time.perf_counter()
         try:
-            features = self.pipeline.extract(frame.image)
+            extracted.features = self.pipeline.extract(extracted.frame.image)
         except ImageError as exc:
-            return ExtractedFrame(frame, None, f"unusable image: {exc}")
-        return ExtractedFrame(frame, features, seconds=time.perf_counter() - start)
+            extracted.reason = f"unusable image: {exc}"
+        extracted.seconds, extracted.deferred = time.perf_counter() - start, False
+        return extracted
+
+    def wants_features(self, ahead: int = 0) -> bool:
+        """Whether the frame ``ahead`` frames after the next one to track will be matched
+        (needs its features) rather than placed by flow, as the state stands. A hint for the
+        extraction stage, which may read it while a frame is tracked: a wrong guess costs time
+        (the tracker extracts a frame it needs, or a frame's features go unused), never a
+        different result."""
+        if not self.config.track_by_flow:
+            return True
+        # (frames placed by flow in a row, frames until a keyframe), or None: no flow to follow
+        state = None if self.flow is None else (self.flow.steps, self.flow.keyframe_in)
+        for _ in range(ahead + 1):
+            matched = state is None or matched_next(*state, self.config.flow_max_frames)
+            # after a match, likely a new chain; after a frame placed by flow, one step on
+            state = (0, None) if matched or state is None else \
+                (state[0] + 1, None if state[1] is None else state[1] - 1)
+        return matched
 
     def track(self, extracted: ExtractedFrame) -> FrameRecord:
         """Stage 2: match against the keyframe (or the previous frame), estimate the pose and
@@ -161,7 +194,7 @@ class Tracker:
                              self.pose_covariance.copy(), ids=self.track_ids.fresh(len(features)),
                              points3d=np.array(points_cam, np.float64), metric=metric)
         self.keyframe = self.previous = frame
-        self.recovery, self.motion = None, None
+        self.recovery, self.motion, self.flow = None, None, None
         self.map.seed(frame, frame.points3d)
         self.scale = self.scale.initialise()
 
@@ -172,7 +205,21 @@ class Tracker:
 
     # --- one frame ------------------------------------------------------------------------------
     def _track(self, extracted: ExtractedFrame) -> FrameRecord:
-        stamp, features, timings = extracted.stamp_ns, extracted.features, {}
+        """Place the frame by flow when that is due and holds, else match it."""
+        timings: dict[str, float] = {}
+        gray = self._gray(extracted.frame)
+        if gray is not None and self.flow is not None and \
+                not self.flow.matches_next(self.config.flow_max_frames):
+            record = self._by_flow(extracted.frame, gray, timings)
+            if record is not None:
+                return record
+        record = self._matched(self.complete(extracted), timings)
+        self.flow = None if gray is None or record.status is TrackingStatus.LOST else \
+            self._chain(gray)
+        return record
+
+    def _matched(self, extracted: ExtractedFrame, timings: dict[str, float]) -> FrameRecord:
+        stamp, features = extracted.stamp_ns, extracted.features
         if features is None:
             return self._lost(stamp, extracted.reason, timings)
         timings["extract"] = extracted.seconds
@@ -213,6 +260,79 @@ class Tracker:
                 estimate, ref, self.previous, self.config,
                 lambda prev: self._estimate(prev, frame, timings))
         return self._advance(ref, frame, camera, estimate, status, timings, reason, due)
+
+    def _gray(self, frame: FrameInput) -> np.ndarray | None:
+        """The grey image the flow follows points in (None: no flow, or an unusable image,
+        which extraction then reports)."""
+        if not self.config.track_by_flow:
+            return None
+        try:
+            return to_gray8(frame.image)
+        except ImageError:
+            return None
+
+    def _chain(self, gray: np.ndarray) -> FlowChain | None:
+        """The keyframe's map points where the frame just matched sees them, to follow by flow
+        into the next frames (None: too few to place a frame on)."""
+        kf, cur = self.keyframe, self.previous
+        if kf is None or cur is None:
+            return None
+        points = self.estimator.reference_points(kf)
+        known = np.isfinite(points[:, 0])
+        if cur is kf:
+            kf_index = np.flatnonzero(known)
+            at = kf.keypoints[kf_index]
+        else:  # cur's keypoints that carry a keyframe keypoint's track id
+            rows, kf_index = common_ids(kf.ids, cur.ids)
+            keep = known[kf_index]
+            kf_index, at = kf_index[keep], cur.keypoints[rows[keep]]
+        if len(kf_index) < self.config.good_inliers:
+            return None
+        figures = None  # the keyframe's own: all its points, no motion yet
+        if cur is kf:
+            figures = KeyframeFigures(len(kf_index), 0.0, None if kf.metric or not
+                                      self.config.keyframe_tracked_share else
+                                      MapView(len(kf_index), len(kf_index), 0.0))
+        return FlowChain(gray, at, kf_index, points, self.estimator.reference_covariances(kf),
+                         figures=figures)
+
+    def _by_flow(self, source: FrameInput, gray: np.ndarray, timings: dict[str, float]
+                 ) -> FrameRecord | None:
+        """The frame placed by PnP on the keyframe's map points followed into it by flow; None
+        when that places it on fewer than ``good_inliers`` or the keyframe policy asks for a
+        keyframe (the frame is then extracted and matched: a keyframe needs new keypoints)."""
+        kf, chain = self.keyframe, self.flow
+        assert kf is not None and chain is not None
+        start = time.perf_counter()
+        at, kf_index = chain.followed(gray)
+        timings["flow"] = time.perf_counter() - start
+        if len(at) < self.config.good_inliers:
+            return None
+        h, w = gray.shape
+        features = Features.from_numpy(at, np.ones(len(at)), kf.descriptors[kf_index], (w, h))
+        cur = TrackedFrame(source.stamp_ns, source.camera, features,
+                           ids=self.track_ids.fresh(len(at)), index=self.frames_done)
+        camera = self.cameras.of(source)
+        reason = camera.attach(cur, source, self.config)
+        start = time.perf_counter()
+        pairs = np.stack([kf_index, np.arange(len(at))], axis=1)
+        estimate = self.estimator.pose_from_points(kf, cur, pairs, at, chain.points,
+                                                   chain.covariances)
+        timings["pose"] = time.perf_counter() - start
+        if estimate is None or estimate.num_inliers < self.config.good_inliers:
+            return None
+        estimate.scores, estimate.verified = np.ones(len(at)), estimate.inliers.copy()
+        flow = np.linalg.norm(at - kf.keypoints[kf_index], axis=1)
+        estimate.flow_px = float(np.median(flow[estimate.inliers]))
+        figures = keyframe_figures(self.config, self.map, kf, estimate)
+        if figures_reason(self.config, figures, kf.first_inliers or estimate.num_inliers):
+            return None
+        record = self._advance(kf, cur, camera, estimate, estimate.status(self.config), timings,
+                               reason)
+        inliers = estimate.inliers
+        self.flow = chain.then(gray, at[inliers], kf_index[inliers], figures, frames_to_keyframe(
+            self.config, figures, chain.figures, kf.first_inliers))
+        return record
 
     def _estimate(self, ref: TrackedFrame, cur: TrackedFrame, timings: dict[str, float]
                   ) -> Estimate:

@@ -18,6 +18,10 @@ its pose estimated, so that two cores both work. The slower stage sets the frame
   the frame it takes is the newest, and it reaches tracking just as tracking is free, so a frame
   never waits behind an older extracted one, and its latency is about its extraction plus its
   tracking. Offline mode extracts ahead (the next frame waits, extracted, in the hand-off slot).
+- **Frames left to flow** (``track_by_flow``): the extraction stage asks the tracker whether the
+  frame will be matched (``Tracker.wants_features``, counting the frames tracking takes before
+  it) and hands it on unextracted when not; the tracker extracts a frame it must match after
+  all. The guess changes what a frame costs, never its record.
 - **Outputs come in submission (stamp) order**, one per submitted frame that is not dropped, to
   ``on_result`` (called on the tracking thread) or, without it, to ``get``/``poll``.
 - **The tracker state is only touched by the tracking thread.** ``reset`` and ``update_config``
@@ -277,13 +281,16 @@ class TwoStageTracker:
                         break
                     self._cond.wait(delay)  # a newer frame may come meanwhile; then re-check
                 job, slots.waiting, slots.extracting = slots.waiting, None, slots.waiting
+                # frames the tracking stage takes before this one
+                ahead = (slots.handoff is not None) + (self._tracking_since is not None)
                 self._cond.notify_all()
             start = time.perf_counter()
-            self._extract(job)
+            self._extract(job, ahead)
             with self._cond:
                 elapsed = time.perf_counter() - start
                 self.counters.extract_s += elapsed
-                self._expect("extract", elapsed)
+                if job.extracted is not None and not job.extracted.deferred:
+                    self._expect("extract", elapsed)  # a frame left to flow takes no time
                 self._cond.wait_for(lambda: slots.handoff is None)
                 slots.extracting, slots.handoff = None, job
                 self._cond.notify_all()
@@ -301,11 +308,12 @@ class TwoStageTracker:
     def _expect(self, stage: str, seconds: float) -> None:
         self._recent[stage].append(seconds)
 
-    def _extract(self, job: _Item) -> None:
+    def _extract(self, job: _Item, ahead: int) -> None:
         try:
             job.frame = self._prepare(job.item) if self._prepare is not None else job.item
             if job.frame is not None:
-                job.extracted = self.tracker.extract(job.frame)
+                job.extracted = self.tracker.extract(job.frame,
+                                                     self.tracker.wants_features(ahead))
         except Exception as exc:  # the pipeline must outlive any single frame
             job.error = _describe(exc, "extraction")
             if job.frame is not None:

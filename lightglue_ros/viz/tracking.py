@@ -17,7 +17,8 @@ def plot_run(records: list[FrameRecord], path: str | Path, title: str = "") -> P
     ax_time, ax_layers = fig.subplots(2, 1, sharex=True)
     index = np.arange(len(records))
     bottom = np.zeros(len(records))
-    for stage, colour in (("extract", "tab:blue"), ("match", "tab:orange"), ("pose", "tab:green")):
+    for stage, colour in (("extract", "tab:blue"), ("match", "tab:orange"), ("flow", "tab:cyan"),
+                          ("pose", "tab:green")):
         ms = np.array([1e3 * r.timings.get(stage, 0.0) for r in records])
         ax_time.bar(index, ms, bottom=bottom, color=colour, width=1.0, label=stage)
         bottom += ms

@@ -36,7 +36,8 @@ from lightglue_ros.pipeline import Pipeline
 from lightglue_ros.tracking import FrameRecord, Tracker, TrackingStatus
 from lightglue_ros.types import FrameInput, Trajectory
 from lightglue_ros_tools.accuracy import write_json
-from lightglue_ros_tools.reliability.flow_budget import follow, to_gray
+from lightglue_ros.images import to_gray8
+from lightglue_ros.tracking.flow import follow
 
 def _errors(T_prev_cur: np.ndarray, gt: np.ndarray) -> tuple[float, float | None]:
     """Rotation error and translation direction error (deg; None without a translation) of a
@@ -69,7 +70,7 @@ def run(frames: Iterator[FrameInput], gt: Trajectory, config: Config, steps: int
     try:
         for frame in frames:
             extracted = tracker.extract(frame)
-            gray = to_gray(frame.image)
+            gray = to_gray8(frame.image)
             for chain in chains:
                 idx = np.flatnonzero(chain.alive)
                 landed, kept = follow(prev_gray, gray, chain.at[idx])

@@ -28,36 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from lightglue_ros.images import to_gray8
+from lightglue_ros.tracking.flow import follow
+
 from .cpu_ab import vga_frames
-
-WINDOW, LEVELS, FB_PX = (21, 21), 3, 1.0
-
-
-def to_gray(image: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-
-
-def follow(gray0: np.ndarray, gray1: np.ndarray, pts: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Each point's position in frame 1 and whether it is kept: found, inside the image, and
-    back within ``FB_PX`` of where it started when flowed back."""
-    import cv2
-
-    if len(pts) == 0:
-        return np.zeros((0, 2)), np.zeros(0, bool)
-    p0 = pts.astype(np.float32).reshape(-1, 1, 2)
-    p1, ok1, _ = cv2.calcOpticalFlowPyrLK(gray0, gray1, p0, None, winSize=WINDOW,
-                                          maxLevel=LEVELS)
-    back, ok2, _ = cv2.calcOpticalFlowPyrLK(gray1, gray0, p1, None, winSize=WINDOW,
-                                            maxLevel=LEVELS)
-    fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
-    landed = p1.reshape(-1, 2)
-    h, w = gray1.shape[:2]
-    inside = np.all((landed >= 0) & (landed <= [w - 1, h - 1]), axis=1)
-    return landed, (ok1.ravel() > 0) & (ok2.ravel() > 0) & (fb < FB_PX) & inside
-
 
 def measure(images: list[np.ndarray], pairs: int) -> dict[str, Any]:
     from lightglue_ros.config import Config
@@ -83,7 +57,7 @@ def measure(images: list[np.ndarray], pairs: int) -> dict[str, Any]:
     rows = []
     feats = pipe.extract(images[0])  # warm-up of both networks
     pipe.match(feats, feats)
-    gray_prev = to_gray(images[0])
+    gray_prev = to_gray8(images[0])
     for k in range(1, min(pairs, len(images) - 1) + 1):
         start = time.perf_counter()
         new = pipe.extract(images[k])
@@ -93,7 +67,7 @@ def measure(images: list[np.ndarray], pairs: int) -> dict[str, Any]:
         matches = pipe.match(feats, new)
         match = time.perf_counter() - start
         start = time.perf_counter()
-        gray = to_gray(images[k])
+        gray = to_gray8(images[k])
         landed, kept = follow(gray_prev, gray, feats.keypoints.cpu().numpy())
         flow = time.perf_counter() - start
         pairs_ij = matches.pairs
