@@ -20,7 +20,11 @@ scale of frames without metric points), ``keyframes`` (when a new keyframe is du
 A frame goes through two stages: ``extract`` (image to features; it reads no tracker state, so the
 next frame's extraction may run on another thread while this one is tracked, see
 :mod:`.two_stage`) and ``track`` (matching, pose and state update, one frame at a time, in order).
-``process`` runs both, one after the other.
+``process`` runs both, one after the other. With ``track_by_flow`` a frame between keyframes is
+placed without features (:mod:`.flow`: the keyframe's map points followed by optical flow, then
+PnP): ``wants_features`` tells the extraction stage which frames to leave unextracted, and
+``track`` extracts a frame itself when it must be matched after all, so that the records never
+depend on that guess.
 """
 from __future__ import annotations
 
