@@ -128,6 +128,9 @@ def summarize(records: list[FrameRecord], metrics: TrajectoryMetrics | None = No
     trajectory accuracy when ``metrics`` are given and the covariances' NEES with ``gt``."""
     tracked = [r for r in records if r.status is not TrackingStatus.LOST]
     matched = [r for r in records if r.layers > 0]
+    # placed on the map without a LightGlue match: by projection (track_by_projection, a
+    # descriptor search: "match" timed) or by optical flow (track_by_flow)
+    unmatched = [r for r in tracked if r.model == "pnp" and r.layers == 0]
     latency = [sum(r.timings.values()) * 1e3 for r in records if r.timings]
     out: dict[str, Any] = {
         "frames": len(records),
@@ -135,12 +138,8 @@ def summarize(records: list[FrameRecord], metrics: TrajectoryMetrics | None = No
         "lost_frames": len(records) - len(tracked),
         "weak_frames": sum(r.status is TrackingStatus.WEAK for r in records),
         "keyframes": sum(r.keyframe for r in records),
-        # placed on the map without a LightGlue match: by projection (track_by_projection,
-        # a descriptor search: "match" timed) or by optical flow (track_by_flow)
-        "projected_frames": sum(r.status is not TrackingStatus.LOST and r.model == "pnp"
-                                and r.layers == 0 and "match" in r.timings for r in records),
-        "flow_frames": sum(r.status is not TrackingStatus.LOST and r.model == "pnp"
-                           and r.layers == 0 and "match" not in r.timings for r in records),
+        "projected_frames": sum("match" in r.timings for r in unmatched),
+        "flow_frames": sum("match" not in r.timings for r in unmatched),
         "metric": is_metric(records),
         "mean_layers": float(np.mean([r.layers for r in matched])) if matched else 0.0,
         "mean_latency_ms": float(np.mean(latency)) if latency else 0.0,

@@ -28,16 +28,17 @@ from typing import Any, Iterator
 import numpy as np
 
 from lightglue_ros.config import Config
-from lightglue_ros.geometry.pnp import PnPConfig, estimate_pose_pnp
 from lightglue_ros.evaluation.consistency import MAX_GT_GAP_S
+from lightglue_ros.geometry.pnp import PnPConfig, estimate_pose_pnp
 from lightglue_ros.geometry.se3 import (angle_between_deg, invert_transform, make_transform,
                                         pose_at_time, rotation_angle_deg)
+from lightglue_ros.images import to_gray8
 from lightglue_ros.pipeline import Pipeline
 from lightglue_ros.tracking import FrameRecord, Tracker, TrackingStatus
+from lightglue_ros.tracking.flow import follow
 from lightglue_ros.types import FrameInput, Trajectory
 from lightglue_ros_tools.accuracy import write_json
-from lightglue_ros.images import to_gray8
-from lightglue_ros.tracking.flow import follow
+
 
 def _errors(T_prev_cur: np.ndarray, gt: np.ndarray) -> tuple[float, float | None]:
     """Rotation error and translation direction error (deg; None without a translation) of a
