@@ -212,6 +212,13 @@ class Config:
     flow_max_frames: int = _p(2, "track_by_flow: frames placed by flow in a row before one is "
                               "extracted and matched again.", group="tracking", lo=1, hi=100,
                               runtime=True)
+    keyframe_lag_frames: int = _p(0, "track_by_flow: 0 extracts and matches a keyframe in line, "
+                                  "holding up the frames after it; N > 0 places the frame the "
+                                  "keyframe policy asks for by flow, extracts and matches it on "
+                                  "a worker thread while the next frames are placed by flow, "
+                                  "and makes the Nth of them the keyframe (its keypoints "
+                                  "followed there by flow, its match carried with them).",
+                                  group="tracking", lo=0, hi=10, runtime=True)
     projection_radius_px: float = _p(15.0, "track_by_projection: search radius (pixels) around "
                                      "each projected map point.", group="tracking", lo=1.0,
                                      hi=200.0, runtime=True)

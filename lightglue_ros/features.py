@@ -64,3 +64,12 @@ class Matches:
 
     def __len__(self) -> int:
         return int((self.matches0 >= 0).sum())
+
+    def keep_second(self, keep: np.ndarray) -> "Matches":
+        """The matches of the second set's points where ``keep`` (N,) holds, renumbered in
+        their order (the points of the second set that were not kept lose their matches)."""
+        new = np.full(len(keep) + 1, -1, np.int64)  # index len(keep) stands for -1
+        new[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
+        matches0 = new[self.matches0]
+        return Matches(matches0, self.matches1[keep], np.where(matches0 >= 0, self.scores0, 0.0),
+                       self.scores1[keep], self.layers, self.pruned0, self.pruned1[keep])

@@ -171,3 +171,102 @@ def test_track_counts_the_frames_placed_by_flow_and_tracks_every_nth_frame(tmp_p
     rows = list(csv.DictReader((tmp_path / "frames.csv").open()))
     flowed = [r for r in rows if float(r["t_flow_ms"]) > 0 and float(r["t_match_ms"]) == 0]
     assert figures["flow_frames"] == len(flowed) > 0
+
+
+def in_background(pipe, **overrides):
+    return flowing(pipe, keyframe_lag_frames=2, **overrides)
+
+
+@pytest.fixture(scope="module")
+def backgrounded(pipe, frames):
+    tracker = in_background(pipe)
+    records = feed(tracker, frames)
+    tracker.close()
+    return records
+
+
+def test_keyframes_are_matched_in_the_background(pipe, seq, backgrounded):
+    """``keyframe_lag_frames: 2``: the frame the policy wants as a keyframe is placed by flow
+    like the others; two frames on, a frame becomes the keyframe with the keypoints the worker
+    extracted, matched (LightGlue's layers) and followed into it. No frame is held up by an
+    extraction or a match of its own (apart from the first), and every pose is as close to the
+    truth as the frames placed in line."""
+    assert all(r.status is TrackingStatus.OK for r in backgrounded)
+    good = pipe.config.resolved().good_inliers
+    made = [i for i, r in enumerate(backgrounded) if r.keyframe]
+    assert made[0] == 0 and len(made) >= 3
+    for i, r in enumerate(backgrounded[1:], start=1):
+        assert "extract" not in r.timings and "match" not in r.timings
+        assert r.keyframe == (r.layers > 0)
+        if r.keyframe:  # two frames after the one the job started on
+            assert by_flow(backgrounded[i - 1]) and by_flow(backgrounded[i - 2])
+            assert r.num_inliers >= good and r.ref_is_keyframe
+        gt = invert_transform(seq.poses[0]) @ seq.poses[i]
+        assert pose_error(r.T_odom_cam, gt)[0] < 0.03
+        assert pose_error(r.T_odom_cam, gt)[1] < 0.5
+    # the new keyframe carries on the tracks its match with the old one found
+    i = made[1]
+    assert np.any(backgrounded[i].track_ids >= 0)
+
+
+def test_a_slow_worker_changes_the_time_not_the_result(pipe, frames, backgrounded, monkeypatch):
+    """The tracker waits for a late worker at the frame that becomes the keyframe, and the
+    flow is followed through the same images whoever follows it: a worker slower than the
+    camera gives the same records to the bit, in one stage or two, whether the keyframe
+    reached the worker extracted (the hint) or not."""
+    import time
+
+    from lightglue_ros.tracking import keyframe_job
+
+    run = keyframe_job.KeyframeJob._run
+
+    def slow(self, *args):
+        time.sleep(0.3)
+        return run(self, *args)
+
+    monkeypatch.setattr(keyframe_job.KeyframeJob, "_run", slow)
+    for records in (feed(in_background(pipe), frames),
+                    feed(in_background(pipe), frames, hint=False),
+                    feed(in_background(pipe), frames, hint=True),
+                    run_tracker(in_background(pipe), frames, progress=False)):
+        assert [(r.keyframe, r.layers) for r in records] == \
+            [(r.keyframe, r.layers) for r in backgrounded]
+        for a, b in zip(backgrounded, records):
+            assert np.array_equal(a.T_odom_cam, b.T_odom_cam)
+            assert np.array_equal(a.track_ids, b.track_ids)
+
+
+def test_a_reset_or_a_lost_frame_drops_the_keyframe_on_its_way(pipe, frames):
+    """A reset forgets the keyframe being matched; a frame the flow cannot place (black) is
+    matched in line instead (lost, with its reason), and the frames after it recover."""
+    tracker, fed = in_background(pipe), 0
+    while tracker.job is None:
+        feed(tracker, frames[fed:fed + 1])
+        fed += 1
+    tracker.reset()
+    assert tracker.job is None
+    again = feed(tracker, frames[fed:fed + 2])
+    assert again[0].model == "init" and by_flow(again[1])
+    tracker.close()
+
+    tracker = in_background(pipe)
+    records = []
+    for i, frame in enumerate(frames):
+        if tracker.job is not None and not any(r.status is TrackingStatus.LOST for r in records):
+            frame = FrameInput(frame.stamp_ns, np.zeros_like(frame.image), frame.camera,
+                               frame.depth, frame.depth_unit)
+        records += feed(tracker, [frame])
+    lost = [i for i, r in enumerate(records) if r.status is TrackingStatus.LOST]
+    assert len(lost) == 1 and records[lost[0]].reason
+    assert all(r.status is not TrackingStatus.LOST for r in records[lost[0] + 1:])
+    tracker.close()
+
+
+def test_matches_keep_the_second_sets_kept_points_renumbered():
+    from lightglue_ros.features import Matches
+
+    m = Matches(np.array([2, -1, 0, 3]), np.array([2, -1, 0, 3]), np.array([.9, 0, .8, .7]),
+                np.array([.8, 0, .9, .7]), 4, np.full(4, 4), np.full(4, 4))
+    kept = m.keep_second(np.array([True, False, False, True]))
+    assert kept.matches0.tolist() == [-1, -1, 0, 1] and kept.scores0.tolist() == [0, 0, .8, .7]
+    assert kept.matches1.tolist() == [2, 3] and kept.pairs.tolist() == [[2, 0], [3, 1]]

@@ -116,3 +116,23 @@ def test_stereo_pair_is_tracked_metric(tmp_path):
     assert base["timeouts"] == 0
     assert base["counters"]["frames_ok"] == base["counters"]["frames_processed"] == 6
     assert base["stereo"].startswith("baseline 0.1200 m")
+
+
+def test_keyframes_matched_in_the_background_in_the_node(tmp_path):
+    """`stress --track-by-flow --keyframe-lag-frames 2`: the node places frames by flow while a
+    worker thread matches the keyframes; every frame is tracked, none is lost, nothing raises."""
+    proc = subprocess.run([sys.executable, "-m", "lightglue_ros.cli.main", "stress",
+                           "--phases", "baseline", "--baseline-frames", "16", "--sustained-hz",
+                           "1", "--max-keypoints", "256", "--width", "320", "--height", "240",
+                           "--no-use-depth", "--track-by-flow", "--keyframe-lag-frames", "2",
+                           "--out", str(tmp_path), "--json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["config"]["node_parameters"]["keyframe_lag_frames"] == 2
+    base = result["baseline"]
+    assert base["timeouts"] == 0 and base["counters"]["frames_lost"] == 0
+    assert base["counters"]["frames_processed"] == 16
+    assert result["node"] == {"alive_at_end": True, "returncode": 0, "traceback": False,
+                              "internal_errors": 0}

@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from ..config import Config
+from ..features import Matches
 from ..geometry.covariance import (lost_covariance, observation_information,
                                    relative_pnp_covariance)
 from ..geometry.epipolar import sampson_essential
@@ -38,12 +39,14 @@ class PoseEstimator:
         self.after_match = after_match
 
     def estimate(self, ref: TrackedFrame, cur: TrackedFrame, timings: dict[str, float],
-                 metres_per_flow_px: float) -> Estimate:
-        """``cur`` against ``ref`` through a LightGlue match; a two-view translation gets the
-        length ``metres_per_flow_px`` times the median flow."""
-        start = time.perf_counter()
-        matches = self.pipeline.match(ref.features, cur.features)
-        timings["match"] = timings.get("match", 0.0) + time.perf_counter() - start
+                 metres_per_flow_px: float, matches: Matches | None = None) -> Estimate:
+        """``cur`` against ``ref`` through a LightGlue match (or ``matches``, its result made
+        elsewhere); a two-view translation gets the length ``metres_per_flow_px`` times the
+        median flow."""
+        if matches is None:
+            start = time.perf_counter()
+            matches = self.pipeline.match(ref.features, cur.features)
+            timings["match"] = timings.get("match", 0.0) + time.perf_counter() - start
         start = time.perf_counter()
         self.after_match(timings)
         pairs, scores = matches.pairs, matches.pair_scores

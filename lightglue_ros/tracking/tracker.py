@@ -24,18 +24,22 @@ next frame's extraction may run on another thread while this one is tracked, see
 placed without features (:mod:`.flow`: the keyframe's map points followed by optical flow, then
 PnP): ``wants_features`` tells the extraction stage which frames to leave unextracted, and
 ``track`` extracts a frame itself when it must be matched after all, so that the records never
-depend on that guess.
+depend on that guess. With ``keyframe_lag_frames`` as well, a keyframe no longer holds up the
+frames after it (:mod:`.keyframe_job`): a worker thread extracts and matches it while they are
+placed by flow, and the tracker makes a later frame the keyframe. The worker computes only (an
+extraction, a match, flow); the tracker's state and the map change on the tracking thread alone.
 """
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
 
 from ..config import Config, ConfigError
 from ..errors import ImageError
-from ..features import Features
+from ..features import Features, Matches
 from ..images import to_gray8
 from ..geometry.camera import CameraModel
 from ..geometry.common_shift import common_shift_covariance
@@ -44,11 +48,13 @@ from ..geometry.covariance import (compose_pose_covariance, invert_pose_covarian
 from ..geometry.se3 import invert_transform, make_transform
 from ..mapping import LocalMap, MapConfig, TrackIds, common_ids, make_adjuster
 from ..pipeline import Pipeline
+from ..threads import name_os_thread
 from ..types import FrameInput
 from .estimate import Estimate
 from .estimation import PoseEstimator
 from .flow import FlowChain, matched_next
 from .frames import ExtractedFrame, TrackedFrame
+from .keyframe_job import KeyframeJob
 from .keyframes import (KeyframeFigures, MapView, figures_reason, frames_to_keyframe,
                         keyframe_figures, keyframe_reason)
 from .modes import CameraMode, CameraModes, MonocularScale, consecutive_rotation
@@ -62,7 +68,7 @@ class Tracker:
     # What a frame's tracking changes; restored when tracking a frame fails half-way. The map is
     # changed last, by a new keyframe, once nothing else can fail.
     STATE = ("keyframe", "previous", "recovery", "pose", "pose_covariance", "scale", "motion",
-             "flow")
+             "flow", "job")
 
     def __init__(self, pipeline: Pipeline, config: Config | None = None) -> None:
         self.pipeline = pipeline
@@ -77,6 +83,10 @@ class Tracker:
         # Called with {record index: T_odom_cam} of the keyframes a bundle adjustment refined
         # after their records went out (e.g. to evaluate the trajectory as the map left it).
         self.on_refined: Callable[[dict[int, np.ndarray]], None] | None = None
+        # keyframe_lag_frames: the worker that extracts and matches keyframes
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="keyframes",
+                                          initializer=name_os_thread, initargs=("keyframes",))
+        self.job: KeyframeJob | None = None
         self.reset()
 
     @property
@@ -97,9 +107,13 @@ class Tracker:
         self.scale = MonocularScale()
         self.motion: np.ndarray | None = None  # T_prev_cur of the last two tracked frames
         self.flow: FlowChain | None = None  # track_by_flow: the map points to follow next
+        self._drop_job()
 
     def close(self) -> None:
-        """Stop the bundle adjustment worker (if any); the tracker is not used afterwards."""
+        """Stop the bundle adjustment worker (if any) and the keyframe worker; the tracker is
+        not used afterwards."""
+        self._drop_job()
+        self._worker.shutdown(wait=True, cancel_futures=True)
         self.map.adjuster.close()
 
     def check_config(self, config: Config) -> Config:
@@ -163,6 +177,8 @@ class Tracker:
         different result."""
         if not self.config.track_by_flow:
             return True
+        if self.config.keyframe_lag_frames:  # keyframes are extracted by their worker
+            return self.flow is None
         # (frames placed by flow in a row, frames until a keyframe), or None: no flow to follow
         state = None if self.flow is None else (self.flow.steps, self.flow.keyframe_in)
         for _ in range(ahead + 1):
@@ -199,6 +215,7 @@ class Tracker:
                              points3d=np.array(points_cam, np.float64), metric=metric)
         self.keyframe = self.previous = frame
         self.recovery, self.motion, self.flow = None, None, None
+        self._drop_job()
         self.map.seed(frame, frame.points3d)
         self.scale = self.scale.initialise()
 
@@ -209,24 +226,70 @@ class Tracker:
 
     # --- one frame ------------------------------------------------------------------------------
     def _track(self, extracted: ExtractedFrame) -> FrameRecord:
-        """Place the frame by flow when that is due and holds, else match it."""
+        """Place the frame by flow when that is due and holds (or make it the keyframe a worker
+        matched), else match it."""
         timings: dict[str, float] = {}
         gray = self._gray(extracted.frame)
-        if gray is not None and self.flow is not None and \
-                not self.flow.matches_next(self.config.flow_max_frames):
-            record = self._by_flow(extracted.frame, gray, timings)
-            if record is not None:
-                return record
-        record = self._matched(self.complete(extracted), timings)
+        record = None
+        if self.job is not None:
+            record = self._with_job(extracted, gray, timings)
+        elif gray is not None and self.flow is not None:
+            due = self.flow.matches_next(self.config.flow_max_frames)
+            if not due or self.config.keyframe_lag_frames:
+                record = self._by_flow(extracted, gray, timings, due)
+        return record or self._matched_on(self.complete(extracted), gray, timings)
+
+    def _matched_on(self, extracted: ExtractedFrame, gray: np.ndarray | None,
+                    timings: dict[str, float], matches: Matches | None = None, due: str = ""
+                    ) -> FrameRecord:
+        """``_matched``, and the flow begun again from the frame."""
+        record = self._matched(extracted, timings, matches, due)
         self.flow = None if gray is None or record.status is TrackingStatus.LOST else \
             self._chain(gray)
         return record
 
-    def _matched(self, extracted: ExtractedFrame, timings: dict[str, float]) -> FrameRecord:
+    def _with_job(self, extracted: ExtractedFrame, gray: np.ndarray | None,
+                  timings: dict[str, float]) -> FrameRecord | None:
+        """A frame while a keyframe is matched in the background: placed by flow (no new
+        keyframe meanwhile), or the ``lag``-th, made the keyframe. None (the job dropped): the
+        frame is to be matched in line."""
+        job = self.job
+        assert job is not None
+        if gray is None:
+            self._drop_job()
+            return None
+        if not job.add(gray):
+            record = self._by_flow(extracted, gray, timings, on_its_way=True)
+            if record is None:
+                self._drop_job()
+            return record
+        self.job = None
+        start = time.perf_counter()
+        job.wait()  # a worker slower than the camera holds up this frame
+        timings["keyframe_wait"] = time.perf_counter() - start
+        start = time.perf_counter()
+        made = job.keyframe(extracted)
+        timings["flow"] = time.perf_counter() - start
+        if isinstance(made, str):
+            return None
+        keyframe, matches, _ = made
+        return self._matched_on(keyframe, gray, timings, matches,
+                                f"the keyframe matched in the background, {job.lag} frames on")
+
+    def _drop_job(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+        self.job = None
+
+    def _matched(self, extracted: ExtractedFrame, timings: dict[str, float],
+                 matches: Matches | None = None, due: str = "") -> FrameRecord:
+        """The frame matched against the keyframe (``matches``: the match made already; ``due``:
+        it is to become a keyframe)."""
         stamp, features = extracted.stamp_ns, extracted.features
         if features is None:
             return self._lost(stamp, extracted.reason, timings)
-        timings["extract"] = extracted.seconds
+        if matches is None:  # else the worker extracted it
+            timings["extract"] = extracted.seconds
         frame = TrackedFrame(stamp, extracted.frame.camera, features,
                              ids=self.track_ids.fresh(len(features)), index=self.frames_done)
         camera = self.cameras.of(extracted.frame)
@@ -235,12 +298,13 @@ class Tracker:
             return self._lost(stamp, f"only {len(features)} keypoints", timings, len(features))
         if self.keyframe is None:
             return self._start(frame, camera, timings, reason=reason)
-        ref, due = self.keyframe, ""
-        estimate = self._projected(frame, timings) if self.config.track_by_projection else None
+        ref = self.keyframe
+        estimate = self._projected(frame, timings) if self.config.track_by_projection and \
+            matches is None else None
         if isinstance(estimate, str):  # placed, but a keyframe is due: LightGlue gives it tracks
             estimate, due = None, estimate
         if estimate is None:
-            estimate = self._estimate(self.keyframe, frame, timings)
+            estimate = self._estimate(self.keyframe, frame, timings, matches)
         for other in self._fallbacks():
             if estimate.status(self.config) is not TrackingStatus.LOST:
                 break
@@ -300,16 +364,18 @@ class Tracker:
         return FlowChain(gray, at, kf_index, points, self.estimator.reference_covariances(kf),
                          figures=figures)
 
-    def _by_flow(self, source: FrameInput, gray: np.ndarray, timings: dict[str, float]
-                 ) -> FrameRecord | None:
+    def _by_flow(self, extracted: ExtractedFrame, gray: np.ndarray, timings: dict[str, float],
+                 due: bool = False, on_its_way: bool = False) -> FrameRecord | None:
         """The frame placed by PnP on the keyframe's map points followed into it by flow; None
-        when that places it on fewer than ``good_inliers`` or the keyframe policy asks for a
-        keyframe (the frame is then extracted and matched: a keyframe needs new keypoints)."""
-        kf, chain = self.keyframe, self.flow
+        when that places it on fewer than ``good_inliers``, or a keyframe is wanted (``due``
+        already, or the policy asks now) and is matched in line (it needs new keypoints). With
+        ``keyframe_lag_frames`` a wanted keyframe is placed by flow and its job starts, unless
+        one is ``on_its_way``."""
+        kf, chain, source = self.keyframe, self.flow, extracted.frame
         assert kf is not None and chain is not None
         start = time.perf_counter()
         at, kf_index = chain.followed(gray)
-        timings["flow"] = time.perf_counter() - start
+        timings["flow"] = timings.get("flow", 0.0) + time.perf_counter() - start
         if len(at) < self.config.good_inliers:
             return None
         h, w = gray.shape
@@ -329,18 +395,25 @@ class Tracker:
         flow = np.linalg.norm(at - kf.keypoints[kf_index], axis=1)
         estimate.flow_px = float(np.median(flow[estimate.inliers]))
         figures = keyframe_figures(self.config, self.map, kf, estimate)
-        if figures_reason(self.config, figures, kf.first_inliers or estimate.num_inliers):
+        lag = self.config.keyframe_lag_frames
+        wanted = not on_its_way and (due or bool(figures_reason(
+            self.config, figures, kf.first_inliers or estimate.num_inliers)))
+        if wanted and not lag:
             return None
         record = self._advance(kf, cur, camera, estimate, estimate.status(self.config), timings,
-                               reason)
+                               reason, keyframes=not (lag or on_its_way))
         inliers = estimate.inliers
         self.flow = chain.then(gray, at[inliers], kf_index[inliers], figures, frames_to_keyframe(
             self.config, figures, chain.figures, kf.first_inliers))
+        if wanted:
+            self.job = KeyframeJob(self._worker, extracted, gray, kf.features, lag,
+                                   self.complete, self.pipeline.match)
         return record
 
-    def _estimate(self, ref: TrackedFrame, cur: TrackedFrame, timings: dict[str, float]
-                  ) -> Estimate:
-        return self.estimator.estimate(ref, cur, timings, self.scale.per_flow_px(self.config))
+    def _estimate(self, ref: TrackedFrame, cur: TrackedFrame, timings: dict[str, float],
+                  matches: Matches | None = None) -> Estimate:
+        return self.estimator.estimate(ref, cur, timings, self.scale.per_flow_px(self.config),
+                                       matches)
 
     def _fallbacks(self) -> list[TrackedFrame]:
         """Frames to try when the keyframe match fails: the previous frame, then the keyframe
@@ -420,7 +493,9 @@ class Tracker:
 
     def _advance(self, ref: TrackedFrame, cur: TrackedFrame, camera: CameraMode, est: Estimate,
                  status: TrackingStatus, timings: dict[str, float], reason: str,
-                 due: str = "") -> FrameRecord:
+                 due: str = "", keyframes: bool = True) -> FrameRecord:
+        """``cur`` placed by ``est`` against ``ref``: its pose, track ids and record, and it made
+        a keyframe when one is due (never without ``keyframes``)."""
         T_ref_cur = invert_transform(make_transform(est.R, est.t))
         rel_cov = invert_pose_covariance(est.R, est.t, est.covariance) + common_shift_covariance(
             T_ref_cur[:3, :3], cur.camera, self.config.common_shift_px)
@@ -437,7 +512,8 @@ class Tracker:
             reason = reason or "monocular: translation length from the motion model"
         ref_is_keyframe = ref is self.keyframe
         start = time.perf_counter()
-        new_keyframe, why = self._maybe_keyframe(ref, cur, camera, est, timings, due)
+        new_keyframe, why = self._maybe_keyframe(ref, cur, camera, est, timings, due) \
+            if keyframes else (False, "")
         reason = reason or why
         if new_keyframe:
             timings["map"] = time.perf_counter() - start
