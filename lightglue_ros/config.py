@@ -217,7 +217,9 @@ class Config:
                                   "keyframe policy asks for by flow, extracts and matches it on "
                                   "a worker thread while the next frames are placed by flow, "
                                   "and makes the Nth of them the keyframe (its keypoints "
-                                  "followed there by flow, its match carried with them).",
+                                  "followed there by flow, its match carried with them); live, "
+                                  "the first after the worker is done; sooner where the flow "
+                                  "loses the old keyframe.",
                                   group="tracking", lo=0, hi=10, runtime=True)
     projection_radius_px: float = _p(15.0, "track_by_projection: search radius (pixels) around "
                                      "each projected map point.", group="tracking", lo=1.0,

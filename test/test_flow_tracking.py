@@ -270,3 +270,36 @@ def test_matches_keep_the_second_sets_kept_points_renumbered():
     kept = m.keep_second(np.array([True, False, False, True]))
     assert kept.matches0.tolist() == [-1, -1, 0, 1] and kept.scores0.tolist() == [0, 0, .8, .7]
     assert kept.matches1.tolist() == [2, 3] and kept.pairs.tolist() == [[2, 0], [3, 1]]
+
+
+def test_live_no_frame_waits_for_a_late_worker(pipe, frames, monkeypatch):
+    """Live (``wait_for_keyframes`` off, as the live two-stage pipeline sets it): while the
+    worker is late, the frames past the lag are placed by flow instead of waiting; the first
+    frame after it is done becomes the keyframe, with the keypoints followed that far."""
+    import threading
+
+    from lightglue_ros.tracking import keyframe_job
+
+    release, run = threading.Event(), keyframe_job.KeyframeJob._run
+
+    def held(self, *args):
+        release.wait(30)
+        return run(self, *args)
+
+    monkeypatch.setattr(keyframe_job.KeyframeJob, "_run", held)
+    tracker = in_background(pipe)
+    tracker.wait_for_keyframes = False
+    fed = iter(frames)
+    records = []
+    while tracker.job is None:
+        records += feed(tracker, [next(fed)])
+    started = len(records)
+    records += feed(tracker, [next(fed) for _ in range(4)])  # two past the lag
+    assert all(by_flow(r) and not r.keyframe for r in records[started:])
+    release.set()
+    while not tracker.job.done():
+        threading.Event().wait(0.01)
+    (joined,) = feed(tracker, [next(fed)])
+    assert joined.keyframe and joined.layers > 0 and "match" not in joined.timings
+    assert joined.status is TrackingStatus.OK
+    tracker.close()

@@ -6,9 +6,10 @@ hold up every frame behind the keyframe. Here the frame the keyframe policy asks
 flow like the others, and a worker extracts it, matches it against the current keyframe and
 follows its keypoints by flow through the images that arrive meanwhile. The ``lag``-th frame
 after it becomes the keyframe: it takes those keypoints where the flow put them, their
-descriptors and the match. Which frame becomes the keyframe, and everything it gets, depends on
-the frames alone, never on how fast the worker was: the tracker waits for the worker when it is
-late (the flow is followed frame after frame, whichever thread does it).
+descriptors and the match. Offline, which frame becomes the keyframe, and everything it gets,
+depends on the frames alone, never on how fast the worker was: the tracker waits for the worker
+when it is late (the flow is followed frame after frame, whichever thread does it). Live, no
+frame waits: the first frame after the worker is done becomes the keyframe.
 """
 from __future__ import annotations
 
@@ -69,6 +70,10 @@ class KeyframeJob:
     def cancel(self) -> None:
         """Drop the job (a reset, a frame the flow lost): its result is never used."""
         self._future.cancel()
+
+    def done(self) -> bool:
+        """Whether the worker is done (or failed)."""
+        return self._future.done()
 
     def wait(self) -> None:
         """Until the worker is done (or failed)."""

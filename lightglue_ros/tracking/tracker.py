@@ -87,6 +87,10 @@ class Tracker:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="keyframes",
                                           initializer=name_os_thread, initargs=("keyframes",))
         self.job: KeyframeJob | None = None
+        # Whether a frame due to become the keyframe waits for a late worker (the records then
+        # do not depend on its speed: offline) or is placed by flow, the keyframe joining at the
+        # first frame after the worker is done (live: no frame waits).
+        self.wait_for_keyframes = True
         self.reset()
 
     @property
@@ -251,25 +255,25 @@ class Tracker:
     def _with_job(self, extracted: ExtractedFrame, gray: np.ndarray | None,
                   timings: dict[str, float]) -> FrameRecord | None:
         """A frame while a keyframe is matched in the background: placed by flow (no new
-        keyframe meanwhile), or the ``lag``-th, made the keyframe. None (the job dropped): the
-        frame is to be matched in line."""
+        keyframe meanwhile); or made the keyframe, as the ``lag``-th frame (live: the first
+        after the worker is done) or when the flow loses the old keyframe. None (no keyframe
+        made): the frame is to be matched in line."""
         job = self.job
         assert job is not None
         if gray is None:
             self._drop_job()
             return None
-        if not job.add(gray):
+        if not (job.add(gray) and (self.wait_for_keyframes or job.done())):
             record = self._by_flow(extracted, gray, timings, on_its_way=True)
-            if record is None:
-                self._drop_job()
-            return record
+            if record is not None:
+                return record
         self.job = None
         start = time.perf_counter()
         job.wait()  # a worker slower than the camera holds up this frame
         timings["keyframe_wait"] = time.perf_counter() - start
         start = time.perf_counter()
         made = job.keyframe(extracted)
-        timings["flow"] = time.perf_counter() - start
+        timings["flow"] = timings.get("flow", 0.0) + time.perf_counter() - start
         if isinstance(made, str):
             return None
         keyframe, matches, _ = made
