@@ -9,11 +9,12 @@ after it becomes the keyframe: it takes those keypoints where the flow put them,
 descriptors and the match. Offline, which frame becomes the keyframe, and everything it gets,
 depends on the frames alone, never on how fast the worker was: the tracker waits for the worker
 when it is late (the flow is followed frame after frame, whichever thread does it). Live, no
-frame waits: the first frame after the worker is done becomes the keyframe.
+frame waits: the first frame after the worker is done becomes the keyframe. A frame on which the
+flow loses the old keyframe first becomes the keyframe at once (waiting for the worker if need
+be: that costs less than extracting and matching it in line).
 """
 from __future__ import annotations
 
-import time
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
 from typing import Callable
@@ -46,7 +47,6 @@ class _Done:
     reason: str
     matches: Matches | None
     followed: Followed | None
-    seconds: float  # the worker's time on it
 
 
 class KeyframeJob:
@@ -79,9 +79,9 @@ class KeyframeJob:
         """Until the worker is done (or failed)."""
         wait([self._future])
 
-    def keyframe(self, frame: ExtractedFrame) -> tuple[ExtractedFrame, Matches, float] | str:
+    def keyframe(self, frame: ExtractedFrame) -> tuple[ExtractedFrame, Matches] | str:
         """The last frame added (``frame``) with the job frame's keypoints followed into it and
-        their match against the reference, and the worker's seconds; or why not."""
+        their match against the reference; or why not."""
         try:
             done = self._future.result()
         except Exception as exc:  # noqa: BLE001 - the frame is then matched in line
@@ -96,22 +96,20 @@ class KeyframeJob:
         f = done.features
         features = Features.from_numpy(followed.at[kept], f.scores.cpu().numpy()[kept],
                                        f.descriptors.cpu().numpy()[kept], f.image_size)
-        return (ExtractedFrame(frame.frame, features, seconds=0.0),
-                done.matches.keep_second(kept), done.seconds)
+        return ExtractedFrame(frame.frame, features), done.matches.keep_second(kept)
 
     def _run(self, extracted: ExtractedFrame, reference: Features,
              complete: Callable[[ExtractedFrame], ExtractedFrame],
              match: Callable[[Features, Features], Matches]) -> _Done:
-        start = time.perf_counter()
         complete(extracted)
         features = extracted.features
         if features is None:
-            return _Done(None, extracted.reason, None, None, time.perf_counter() - start)
+            return _Done(None, extracted.reason, None, None)
         matches = match(reference, features)
         followed = Followed(features.keypoints.cpu().numpy().astype(np.float64),
                             np.ones(len(features), bool), 0)
         self._catch_up(followed)  # as far as the tracker has gone
-        return _Done(features, "", matches, followed, time.perf_counter() - start)
+        return _Done(features, "", matches, followed)
 
     def _catch_up(self, followed: Followed) -> None:
         """Follow the keypoints through the images added and not yet followed."""

@@ -276,9 +276,9 @@ class Tracker:
         timings["flow"] = timings.get("flow", 0.0) + time.perf_counter() - start
         if isinstance(made, str):
             return None
-        keyframe, matches, _ = made
+        keyframe, matches = made
         return self._matched_on(keyframe, gray, timings, matches,
-                                f"the keyframe matched in the background, {job.lag} frames on")
+                                "the keyframe matched in the background")
 
     def _drop_job(self) -> None:
         if self.job is not None:
