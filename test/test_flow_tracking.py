@@ -273,7 +273,7 @@ def test_matches_keep_the_second_sets_kept_points_renumbered():
 
 
 def test_live_no_frame_waits_for_a_late_worker(pipe, frames, monkeypatch):
-    """Live (``wait_for_keyframes`` off, as the live two-stage pipeline sets it): while the
+    """Live (``wait_for_keyframes`` off, as the node sets it): while the
     worker is late, the frames past the lag are placed by flow instead of waiting; the first
     frame after it is done becomes the keyframe, with the keypoints followed that far."""
     import threading

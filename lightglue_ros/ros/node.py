@@ -75,6 +75,7 @@ class TrackerNode(Node):
         # a fault that clears stays in /diagnostics for at least one period (see Health)
         self.health = Health(self.get_logger(), hold_s=self.config.diagnostics_period_s)
         self.tracker = Tracker(Pipeline(self.config))
+        self.tracker.wait_for_keyframes = False  # live: no frame waits for a keyframe's worker
         self._lock = threading.Condition()
         self._camera: CameraInfo | None = None
         self._right_camera: CameraInfo | None = None

@@ -21,9 +21,7 @@ its pose estimated, so that two cores both work. The slower stage sets the frame
 - **Frames left to flow** (``track_by_flow``): the extraction stage asks the tracker whether the
   frame will be matched (``Tracker.wants_features``, counting the frames tracking takes before
   it) and hands it on unextracted when not; the tracker extracts a frame it must match after
-  all. The guess changes what a frame costs, never its record. With ``keyframe_lag_frames``,
-  live mode tells the tracker not to hold a frame for a late keyframe worker
-  (``Tracker.wait_for_keyframes``); offline it waits, so that the records do not depend on it.
+  all. The guess changes what a frame costs, never its record.
 - **Outputs come in submission (stamp) order**, one per submitted frame that is not dropped, to
   ``on_result`` (called on the tracking thread) or, without it, to ``get``/``poll``.
 - **The tracker state is only touched by the tracking thread.** ``reset`` and ``update_config``
@@ -142,7 +140,6 @@ class TwoStageTracker:
                  pace: bool = True) -> None:
         self.tracker = tracker
         self.live = live
-        tracker.wait_for_keyframes = not live  # live: no frame waits for a keyframe's worker
         self.pace = pace and live  # live: start an extraction to end as tracking ends
         threads = threads or tracker.pipeline.config.cpu_threads
         # torch intra-op threads of (extraction, tracking)
