@@ -237,8 +237,9 @@ def test_a_slow_worker_changes_the_time_not_the_result(pipe, frames, backgrounde
 
 
 def test_a_reset_or_a_lost_frame_drops_the_keyframe_on_its_way(pipe, frames):
-    """A reset forgets the keyframe being matched; a frame the flow cannot place (black) is
-    matched in line instead (lost, with its reason), and the frames after it recover."""
+    """A reset forgets the keyframe being matched; a frame the flow cannot place (black) cannot
+    take the worker's keypoints either, so it is matched in line (lost, with its reason), and
+    the frames after it recover."""
     tracker, fed = in_background(pipe), 0
     while tracker.job is None:
         feed(tracker, frames[fed:fed + 1])
@@ -251,7 +252,7 @@ def test_a_reset_or_a_lost_frame_drops_the_keyframe_on_its_way(pipe, frames):
 
     tracker = in_background(pipe)
     records = []
-    for i, frame in enumerate(frames):
+    for frame in frames:
         if tracker.job is not None and not any(r.status is TrackingStatus.LOST for r in records):
             frame = FrameInput(frame.stamp_ns, np.zeros_like(frame.image), frame.camera,
                                frame.depth, frame.depth_unit)
@@ -297,8 +298,7 @@ def test_live_no_frame_waits_for_a_late_worker(pipe, frames, monkeypatch):
     records += feed(tracker, [next(fed) for _ in range(4)])  # two past the lag
     assert all(by_flow(r) and not r.keyframe for r in records[started:])
     release.set()
-    while not tracker.job.done():
-        threading.Event().wait(0.01)
+    tracker.job.wait()
     (joined,) = feed(tracker, [next(fed)])
     assert joined.keyframe and joined.layers > 0 and "match" not in joined.timings
     assert joined.status is TrackingStatus.OK

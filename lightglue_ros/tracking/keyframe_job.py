@@ -43,10 +43,9 @@ class Followed:
 
 @dataclass
 class _Done:
-    features: Features | None
-    reason: str
-    matches: Matches | None
-    followed: Followed | None
+    features: Features
+    matches: Matches
+    followed: Followed
 
 
 class KeyframeJob:
@@ -59,7 +58,7 @@ class KeyframeJob:
                  match: Callable[[Features, Features], Matches]) -> None:
         self.lag, self.gray = lag, gray
         self.grays: list[np.ndarray] = []  # the frames after it (appended by the tracker)
-        self._future: Future[_Done] = executor.submit(self._run, extracted, reference,
+        self._future: Future[_Done | str] = executor.submit(self._run, extracted, reference,
                                                       complete, match)
 
     def add(self, gray: np.ndarray) -> bool:
@@ -86,8 +85,8 @@ class KeyframeJob:
             done = self._future.result()
         except Exception as exc:  # noqa: BLE001 - the frame is then matched in line
             return f"the keyframe's worker failed: {exc}"
-        if done.features is None or done.matches is None or done.followed is None:
-            return done.reason
+        if isinstance(done, str):
+            return done
         followed = done.followed
         self._catch_up(followed)
         kept = followed.kept
@@ -100,16 +99,17 @@ class KeyframeJob:
 
     def _run(self, extracted: ExtractedFrame, reference: Features,
              complete: Callable[[ExtractedFrame], ExtractedFrame],
-             match: Callable[[Features, Features], Matches]) -> _Done:
+             match: Callable[[Features, Features], Matches]) -> _Done | str:
+        """The worker's part: the frame's features, match and followed keypoints, or why not."""
         complete(extracted)
         features = extracted.features
         if features is None:
-            return _Done(None, extracted.reason, None, None)
+            return extracted.reason
         matches = match(reference, features)
         followed = Followed(features.keypoints.cpu().numpy().astype(np.float64),
                             np.ones(len(features), bool), 0)
         self._catch_up(followed)  # as far as the tracker has gone
-        return _Done(features, "", matches, followed)
+        return _Done(features, matches, followed)
 
     def _catch_up(self, followed: Followed) -> None:
         """Follow the keypoints through the images added and not yet followed."""

@@ -379,7 +379,7 @@ class Tracker:
         assert kf is not None and chain is not None
         start = time.perf_counter()
         at, kf_index = chain.followed(gray)
-        timings["flow"] = timings.get("flow", 0.0) + time.perf_counter() - start
+        timings["flow"] = time.perf_counter() - start
         if len(at) < self.config.good_inliers:
             return None
         h, w = gray.shape
