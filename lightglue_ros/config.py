@@ -385,6 +385,11 @@ class Config:
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if group is None or f.metadata["group"] == group}
 
+    def changed(self) -> dict[str, Any]:
+        """The parameters that differ from the defaults: what a run set."""
+        default = Config().to_dict()
+        return {k: v for k, v in self.to_dict().items() if v != default[k]}
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: "Config | None" = None) -> "Config":
         """Build from a flat mapping (YAML ros__parameters, CLI namespace), rejecting unknown keys."""

@@ -12,7 +12,8 @@ HEADLINE = {"fps_two_stage": "fps_two_stage", "fps_tracking": "fps_tracking",
             "fps_pairwise": "fps_pairwise", "two_stage_speedup": "two_stage_speedup",
             "mean_layers": "mean_layers", "match_ms_adaptive": ("match_adaptive", "median_ms"),
             "match_ms_full": ("match_full", "median_ms"),
-            "match_ms_baseline": ("match_baseline", "median_ms")}
+            "match_ms_baseline": ("match_baseline", "median_ms"),
+            "throughput_two_stage": "throughput_two_stage"}
 
 
 def assert_figures_come_from_their_samples(budget: dict) -> None:
@@ -21,6 +22,9 @@ def assert_figures_come_from_their_samples(budget: dict) -> None:
                        ("fps_tracking", budget["tracking"]), ("fps_pairwise", budget["pairwise"])):
         assert budget[fps] == pytest.approx(1e3 / stats["median_ms"]), fps
         assert stats["samples"] > 0 and 0 < stats["median_ms"] <= stats["p99_ms"], fps
+    for rate, stats in (("throughput_two_stage", budget["two_stage"]["interval"]),
+                        ("throughput_tracking", budget["tracking"])):
+        assert budget[rate] == pytest.approx(1e3 / stats["mean_ms"]), rate
     assert budget["two_stage_speedup"] == pytest.approx(
         budget["fps_two_stage"] / budget["fps_tracking"])
 
@@ -67,7 +71,11 @@ def test_bench_tiny_run_reports_every_figure_and_plots(tmp_path):
         assert equal["threads"] == 2 * figures["threads_per_stage"]
         assert budget["vs_official_equal_threads"] == pytest.approx(
             budget["fps_two_stage"] / equal["fps"])
+        assert budget["vs_official_equal_threads_throughput"] == pytest.approx(
+            budget["throughput_two_stage"] / equal["throughput"])
     assert figures["vs_official_equal_threads"] == middle["vs_official_equal_threads"]
+    assert figures["vs_official_equal_threads_throughput"] == \
+        middle["vs_official_equal_threads_throughput"]
     assert figures["machine_before"]["cores"] >= 1
     assert json.loads(out.read_text()) == figures
     assert plot.is_file() and plot.stat().st_size > 10_000
@@ -82,6 +90,20 @@ def test_bench_aliked_runs_without_the_official_xfeat_rows():
     assert "official" not in budget
     assert_figures_come_from_their_samples(budget)
     assert 1 <= budget["mean_layers"] <= 9 and budget["two_stage"]["lost_frames"] == 0
+
+
+def test_bench_takes_the_tracking_parameters():
+    """The tracker's flags reach both trackers and the JSON says what was set: with keyframes
+    matched in the background most frames are placed by flow (matched_share below 1)."""
+    figures = run_cli_json("bench", "--keypoints", "256", "--frames", "8", "--segment", "4",
+                           "--hard-pairs", "0", "--width", "320", "--height", "240",
+                           "--no-depth", "--no-official", "--track-by-flow",
+                           "--keyframe-lag-frames", "2")
+    assert figures["parameters"] == {"track_by_flow": True, "keyframe_lag_frames": 2}
+    budget = figures["budgets"][0]
+    assert_figures_come_from_their_samples(budget)
+    assert budget["two_stage"]["lost_frames"] == 0
+    assert 0 < budget["matched_share"] < 1
 
 
 def test_bench_runs_the_node_budget_by_default():

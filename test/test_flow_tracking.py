@@ -236,6 +236,29 @@ def test_a_slow_worker_changes_the_time_not_the_result(pipe, frames, backgrounde
             assert np.array_equal(a.track_ids, b.track_ids)
 
 
+def test_settling_the_background_work_changes_the_time_not_the_result(pipe, frames,
+                                                                      backgrounded):
+    """``settle`` (what a benchmark calls at the end of its turn) waits for the keyframe's
+    worker and the bundle adjustment without applying anything early: settled after every
+    frame, the tracker gives the same records to the bit."""
+    tracker = in_background(pipe)
+    records, settled_on_a_job = [], 0
+    for frame in frames:
+        records += feed(tracker, [frame])
+        job = tracker.job
+        tracker.settle()
+        if job is not None:
+            assert job.done()
+            settled_on_a_job += 1
+    tracker.close()
+    assert settled_on_a_job > 0
+    assert [(r.keyframe, r.layers) for r in records] == \
+        [(r.keyframe, r.layers) for r in backgrounded]
+    for a, b in zip(backgrounded, records):
+        assert np.array_equal(a.T_odom_cam, b.T_odom_cam)
+        assert np.array_equal(a.covariance, b.covariance)
+
+
 def test_a_reset_or_a_lost_frame_drops_the_keyframe_on_its_way(pipe, frames):
     """A reset forgets the keyframe being matched; a frame the flow cannot place (black) cannot
     take the worker's keypoints either, so it is matched in line (lost, with its reason), and

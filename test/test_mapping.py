@@ -187,6 +187,31 @@ def test_the_background_adjuster_gives_the_inline_result_and_survives_its_worker
         make_adjuster("sometimes")
 
 
+def test_settle_waits_for_the_worker_and_leaves_the_result_to_collect(monkeypatch):
+    """``settle`` reads the worker's answer (the solve is done) and ``collect`` returns that
+    one: nothing is solved twice, and a solve that failed in the worker (None) stays None."""
+    background = BackgroundAdjuster()
+    try:
+        job = _job(5)
+        background.submit(job)
+        background.settle()
+        background.settle()  # twice: one answer
+        assert background._received is not None
+        monkeypatch.setattr(AdjustmentJob, "run_safely", lambda self: pytest.fail("solved here"))
+        result = background.collect()
+        assert result is not None and np.isfinite(result.poses).all()
+        assert background.collect() is None  # nothing pending
+        background.settle()  # nothing pending: nothing to wait for
+        bad = _job(6)
+        bad.obs.frame = bad.obs.frame + len(bad.poses)  # no such pose: the worker's solve
+        # fails, and None comes back
+        background.submit(bad)
+        background.settle()
+        assert background._received == (None,) and background.collect() is None
+    finally:
+        background.close()
+
+
 def test_the_map_applies_an_adjustment_at_the_next_keyframe():
     """``insert`` submits the window's adjustment; the next ``insert`` applies it before it
     triangulates, and the frame being inserted moves with the newest adjusted keyframe."""

@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.add_argument("--out", type=Path, help="also write the JSON object to this file")
     p.add_argument("--plot", type=Path, help="write a bar chart of the figures")
-    add_arguments(p, ("features", "matcher", "inference"))
+    add_arguments(p, ("features", "matcher", "inference", "tracking"))
     p.set_defaults(run=run, detection_threshold=None)
 
 
@@ -147,7 +147,9 @@ def format_bench(figures: dict) -> list[str]:
         if "vs_official_equal_threads" in r:
             eq = r["official_equal_threads"]
             lines.append(f"{'':>5} two-stage / official at equal total threads ({eq['threads']}): "
-                         f"{r['vs_official_equal_threads']:.2f}x ({eq['fps']:.2f} fps)")
+                         f"{r['vs_official_equal_threads']:.2f}x ({eq['fps']:.2f} fps); by mean "
+                         f"time per frame {r['vs_official_equal_threads_throughput']:.2f}x "
+                         f"({r['throughput_two_stage']:.2f} against {eq['throughput']:.2f} fps)")
         lines.append(f"{'':>5} slower stage: {stages['slower_stage']} "
                      f"(overhead {stages['overhead_ms']:.1f} ms)")
         for name, row in r.get("thread_study", {}).items():

@@ -69,6 +69,9 @@ class Adjuster(Protocol):
     def collect(self) -> AdjustmentResult | None:
         """The pending job's result (waiting for it), or None when none is pending."""
 
+    def settle(self) -> None:
+        """Wait until the pending job (if any) is computed; ``collect`` still returns it."""
+
     def close(self) -> None: ...
 
 
@@ -85,6 +88,9 @@ class InlineAdjuster:
         result, self._result = self._result, None
         return result
 
+    def settle(self) -> None:
+        pass  # computed at submission
+
     def close(self) -> None:
         self._result = None
 
@@ -95,6 +101,9 @@ class BackgroundAdjuster:
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
         self._pending: AdjustmentJob | None = None
+        # the pending job's result once read (by settle): (result,), the result None when the
+        # worker's solve failed
+        self._received: tuple[AdjustmentResult | None] | None = None
         self._inline = False  # the worker failed: compute here
 
     def submit(self, job: AdjustmentJob) -> None:
@@ -111,18 +120,25 @@ class BackgroundAdjuster:
             self._fail(f"could not reach the bundle adjustment worker: {exc}")
 
     def collect(self) -> AdjustmentResult | None:
+        self.settle()
         job, self._pending = self._pending, None
+        received, self._received = self._received, None
         if job is None:
             return None
-        if not self._inline:
-            try:
-                return pickle.load(self._proc.stdout)
-            except (OSError, EOFError, pickle.UnpicklingError) as exc:
-                self._fail(f"the bundle adjustment worker stopped: {exc!r}")
-        return job.run_safely()
+        if received is not None:
+            return received[0]
+        return job.run_safely()  # computed here: the worker failed
+
+    def settle(self) -> None:
+        if self._pending is None or self._inline or self._received is not None:
+            return
+        try:
+            self._received = (pickle.load(self._proc.stdout),)
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            self._fail(f"the bundle adjustment worker stopped: {exc!r}")
 
     def close(self) -> None:
-        proc, self._proc, self._pending = self._proc, None, None
+        proc, self._proc, self._pending, self._received = self._proc, None, None, None
         if proc is not None:
             proc.stdin.close()
             try:
@@ -160,6 +176,9 @@ class NoAdjuster:
 
     def collect(self) -> AdjustmentResult | None:
         return None
+
+    def settle(self) -> None:
+        pass
 
     def close(self) -> None:
         pass

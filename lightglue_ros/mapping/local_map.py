@@ -177,6 +177,11 @@ class LocalMap:
         self._submitted = _Submitted(list(self.keyframes), ids, obs, self.disparity_offset_px)
         return True
 
+    def settle(self) -> None:
+        """Wait until the submitted adjustment is computed (``collect`` still applies it)."""
+        if self._submitted is not None:
+            self.adjuster.settle()
+
     def collect(self, newest: MapFrame | None = None) -> AdjustmentResult | None:
         """Apply the submitted adjustment (waiting for it): the window's poses and points, and
         drop points whose observations stay far off. ``newest``, a frame located against the

@@ -120,6 +120,14 @@ class Tracker:
         self._worker.shutdown(wait=True, cancel_futures=True)
         self.map.adjuster.close()
 
+    def settle(self) -> None:
+        """Wait until the work started in the background (a keyframe's extraction and match, a
+        bundle adjustment) is computed; its results are applied when they would have been. For
+        a caller that times the tracker: the work is then counted where it was started."""
+        if self.job is not None:
+            self.job.wait()
+        self.map.settle()
+
     def check_config(self, config: Config) -> Config:
         """``config`` resolved, or ConfigError when it changes a parameter that cannot change
         while running (the network, the backend, ...)."""

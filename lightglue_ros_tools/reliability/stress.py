@@ -61,12 +61,6 @@ class StressOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def node_params(config: Config) -> dict[str, Any]:
-    """The node parameters of a Config: those that differ from the defaults."""
-    default = Config().to_dict()
-    return {k: v for k, v in config.to_dict().items() if v != default[k]}
-
-
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p99": None, "max": None, "mean": None}
@@ -112,7 +106,7 @@ class Driver:
         inputs = ("image", "camera_info") + (("depth",) if cfg.use_depth else ()) + (
             ("right/image", "right/camera_info") if cfg.use_stereo else ())
         self.node: TrackerProcess = session.start_node(
-            "stress", node_params(cfg), inputs=inputs, outputs=("diagnostics",))
+            "stress", cfg.changed(), inputs=inputs, outputs=("diagnostics",))
         self.answers = Answers(session.probe, self.node.topic("~/odometry"))
         deadline = time.monotonic() + 60
         while self.answers.subscription.get_publisher_count() == 0 and \
@@ -305,7 +299,7 @@ def run_stress(options: StressOptions) -> dict[str, Any]:
     cfg = options.config
     result: dict[str, Any] = {
         "config": {"width": options.width, "height": options.height,
-                   "node_parameters": node_params(cfg), "phases": list(options.phases),
+                   "node_parameters": cfg.changed(), "phases": list(options.phases),
                    "overload": list(options.overload), "seconds": options.seconds,
                    "soak_frames": options.soak_frames},
         "machine": {"cpus": os.cpu_count(), "load_avg_start": _load()}}
