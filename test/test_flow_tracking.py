@@ -177,6 +177,16 @@ def in_background(pipe, **overrides):
     return flowing(pipe, keyframe_lag_frames=2, **overrides)
 
 
+def assert_same_records(expected, records):
+    """The same keyframes, layers, poses, covariances and track ids, to the bit."""
+    assert [(r.keyframe, r.layers) for r in records] == \
+        [(r.keyframe, r.layers) for r in expected]
+    for a, b in zip(expected, records):
+        assert np.array_equal(a.T_odom_cam, b.T_odom_cam)
+        assert np.array_equal(a.covariance, b.covariance)
+        assert np.array_equal(a.track_ids, b.track_ids)
+
+
 @pytest.fixture(scope="module")
 def backgrounded(pipe, frames):
     tracker = in_background(pipe)
@@ -229,11 +239,7 @@ def test_a_slow_worker_changes_the_time_not_the_result(pipe, frames, backgrounde
                     feed(in_background(pipe), frames, hint=False),
                     feed(in_background(pipe), frames, hint=True),
                     run_tracker(in_background(pipe), frames, progress=False)):
-        assert [(r.keyframe, r.layers) for r in records] == \
-            [(r.keyframe, r.layers) for r in backgrounded]
-        for a, b in zip(backgrounded, records):
-            assert np.array_equal(a.T_odom_cam, b.T_odom_cam)
-            assert np.array_equal(a.track_ids, b.track_ids)
+        assert_same_records(backgrounded, records)
 
 
 def test_settling_the_background_work_changes_the_time_not_the_result(pipe, frames,
@@ -252,11 +258,7 @@ def test_settling_the_background_work_changes_the_time_not_the_result(pipe, fram
             settled_on_a_job += 1
     tracker.close()
     assert settled_on_a_job > 0
-    assert [(r.keyframe, r.layers) for r in records] == \
-        [(r.keyframe, r.layers) for r in backgrounded]
-    for a, b in zip(backgrounded, records):
-        assert np.array_equal(a.T_odom_cam, b.T_odom_cam)
-        assert np.array_equal(a.covariance, b.covariance)
+    assert_same_records(backgrounded, records)
 
 
 def test_a_reset_or_a_lost_frame_drops_the_keyframe_on_its_way(pipe, frames):

@@ -179,8 +179,7 @@ class LocalMap:
 
     def settle(self) -> None:
         """Wait until the submitted adjustment is computed (``collect`` still applies it)."""
-        if self._submitted is not None:
-            self.adjuster.settle()
+        self.adjuster.settle()
 
     def collect(self, newest: MapFrame | None = None) -> AdjustmentResult | None:
         """Apply the submitted adjustment (waiting for it): the window's poses and points, and

@@ -135,18 +135,6 @@ class FaultBench:
         """The key values of the next diagnostics."""
         return self.node.fresh_status(timeout=30)["values"]
 
-    def _log_lines(self, start: int, awaited: str | None, timeout: float = 5.0) -> list[str]:
-        """The node's log lines from character ``start`` on; with ``awaited``, once a line holds
-        it (or after ``timeout``): the thread that clears a fault logs it a moment after the
-        diagnostics thread may have published the status without it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = self.node.log()[start:].splitlines()
-            if awaited is None or any(awaited in line for line in lines) or \
-                    time.monotonic() > deadline:
-                return lines
-            time.sleep(0.05)
-
     def run(self, case: FaultCase) -> FaultResult:
         node = self.node
         start = time.monotonic()
@@ -184,9 +172,13 @@ class FaultBench:
             tracks_again = True
         except (TimeoutError, RuntimeError):
             tracks_again = False
-        awaited = f"]: {key}: recovered after" if key is not None and cleared and \
-            case.recovers else None
-        lines = self._log_lines(log0, awaited)
+        if key is not None and cleared and case.recovers:
+            # the thread that clears a fault logs it a moment after the diagnostics thread may
+            # have published the status without it
+            with contextlib.suppress(TimeoutError, RuntimeError):  # not written: a problem below
+                wait_until(lambda: f"]: {key}: recovered after" in node.log()[log0:], 5,
+                           f"the {key} recovery line", node.alive)
+        lines = node.log()[log0:].splitlines()
         if key is None:  # only the lines the case expects may be warnings or errors
             fault_lines = [line for line in lines if line.startswith(("[WARN]", "[ERROR]"))]
             recovery_lines: list[str] = []
