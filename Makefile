@@ -12,7 +12,8 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 TRT_STUBS := $(VENV)/tensorrt-stubs
 
 .PHONY: venv demo test parity typecheck figures figures-parity figures-accuracy figures-bench \
-	figures-peer figures-reliability figures-demo gpu-check gpu-tables clean test-fast
+	figures-peer figures-scale-profile figures-reliability figures-demo gpu-check gpu-tables clean \
+	test-fast
 
 venv: $(STAMP)
 
@@ -56,11 +57,13 @@ parity: venv
 # `make figures`: every figure of README.md, BENCHMARKS.md and RELIABILITY.md, each command writing
 # the JSON the documents quote into docs/ (about 2 hours on 2 cores; run on a quiet machine). Each
 # group also runs alone: make figures-parity, figures-accuracy, figures-bench, figures-peer,
+# figures-scale-profile (after figures-accuracy and figures-peer),
 # figures-reliability, figures-demo.
 LR := $(BIN)/lightglue-ros
 GOLDEN := $(SHARED)/golden
 FR2 := $(SHARED)/data/tum_fr2_desk
-figures: figures-parity figures-accuracy figures-bench figures-peer figures-reliability figures-demo
+figures: figures-parity figures-accuracy figures-bench figures-peer figures-scale-profile \
+	figures-reliability figures-demo
 
 figures-parity: venv
 	mkdir -p docs/parity
@@ -153,6 +156,13 @@ figures-peer: venv
 	$(PEER_RUN) $(SHARED)/data/kitti06_stereo_0_50 \
 		--vocabulary $(OUT)/peer/vocabulary_not_kitti06.txt --runs 3 --json --out $(OUT)/peer \
 		> docs/accuracy/orbslam3_kitti06_stereo.json
+
+# where KITTI 07's monocular scale changes, ours (figures-accuracy's runs) beside the peer's
+figures-scale-profile:
+	$(BIN)/python -m lightglue_ros_tools.accuracy.scale_profile $(SHARED)/data/kitti07_0_159 \
+		$(foreach e,xfeat aliked,$(e)=$(OUT)/figures/kitti07_$(e)/trajectory.txt) \
+		$(foreach i,0 1 2,orbslam3_run$(i)=$(OUT)/peer/kitti07_0_159_mono_run$(i).txt) \
+		--out docs/accuracy/kitti07_scale_profile.json --plot docs/accuracy/kitti07_scale_profile.png
 
 figures-reliability: venv
 	mkdir -p docs/reliability
