@@ -55,3 +55,6 @@ def test_an_underestimated_turn_is_reported_below_one() -> None:
     est = Trajectory(gt.stamps, np.array(poses))
     (turn,) = profile(est, gt, segment=10, turn_deg_per_frame=1.0)["turns"]
     np.testing.assert_allclose(turn["turn_ratio"], 0.99, rtol=1e-9)
+    (first,) = profile(est.subset(np.arange(21, 61)), gt, segment=10,
+                       turn_deg_per_frame=1.0)["turns"]  # a run that starts inside the turn
+    assert first["frames"] == [21, 41] and first["scale_before"] is None

@@ -53,6 +53,9 @@ def turns(rate: np.ndarray, threshold: float) -> list[tuple[int, int]]:
 
 
 def profile(est: Trajectory, gt: Trajectory, segment: int, turn_deg_per_frame: float) -> dict:
+    """The local scale and turn rate per segment of the frames ``est`` and ``gt`` share, and
+    each turn with its estimated-over-true angle and the local scale of the segments either
+    side of it (None at an end of the run)."""
     ie, ig = associate(est, gt)
     est, gt = est.subset(ie), gt.subset(ig)
     scale = local_scale(est.positions, gt.positions, segment)
@@ -63,8 +66,8 @@ def profile(est: Trajectory, gt: Trajectory, segment: int, turn_deg_per_frame: f
         angle = [rotation_angle_deg(T[i][:3, :3].T @ T[j][:3, :3]) for T in (est.poses, gt.poses)]
         out_turns.append({"frames": [int(ig[i]), int(ig[j])], "gt_turn_deg": angle[1],
                           "turn_ratio": angle[0] / angle[1],
-                          "scale_before": float(scale[max(a - 1, 0)]),
-                          "scale_after": float(scale[min(b, len(scale) - 1)])})
+                          "scale_before": float(scale[a - 1]) if a > 0 else None,
+                          "scale_after": float(scale[b]) if b < len(scale) else None})
     return {"frames": len(gt), "segment_start_frames": ig[:-1:segment].tolist(),
             "local_scale": scale.tolist(),
             "gt_turn_rate_deg_per_frame": rate.tolist(), "turns": out_turns}
@@ -120,9 +123,10 @@ def main(argv: list[str] | None = None) -> dict:
         r = result["runs"][label]
         print(f"{label}: local scale " + " ".join(f"{s:.3f}" for s in r["local_scale"]))
         for t in r["turns"]:
+            around = " -> ".join("-" if v is None else f"{v:.3f}"
+                                 for v in (t["scale_before"], t["scale_after"]))
             print(f"  turn frames {t['frames'][0]}-{t['frames'][1]} ({t['gt_turn_deg']:.1f} deg): "
-                  f"estimated / true turn {t['turn_ratio']:.4f}, local scale "
-                  f"{t['scale_before']:.3f} -> {t['scale_after']:.3f}")
+                  f"estimated / true turn {t['turn_ratio']:.4f}, local scale {around}")
     rate = next(iter(result["runs"].values()))["gt_turn_rate_deg_per_frame"]
     print("ground truth turn (deg/frame) " + " ".join(f"{v:.2f}" for v in rate))
     write_json(args.out, result)
