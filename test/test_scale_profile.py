@@ -13,10 +13,11 @@ from lightglue_ros_tools.accuracy.scale_profile import profile
 TURN = slice(20, 40)  # steps turning 3 deg each about the camera's y axis (a car's yaw)
 
 
-def _drive(step_scale: np.ndarray) -> Trajectory:
-    """60 frames driving 1 m per frame along z, each step's length times ``step_scale``."""
+def _drive(step_scale: np.ndarray, turn_deg: float = 3.0) -> Trajectory:
+    """60 frames driving 1 m per frame along z, each step's length times ``step_scale``,
+    turning ``turn_deg`` per step in the turn."""
     yaw = np.zeros(len(step_scale))
-    yaw[TURN] = 3.0
+    yaw[TURN] = turn_deg
     poses = [np.eye(4)]
     for s, y in zip(step_scale, yaw):
         R = Rotation.from_euler("y", y, degrees=True).as_matrix()
@@ -46,13 +47,7 @@ def test_a_scale_step_in_a_turn_is_located_and_the_turn_measured() -> None:
 
 def test_an_underestimated_turn_is_reported_below_one() -> None:
     gt = _drive(np.ones(60))
-    yaw = np.zeros(60)
-    yaw[TURN] = 2.97  # 1% short of the true 3 deg per frame
-    poses = [np.eye(4)]
-    for y in yaw:
-        R = Rotation.from_euler("y", y, degrees=True).as_matrix()
-        poses.append(poses[-1] @ make_transform(R, [0.0, 0.0, 1.0]))
-    est = Trajectory(gt.stamps, np.array(poses))
+    est = _drive(np.ones(60), turn_deg=2.97)  # 1% short of the true 3 deg per frame
     (turn,) = profile(est, gt, segment=10, turn_deg_per_frame=1.0)["turns"]
     np.testing.assert_allclose(turn["turn_ratio"], 0.99, rtol=1e-9)
     (first,) = profile(est.subset(np.arange(21, 61)), gt, segment=10,

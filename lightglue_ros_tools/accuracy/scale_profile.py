@@ -38,11 +38,16 @@ def local_scale(est: np.ndarray, gt: np.ndarray, segment: int) -> np.ndarray:
                      for i in starts])
 
 
+def turn_deg(poses: np.ndarray, i: int, j: int) -> float:
+    """The angle of the rotation from pose ``i`` to pose ``j``."""
+    return rotation_angle_deg(poses[i][:3, :3].T @ poses[j][:3, :3])
+
+
 def turn_rate_deg(poses: np.ndarray, segment: int) -> np.ndarray:
     """Per segment, the rotation between its first and last pose over its steps (deg/frame)."""
     last = len(poses) - 1
-    return np.array([rotation_angle_deg(poses[i][:3, :3].T @ poses[min(i + segment, last)][:3, :3])
-                     / (min(i + segment, last) - i) for i in range(0, last, segment)])
+    ends = [(i, min(i + segment, last)) for i in range(0, last, segment)]
+    return np.array([turn_deg(poses, i, j) / (j - i) for i, j in ends])
 
 
 def turns(rate: np.ndarray, threshold: float) -> list[tuple[int, int]]:
@@ -63,9 +68,9 @@ def profile(est: Trajectory, gt: Trajectory, segment: int, turn_deg_per_frame: f
     out_turns = []
     for a, b in turns(rate, turn_deg_per_frame):
         i, j = a * segment, min(b * segment, len(gt) - 1)
-        angle = [rotation_angle_deg(T[i][:3, :3].T @ T[j][:3, :3]) for T in (est.poses, gt.poses)]
-        out_turns.append({"frames": [int(ig[i]), int(ig[j])], "gt_turn_deg": angle[1],
-                          "turn_ratio": angle[0] / angle[1],
+        true = turn_deg(gt.poses, i, j)
+        out_turns.append({"frames": [int(ig[i]), int(ig[j])], "gt_turn_deg": true,
+                          "turn_ratio": turn_deg(est.poses, i, j) / true,
                           "scale_before": float(scale[a - 1]) if a > 0 else None,
                           "scale_after": float(scale[b]) if b < len(scale) else None})
     return {"frames": len(gt), "segment_start_frames": ig[:-1:segment].tolist(),
