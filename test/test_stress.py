@@ -72,6 +72,7 @@ def test_baseline_is_unloaded_and_finds_a_rate(stress):
     assert base["counters"]["frames_dropped"] == 0  # one at a time: nothing to drop
     assert base["unloaded_latency_ms"]["p50"] > 0 and base["node_latency_ms"]["p50"] > 0
     assert base["sustained_hz"] > 0 and base["tries"]
+    assert base["resets"] == 0  # the camera moves on: no loop, no re-initialisation
     found = base["tries"][-1]
     if "sustained_source" not in base:  # the rate kept was free of drops
         assert found["drops"] == found["node_dropped"] == 0
@@ -136,3 +137,20 @@ def test_keyframes_matched_in_the_background_in_the_node(tmp_path):
     assert base["counters"]["frames_processed"] == 16
     assert result["node"] == {"alive_at_end": True, "returncode": 0, "traceback": False,
                               "internal_errors": 0}
+
+
+def test_the_camera_moves_on_or_loops_with_a_reset():
+    """The baseline's camera plays forth and back (no jump, no reset); the soak's loops from the
+    start with ``on_loop`` at each loop."""
+    from lightglue_ros_tools.reliability.camera import StampClock, SyntheticCamera
+
+    camera = SyntheticCamera(lambda topic, msg: None, StampClock(), 32, 24, depth=False,
+                             frames=4)
+    loops = []
+    camera.on_loop = lambda: loops.append(1)
+    camera.play(bounce=True)
+    assert [camera.shot().index for _ in range(9)] == [0, 1, 2, 3, 2, 1, 0, 1, 2]
+    assert not loops
+    camera.play(bounce=False)
+    assert [camera.shot().index for _ in range(6)] == [3, 0, 1, 2, 3, 0]
+    assert len(loops) == 2

@@ -108,6 +108,13 @@ class SyntheticCamera:
         self._stop = threading.Event()
         self.error: BaseException | None = None
 
+    def play(self, bounce: bool) -> None:
+        """Play the sequence forth and back (``bounce``: a camera that moves on continuously) or
+        looped from its start, ``on_loop`` at each loop (the view jumps back there)."""
+        self.bounce = bounce
+        if not bounce:
+            self.direction = 1
+
     # --- one frame --------------------------------------------------------------------------------
     def shot(self) -> Shot:
         """The next frame of the sequence with the next stamp (not sent yet)."""

@@ -5,7 +5,9 @@ Phases (``StressOptions.phases``), all on one node except the faults:
 - baseline: frames one at a time (each sent when the odometry of the one before came back): the
   unloaded latency, as the node reports it in /diagnostics (receipt to publish) and as the
   publisher sees it (publish to odometry received); then the highest rate sustained without a
-  drop, searched down from the rate that latency allows (90%, 75%, 60%, 50%, 40% of it);
+  drop, searched down from the rate that latency allows (180% to 40% of it). The sequence plays
+  forth and back, as a camera that moves on: looped, its view would jump back to the start
+  every 120 frames and need a reset and a monocular re-initialisation, which the soak measures;
 - overload: the camera at each factor (2x, 5x) of the sustained rate for ``seconds``: latency
   p50/p99 of the frames processed, drops, and the node's RSS, threads and descriptors sampled
   every second (latest-frame-wins must keep the latency bounded and the memory flat);
@@ -178,6 +180,16 @@ class Driver:
 
     # --- phases ---------------------------------------------------------------------------------
     def baseline(self) -> dict[str, Any]:
+        resets = self.resets
+        self.camera.play(bounce=True)
+        try:
+            out = self._baseline()
+        finally:
+            self.camera.play(bounce=False)
+        out["resets"] = self.resets - resets  # none: the camera never loops here
+        return out
+
+    def _baseline(self) -> dict[str, Any]:
         opts = self.options
         self.one_at_a_time(5)  # warm-up: allocator, first keyframes
         before = self.values()
