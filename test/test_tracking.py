@@ -228,3 +228,20 @@ def test_tum_fr2_desk_xfeat_beats_the_official_pairwise_reference_by_a_fifth(tra
     assert figures["frames"] == 20 and figures["lost_frames"] == 0
     assert figures["rel_rot_err_median_deg"] <= 0.8 * 0.64
     assert 1 <= figures["mean_layers"] <= 6
+
+
+def test_frames_compare_as_themselves():
+    """The tracker asks whether the previous frame is the keyframe (``in``): frames with
+    keypoint sets of different sizes compare by identity, never by their tensors."""
+    from lightglue_ros.features import Features
+    from lightglue_ros.geometry.camera import CameraModel
+    from lightglue_ros.tracking.frames import TrackedFrame
+
+    camera = CameraModel(64, 48, np.array([[50.0, 0, 32], [0, 50.0, 24], [0, 0, 1]]))
+
+    def frame(n):
+        return TrackedFrame(0, camera, Features.from_numpy(
+            np.zeros((n, 2)), np.ones(n), np.zeros((n, 8), np.float32), (64, 48)))
+
+    a, b = frame(768), frame(170)
+    assert a not in (None, b) and a in (None, a) and a != frame(768)

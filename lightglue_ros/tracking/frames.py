@@ -30,7 +30,7 @@ class ExtractedFrame:
         return self.frame.stamp_ns
 
 
-@dataclass
+@dataclass(eq=False)  # a frame is itself, not its values (which hold tensors of any size)
 class TrackedFrame:
     """Features of one image with its camera and pose; reused as keyframe and previous frame, so
     no image is ever extracted twice."""
