@@ -1,4 +1,8 @@
 """Exceptions the core raises, each carrying a message meant for the person running the tool."""
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
 
 
 class LightGlueRosError(Exception):
@@ -23,3 +27,13 @@ class DatasetError(LightGlueRosError):
 
 class BagError(LightGlueRosError):
     """A ROS 2 bag is missing, corrupt or truncated, or lacks the topics or messages asked for."""
+
+
+def describe(exc: BaseException, stage: str) -> str:
+    """One line for a log: what ``stage`` raised and where (the innermost frame, and the
+    innermost of this package's when that is elsewhere, e.g. in a message's generated code)."""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    ours = [f for f in frames if f"{__package__}/" in Path(f.filename).as_posix()]
+    where = ", from ".join(dict.fromkeys(f"{Path(f.filename).name}:{f.lineno}"
+                                         for f in frames[-1:] + ours[-1:]))
+    return f"{stage} failed: {exc.__class__.__name__}: {exc}" + (f" (at {where})" if where else "")

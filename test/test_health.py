@@ -89,8 +89,10 @@ def test_counters_by_status():
     for status in ("ok", "ok", "weak", "lost"):
         health.processed(10.0, status=status)
     health.count("resets")
+    health.count("failed")  # a frame a stage or the publishing raised on
     values = health.snapshot(1e9)[2]
     assert (values["frames_ok"], values["frames_weak"], values["frames_lost"]) == ("2", "1", "1")
+    assert (values["frames_processed"], values["frames_failed"]) == ("4", "1")
     assert values["tracking_resets"] == "1" and values["parameters_rejected"] == "0"
 
 

@@ -5,6 +5,7 @@ test, not by the machine."""
 from __future__ import annotations
 
 import os
+import re
 import threading
 
 import numpy as np
@@ -224,6 +225,9 @@ def test_a_failing_stage_gives_that_frame_an_error_and_the_next_goes_on(pipe, fr
     assert "tracking failed: RuntimeError: injected match failure" in bad_match.error
     assert bad_match.record.status is TrackingStatus.LOST
     assert "KeyError" in boom.error and boom.record is None and boom.frame is None
+    # where: the innermost frame, and the innermost of the package's (what called the raiser)
+    assert re.search(r"\(at test_two_stage\.py:\d+, from estimation\.py:\d+\)$", bad_match.error)
+    assert re.search(r"\(at test_two_stage\.py:\d+, from two_stage\.py:\d+\)$", boom.error)
     assert skip.record is None and not skip.error
     assert ok2.record.status is after.record.status is last.record.status is TrackingStatus.OK
     # the failed frame left no trace

@@ -20,7 +20,8 @@ import numpy as np
 
 OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR"}
-COUNTERS = ("received", "processed", "dropped", "rejected")  # frames_<name> in the values
+# frames_<name> in the values; failed: a stage or the publishing raised (fault ``internal``)
+COUNTERS = ("received", "processed", "dropped", "rejected", "failed")
 STATUSES = ("ok", "weak", "lost")  # processed frames by tracking status: frames_<status>
 EVENTS = ("restarts", "resets", "parameters_rejected")  # tracking_restarts, ... in the values
 

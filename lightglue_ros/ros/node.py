@@ -36,7 +36,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_srvs.srv import Trigger
 
 from ..config import ConfigError, parse_pose
-from ..errors import LightGlueRosError
+from ..errors import LightGlueRosError, describe
 from ..geometry.camera import CameraModel
 from ..geometry.frames import pose_matrix
 from ..messages import assembly, decode, stereo
@@ -304,13 +304,17 @@ class TrackerNode(Node):
     def _on_result(self, out: StageOutput) -> None:
         if out.frame is None and not out.error:
             return  # rejected in _prepare, already counted and reported
-        try:
-            if out.error:
-                raise RuntimeError(out.error)
-            self._publish_frame(out.item, out.frame, out.record, out.context)
+        error = out.error
+        if not error:
+            try:
+                self._publish_frame(out.item, out.frame, out.record, out.context)
+            except Exception as exc:  # the node must outlive any single frame
+                error = describe(exc, "publishing")
+        if error:
+            self.health.count("failed")
+            self.health.fault("internal", ERROR, error)
+        else:
             self.health.clear("internal")
-        except Exception as exc:  # the node must outlive any single frame
-            self.health.fault("internal", ERROR, f"{exc.__class__.__name__}: {exc}")
 
     def _publish_frame(self, msg: Any, frame: FrameInput, record: FrameRecord,
                        received: float) -> None:

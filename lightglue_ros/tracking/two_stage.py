@@ -50,11 +50,11 @@ import queue
 import statistics
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..config import Config
+from ..errors import describe
 from ..inference.devices import set_cpu_threads
 from ..threads import name_os_thread
 from ..types import FrameInput
@@ -315,7 +315,7 @@ class TwoStageTracker:
                 job.extracted = self.tracker.extract(job.frame,
                                                      self.tracker.wants_features(ahead))
         except Exception as exc:  # the pipeline must outlive any single frame
-            job.error = _describe(exc, "extraction")
+            job.error = describe(exc, "extraction")
             if job.frame is not None:
                 job.extracted = ExtractedFrame(job.frame, None, job.error)
 
@@ -371,7 +371,7 @@ class TwoStageTracker:
         try:
             return self.tracker.track(job.extracted)
         except Exception as exc:  # the state is as before the frame (Tracker.track)
-            job.error = job.error or _describe(exc, "tracking")
+            job.error = job.error or describe(exc, "tracking")
             return self.tracker.lost(job.extracted.stamp_ns, job.error)
 
     def _apply(self, request: _Request) -> None:
@@ -390,12 +390,6 @@ class TwoStageTracker:
             self._on_result(output)  # type: ignore[misc]
         except Exception:
             log.exception("tracking pipeline: the result callback raised")
-
-
-def _describe(exc: BaseException, stage: str) -> str:
-    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    at = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
-    return f"{stage} failed: {exc.__class__.__name__}: {exc}{at}"
 
 
 __all__ = ["StageCounters", "StageOutput", "TwoStageTracker"]

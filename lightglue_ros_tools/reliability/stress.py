@@ -63,6 +63,13 @@ class StressOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def settled(status: dict[str, Any]) -> bool:
+    """Every frame the node received is counted as processed, dropped, rejected or failed."""
+    v = status["values"]
+    return int(v.get("frames_received", 0)) == sum(
+        int(v.get(f"frames_{k}", 0)) for k in ("processed", "dropped", "rejected", "failed"))
+
+
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p99": None, "max": None, "mean": None}
@@ -132,7 +139,10 @@ class Driver:
         self.resets += 1
 
     def values(self) -> dict[str, str]:
-        return self.node.fresh_status(timeout=60)["values"]
+        """The node's diagnostics values once each frame it received is counted (processed,
+        dropped, rejected or failed): a status made between a frame's odometry and its count,
+        which follows it, would leave that frame out."""
+        return self.node.fresh_status(settled, timeout=60)["values"]
 
     # --- streams --------------------------------------------------------------------------------
     def one_at_a_time(self, frames: int, timeout: float = 60.0, progress: str | None = None,
@@ -340,9 +350,12 @@ def run_stress(options: StressOptions) -> dict[str, Any]:
             alive = driver.node.alive()
             returncode = driver.node.stop()
             log = driver.node.log()
+            internal = [line for line in log.splitlines() if "]: internal: " in line]
             result["node"] = {"alive_at_end": alive, "returncode": returncode,
                               "traceback": "Traceback" in log,
-                              "internal_errors": log.count("]: internal: ")}
+                              "internal_errors": len(internal)}
+            if internal:  # what and where, for whoever reads the result
+                result["node"]["internal_error_lines"] = internal[:5]
             result["frames"] = driver.camera.count
             _save(partial, result)
         if "faults" in options.phases:
