@@ -490,6 +490,11 @@ class TrackerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
+    # SIGINT shuts rclpy's context down (its handler, installed by init, calls the one before
+    # it): spin then ends with ExternalShutdownException where it waits. Python's own handler
+    # would also raise KeyboardInterrupt at whatever line runs, e.g. half-way through building
+    # an executor task, whose __del__ then prints a traceback at exit
+    signal.signal(signal.SIGINT, lambda signum, frame: None)
     rclpy.init(args=args if args is not None else sys.argv)
     try:
         node = TrackerNode()

@@ -34,6 +34,9 @@ OUTPUTS = {"odometry": "nav_msgs/msg/Odometry",
 BACKEND_OUTPUTS = {"edges": "lightglue_ros_msgs/msg/KeyframeEdge",
                    "tracks": "lightglue_ros_msgs/msg/TrackedMatches"}
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+# after the last image, how long to wait for a status of the tracker that counts it (an image
+# lost in transport is never counted: the wait then ends here)
+LAST_STATUS_WAIT_S = 10.0
 PRIME_ROUNDS, PRIME_PERIOD_S = 5, 0.2  # camera_info sent ahead of the first frame
 
 
@@ -127,6 +130,13 @@ class Replayer(Node):
             if status.hardware_id == self.tracker_name:
                 self.node_values = {kv.key: kv.value for kv in status.values}
 
+    def counted_all(self) -> bool:
+        """The tracker's last status counts as many frames as images were sent (processed,
+        dropped, rejected or failed; its counters run since it started)."""
+        counted = sum(int(self.node_values.get(f"frames_{k}", 0))
+                      for k in ("processed", "dropped", "rejected", "failed"))
+        return counted >= len(self.sent)
+
     def publisher_for(self, topic: str, msgtype: str):
         if topic not in self.publishers_:
             self.publishers_[topic] = self.create_publisher(message_class(msgtype), topic,
@@ -180,8 +190,11 @@ def replay(bag: Path, node_name: str, out: Path | None = None, rate: float = 1.0
                  if c.msgtype in IMAGE_TYPES + ("sensor_msgs/msg/CameraInfo",)], start_timeout)
             _prime_camera_info(reader, connections, replayer)
             _play(reader, connections, replayer, rate, wait, wait_timeout, progress, image_topic)
-        end = time.monotonic() + 2.0  # let the last outputs arrive
-        while time.monotonic() < end:
+        # let the last outputs arrive, and a diagnostics status that counts the last image (the
+        # node counts a frame after its odometry; its status comes each diagnostics period)
+        start = time.monotonic()
+        while time.monotonic() - start < 2.0 or (
+                not replayer.counted_all() and time.monotonic() - start < LAST_STATUS_WAIT_S):
             rclpy.spin_once(replayer, timeout_sec=0.05)
         if not wait:  # a camera does not wait: an image is answered if odometry came at all
             replayer.stats.answered = len(replayer.sent & replayer.answered)
