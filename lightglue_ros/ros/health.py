@@ -20,8 +20,10 @@ import numpy as np
 
 OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR"}
-# frames_<name> in the values; failed: a stage or the publishing raised (fault ``internal``)
-COUNTERS = ("received", "processed", "dropped", "rejected", "failed")
+# where a received frame ends up (failed: a stage or the publishing raised, fault ``internal``):
+# these add up to frames_received once no frame is in flight
+OUTCOMES = ("processed", "dropped", "rejected", "failed")
+COUNTERS = ("received", *OUTCOMES)  # frames_<name> in the values
 STATUSES = ("ok", "weak", "lost")  # processed frames by tracking status: frames_<status>
 EVENTS = ("restarts", "resets", "parameters_rejected")  # tracking_restarts, ... in the values
 
@@ -160,3 +162,8 @@ class Health:
         values.update({f"fault.{k}": f"{LEVEL_NAMES[f.level]} x{f.count}: {f.message}"
                        for k, f in faults.items()})
         return level, summary, values
+
+
+def frames_done(values: dict[str, str]) -> int:
+    """The frames a status's values count as ended up somewhere (``OUTCOMES``)."""
+    return sum(int(values.get(f"frames_{k}", 0)) for k in OUTCOMES)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from ..errors import LightGlueRosError
 from . import backend_msgs
+from .health import frames_done
 
 OUTPUTS = {"odometry": "nav_msgs/msg/Odometry",
            "relative_pose": "geometry_msgs/msg/PoseWithCovarianceStamped",
@@ -133,9 +134,7 @@ class Replayer(Node):
     def counted_all(self) -> bool:
         """The tracker's last status counts as many frames as images were sent (processed,
         dropped, rejected or failed; its counters run since it started)."""
-        counted = sum(int(self.node_values.get(f"frames_{k}", 0))
-                      for k in ("processed", "dropped", "rejected", "failed"))
-        return counted >= len(self.sent)
+        return frames_done(self.node_values) >= len(self.sent)
 
     def publisher_for(self, topic: str, msgtype: str):
         if topic not in self.publishers_:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from lightglue_ros.config import Config
+from lightglue_ros.ros.health import frames_done
 from .camera import StampClock, SyntheticCamera
 from .messages import stamp_key
 from .procstat import Sampler, growth_pct, sample
@@ -65,9 +66,8 @@ class StressOptions:
 
 def settled(status: dict[str, Any]) -> bool:
     """Every frame the node received is counted as processed, dropped, rejected or failed."""
-    v = status["values"]
-    return int(v.get("frames_received", 0)) == sum(
-        int(v.get(f"frames_{k}", 0)) for k in ("processed", "dropped", "rejected", "failed"))
+    values = status["values"]
+    return int(values.get("frames_received", 0)) == frames_done(values)
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
