@@ -104,6 +104,42 @@ def test_bundle_adjustment_drops_nothing_good_and_flags_a_wrong_match():
     assert np.abs(result.poses[:, :3, 3] - poses[:, :3, 3]).max() < 5e-3  # the kernel held
 
 
+def test_a_point_seen_once_with_depth_lands_on_its_observation_and_moves_no_pose():
+    """A point whose one observation has a depth (e.g. a keyframe's newest points) is fixed by
+    that observation alone: the poses come out as without it, and it ends where the
+    observation puts it from its keyframe's adjusted pose, wherever it started."""
+    rng = np.random.default_rng(5)
+    K, poses, points, obs = _scene(rng, n_points=120)
+    obs.uv = obs.uv + 0.5 * rng.standard_normal(obs.uv.shape)
+    start = poses.copy()
+    start[1:, :3, 3] += 0.03 * rng.standard_normal((len(poses) - 1, 3))
+    Ks = np.repeat(K[None], len(poses), 0)
+    fixed = np.arange(len(poses)) < 1
+    shared = adjust(start, fixed, points, obs, Ks, 0.5, 0.001)
+    # 40 more points, each seen by one keyframe with a depth, starting 0.5 m off
+    extra = np.c_[rng.uniform(-2, 2, (40, 2)), rng.uniform(3, 8, 40)]
+    seen_by = rng.integers(0, len(poses), 40)
+    Tinv = np.linalg.inv(poses[seen_by])
+    Xc = np.einsum("mij,mj->mi", Tinv[:, :3, :3], extra) + Tinv[:, :3, 3]
+    more = Observations(np.r_[obs.frame, seen_by], np.r_[obs.point, len(points) + np.arange(40)],
+                        np.r_[obs.uv, Xc[:, :2] / Xc[:, 2:] * 500 + [320, 240]],
+                        np.r_[obs.depth, Xc[:, 2]])
+    both = adjust(start, fixed, np.r_[points, extra + 0.5], more, Ks, 0.5, 0.001)
+    assert np.abs(both.poses - shared.poses).max() < 1e-9
+    assert np.abs(both.points[:len(points)] - shared.points).max() < 1e-9
+    T = both.poses[seen_by]
+    landed = np.einsum("mij,mj->mi", T[:, :3, :3], Xc) + T[:, :3, 3]
+    assert np.abs(both.points[len(points):] - landed).max() < 1e-9
+    assert both.errors_px[len(obs.frame):].max() < 1e-6
+    # a keyframe that sees only such points keeps them in its solve (else it would have none)
+    lone = Observations(np.r_[obs.frame, len(poses)], np.r_[obs.point, len(points)],
+                        np.r_[obs.uv, [[320.0, 240.0]]], np.r_[obs.depth, 5.0])
+    last = make_transform(np.eye(3), np.array([2.0, 0.0, 0.0]))
+    result = adjust(np.r_[start, last[None]], np.r_[fixed, False], np.r_[points, [[2.0, 0, 5]]],
+                    lone, np.r_[Ks, K[None]], 0.5, 0.001)
+    assert np.isfinite(result.poses).all() and result.errors_px[-1] < 1e-6
+
+
 def test_segment_drift_is_the_relative_error_per_length():
     t = np.linspace(0, 100, 201)
     gt = np.array([make_transform(np.eye(3), np.array([x, 0.0, 0.0])) for x in t])

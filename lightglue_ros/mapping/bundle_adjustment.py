@@ -6,7 +6,10 @@ removed), so one calibration (Cal3_S2) serves every lens model. Observations wit
 (uR = u - fx b / z) whose baseline b makes one pixel of disparity error as likely as the depth
 sensor's error (sigma_z = a z^2, so b = sigma_px / (fx a)); the others are projection factors.
 Every factor has a Huber kernel so that a wrong match bends the solution little, and observations
-still far off after the solve are reported for removal.
+still far off after the solve are reported for removal. A point seen once, with a depth, is left
+out of the solve: its one stereo factor pins all three of its coordinates, so it tells the poses
+nothing, yet its elimination would cost as much as any point's (about half the points of an RGB-D
+window); it is placed where that observation puts it, the factor's zero, after the solve.
 
 Poses are camera-to-odom (T_odom_cam, optical frame: z forward), GTSAM's camera pose convention.
 """
@@ -70,18 +73,23 @@ def adjust(poses: np.ndarray, fixed: np.ndarray, points: np.ndarray, obs: Observ
         values.insert(key, gtsam.Pose3(T))
         if hold:
             graph.add(gtsam.PriorFactorPose3(key, gtsam.Pose3(T), held))
-    for key, X in zip(point_keys, points):
-        values.insertPoint3(key, X)
-    # one factor per observation, in their order; the loop holds only what varies per row
     use_depth = np.isfinite(obs.depth) & (depth_sigma[obs.frame] > 0)
+    alone = _pinned(obs, use_depth, len(points), len(poses))
+    solved = np.ones(len(points), bool)
+    solved[obs.point[alone]] = False
+    for j in np.flatnonzero(solved).tolist():
+        values.insertPoint3(point_keys[j], points[j])
+    # one factor per observation, in their order; the loop holds only what varies per row
     fxb = np.array([k[0, 0] * b for k, b in zip(K, baseline)]).reshape(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         right = obs.uv[:, 0] - fxb[obs.frame] / obs.depth
     add, projection, stereo = graph.add, gtsam.GenericProjectionFactorCal3_S2, \
         gtsam.GenericStereoFactor3D
+    rows = ~alone
     for f, j, uv, has_depth, u, ur, v in zip(
-            obs.frame.tolist(), obs.point.tolist(), obs.uv, use_depth.tolist(),
-            obs.uv[:, 0].tolist(), right.tolist(), obs.uv[:, 1].tolist()):
+            obs.frame[rows].tolist(), obs.point[rows].tolist(), obs.uv[rows],
+            use_depth[rows].tolist(), obs.uv[rows, 0].tolist(), right[rows].tolist(),
+            obs.uv[rows, 1].tolist()):
         if has_depth:
             add(stereo(gtsam.StereoPoint2(u, ur, v), stereo_noise, pose_keys[f], point_keys[j],
                        stereo_calib[f]))
@@ -97,10 +105,26 @@ def adjust(poses: np.ndarray, fixed: np.ndarray, points: np.ndarray, obs: Observ
     new_poses[:, :3, :3] = flat[:, :9].reshape(-1, 3, 3)
     new_poses[:, :3, 3] = flat[:, 9:]
     new_poses[:, 3, 3] = 1.0
-    new_points = gtsam.utilities.extractPoint3(result).reshape(-1, 3)
+    new_points = points.astype(np.float64)  # a copy
+    new_points[solved] = gtsam.utilities.extractPoint3(result).reshape(-1, 3)
+    # each pinned point where its one observation puts it: the zero of its stereo factor
+    f, j, z = obs.frame[alone], obs.point[alone], obs.depth[alone]
+    Kf = K[f]
+    X = np.stack([(obs.uv[alone, 0] - Kf[:, 0, 2]) / Kf[:, 0, 0] * z,
+                  (obs.uv[alone, 1] - Kf[:, 1, 2]) / Kf[:, 1, 1] * z, z], axis=1)
+    new_points[j] = np.einsum("mij,mj->mi", new_poses[f, :3, :3], X) + new_poses[f, :3, 3]
     after = _errors(new_poses, new_points, obs, K)
     return AdjustmentResult(new_poses, new_points, after, float(np.median(before)),
                             float(np.median(after)))
+
+
+def _pinned(obs: Observations, use_depth: np.ndarray, num_points: int, num_poses: int
+            ) -> np.ndarray:
+    """The observations (rows) that are their point's only one and have a depth, except where
+    they are all a keyframe has (its pose would have no factor left)."""
+    alone = use_depth & (np.bincount(obs.point, minlength=num_points)[obs.point] == 1)
+    kept = np.bincount(obs.frame[~alone], minlength=num_poses)
+    return alone & (kept[obs.frame] > 0)
 
 
 def _errors(poses: np.ndarray, points: np.ndarray, obs: Observations, K: np.ndarray
