@@ -122,7 +122,7 @@ def test_a_point_seen_once_with_depth_lands_on_its_observation_and_moves_no_pose
     Tinv = np.linalg.inv(poses[seen_by])
     Xc = np.einsum("mij,mj->mi", Tinv[:, :3, :3], extra) + Tinv[:, :3, 3]
     more = Observations(np.r_[obs.frame, seen_by], np.r_[obs.point, len(points) + np.arange(40)],
-                        np.r_[obs.uv, Xc[:, :2] / Xc[:, 2:] * 500 + [320, 240]],
+                        np.r_[obs.uv, Xc[:, :2] / Xc[:, 2:] * K[0, 0] + K[:2, 2]],
                         np.r_[obs.depth, Xc[:, 2]])
     both = adjust(start, fixed, np.r_[points, extra + 0.5], more, Ks, 0.5, 0.001)
     assert np.abs(both.poses - shared.poses).max() < 1e-9
